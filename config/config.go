@@ -1,0 +1,299 @@
+// Package config is gateway.yaml: its types, their defaults, Load and
+// Validate. Load copies the defaults in, expands ${VAR} from the
+// environment, decodes strictly and validates, so that every problem of a
+// file is reported at once, each as FILE:LINE: key.path: message. Only main
+// turns a Config into the other packages' constructor arguments.
+package config
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Config is the whole of gateway.yaml.
+type Config struct {
+	// Server is the HTTP listener.
+	Server Server `yaml:"server"`
+	// Storage is the embedded store, used when Redis.URL is empty.
+	Storage Storage `yaml:"storage"`
+	// Redis, when its URL is set, holds the shared state of every replica.
+	Redis Redis `yaml:"redis"`
+	// MappingsDir holds one <source>.yaml per inbound source; relative to
+	// the config file's folder.
+	MappingsDir string `yaml:"mappings_dir"`
+	// NotifyURL is told of dead letters of a destination that has no
+	// NotifyOnFailure of its own; empty: nobody is told.
+	NotifyURL string `yaml:"notify_url"`
+	// RateLimit is the inbound default, per source and client key.
+	RateLimit RateLimit `yaml:"rate_limit"`
+	// Admin holds the keys of the admin and LeadSquared-compatible APIs.
+	Admin Admin `yaml:"admin"`
+	// Destinations are the downstream webhooks written in this file.
+	Destinations []Destination `yaml:"destinations"`
+	// Log sets the slog handler.
+	Log Log `yaml:"log"`
+
+	// file is the path Load read, for problems and reloads.
+	file string
+	// lines maps a key path ("destinations[1].url") to its line in file.
+	lines map[string]int
+	// redisFromEnv records that REDIS_URL replaced redis.url, so that a
+	// problem with it names the variable rather than a line that is not it.
+	redisFromEnv bool
+}
+
+// Server is the HTTP listener.
+type Server struct {
+	// Listen is host:port of the main listener.
+	Listen string `yaml:"listen"`
+	// BodyLimit is the largest inbound body in bytes; larger is a 413.
+	BodyLimit int64 `yaml:"body_limit"`
+	// MetricsListen is host:port of a separate /metrics listener, to keep
+	// metrics off a public port; empty serves them on Listen.
+	MetricsListen string `yaml:"metrics_listen"`
+	// AllowPrivateDestinations lets every destination, including API
+	// subscriptions, reach loopback, private, link-local and metadata
+	// addresses. Leave it off when untrusted callers hold admin keys.
+	AllowPrivateDestinations bool `yaml:"allow_private_destinations"`
+	// ShutdownGrace is how long in-flight deliveries may finish after
+	// SIGTERM before the process exits; unfinished ones are retried later.
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+}
+
+// Storage is the embedded store.
+type Storage struct {
+	// DataDir holds the embedded database; relative to the config file's
+	// folder.
+	DataDir string `yaml:"data_dir"`
+}
+
+// Redis is the shared backend of several replicas.
+type Redis struct {
+	// URL is redis://[user:password@]host:port[/db] or rediss://…; empty
+	// uses the embedded store. The REDIS_URL environment variable, when set
+	// and non-empty, replaces it.
+	URL string `yaml:"url"`
+}
+
+// RateLimit is how many requests a rolling window of Per admits.
+type RateLimit struct {
+	// Requests admitted per window.
+	Requests int `yaml:"requests"`
+	// Per is the window's length.
+	Per time.Duration `yaml:"per"`
+}
+
+// IsZero reports whether no limit is set, which for a destination means
+// unpaced.
+func (r RateLimit) IsZero() bool { return r.Requests == 0 && r.Per == 0 }
+
+// Admin holds the keys of the admin API (X-Access-Key / X-Secret-Key) and of
+// the LeadSquared-compatible API (accessKey / secretKey). Both empty
+// disables those APIs.
+type Admin struct {
+	// AccessKey identifies the caller.
+	AccessKey Secret `yaml:"access_key"`
+	// SecretKey proves it.
+	SecretKey Secret `yaml:"secret_key"`
+}
+
+// Enabled reports whether the admin APIs are on.
+func (a Admin) Enabled() bool { return a.AccessKey != "" && a.SecretKey != "" }
+
+// Log sets the slog handler.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format is json or text.
+	Format string `yaml:"format"`
+}
+
+// SlogLevel returns Level as a slog.Level; an unknown level (which Validate
+// refuses) is info.
+func (l Log) SlogLevel() slog.Level {
+	switch l.Level {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// Destination is one downstream webhook written in gateway.yaml.
+type Destination struct {
+	// Name is unique and matches [a-z0-9_-]+, since it labels metrics and
+	// names the delivery queue.
+	Name string `yaml:"name"`
+	// URL is the absolute http or https URL delivered to.
+	URL string `yaml:"url"`
+	// Method is POST, PUT or PATCH.
+	Method string `yaml:"method"`
+	// ContentType is application/json, application/x-www-form-urlencoded
+	// or text/plain.
+	ContentType string `yaml:"content_type"`
+	// Format is canonical, ledsak, save_lead, slack or template:FILE. Load
+	// resolves a relative FILE against the config file's folder.
+	Format string `yaml:"format"`
+	// Headers are sent with every delivery; at most 10. Values are secrets
+	// because they usually carry API keys.
+	Headers map[string]Secret `yaml:"headers"`
+	// Events the destination gets; empty: all.
+	Events []string `yaml:"events"`
+	// Sources (mapping names) the destination gets; empty: all.
+	Sources []string `yaml:"sources"`
+	// Filter admits an event only when every entry matches.
+	Filter []Filter `yaml:"filter"`
+	// LandingPages, when set, admit form.submitted only for these
+	// lead.landing_page values.
+	LandingPages []string `yaml:"landing_pages"`
+	// Enabled false keeps the destination configured but sends nothing.
+	Enabled bool `yaml:"enabled"`
+	// Timeout bounds one attempt.
+	Timeout time.Duration `yaml:"timeout"`
+	// RateLimit paces deliveries (they wait, never drop); zero: unpaced.
+	RateLimit RateLimit `yaml:"rate_limit"`
+	// Retry is the retry policy.
+	Retry Retry `yaml:"retry"`
+	// Secrets sign deliveries (Standard Webhooks). The YAML key "secret"
+	// takes one whsec_… string or a list of two while rotating; empty
+	// entries (an unset ${VAR}) are dropped.
+	Secrets []Secret `yaml:"secret"`
+	// NotifyOnFailure is told when an event is dead-lettered; empty falls
+	// back to the top-level NotifyURL.
+	NotifyOnFailure string `yaml:"notify_on_failure"`
+	// AllowPrivate lets the destination reach loopback, private, link-local
+	// and metadata addresses. Destinations written here are trusted, so it
+	// defaults to true.
+	AllowPrivate bool `yaml:"allow_private"`
+	// Concurrency caps in-flight deliveries to this destination.
+	Concurrency int `yaml:"concurrency"`
+}
+
+// TemplateFile returns the FILE of a template:FILE format, or "".
+func (d Destination) TemplateFile() string {
+	file, ok := strings.CutPrefix(d.Format, templatePrefix)
+	if !ok {
+		return ""
+	}
+	return file
+}
+
+// RevealSecrets returns the signing secrets as plain strings, for the
+// signer.
+func (d Destination) RevealSecrets() []string {
+	out := make([]string, 0, len(d.Secrets))
+	for _, s := range d.Secrets {
+		out = append(out, s.Reveal())
+	}
+	return out
+}
+
+// Filter admits an event only when the value at Path equals one of Equals.
+type Filter struct {
+	// Path is a gjson path over the canonical event, e.g. "lead.status".
+	Path string `yaml:"path"`
+	// Equals lists the admitted values, compared as strings.
+	Equals []string `yaml:"equals"`
+}
+
+// Retry is a destination's retry policy.
+type Retry struct {
+	// MaxAttempts counts the first attempt too.
+	MaxAttempts int `yaml:"max_attempts"`
+	// Schedule[i] is the wait before attempt i+2; the last entry repeats.
+	Schedule []time.Duration `yaml:"schedule"`
+}
+
+const templatePrefix = "template:"
+
+// Default returns the configuration of an empty gateway.yaml: the values
+// Load copies in before decoding.
+func Default() Config {
+	return Config{
+		Server: Server{
+			Listen:        "127.0.0.1:8080",
+			BodyLimit:     1 << 20,
+			ShutdownGrace: 15 * time.Second,
+		},
+		Storage:     Storage{DataDir: "data"},
+		MappingsDir: "mappings",
+		RateLimit:   RateLimit{Requests: 25, Per: 5 * time.Second},
+		Log:         Log{Level: "info", Format: "json"},
+	}
+}
+
+// DefaultDestination returns the values a destination entry starts from
+// before its keys are decoded.
+func DefaultDestination() Destination {
+	return Destination{
+		Method:      "POST",
+		ContentType: "application/json",
+		Format:      "canonical",
+		Enabled:     true,
+		Timeout:     15 * time.Second,
+		Retry: Retry{
+			MaxAttempts: 8,
+			Schedule: []time.Duration{
+				5 * time.Second, 5 * time.Minute, 30 * time.Minute,
+				2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour,
+			},
+		},
+		AllowPrivate: true,
+		Concurrency:  16,
+	}
+}
+
+// setDefaults lets the decoder start each list entry from its defaults.
+func (d *Destination) setDefaults() { *d = DefaultDestination() }
+
+// File returns the path Load read, or "" for a Config built in code.
+func (c *Config) File() string { return c.file }
+
+// Destination returns the destination named name.
+func (c *Config) Destination(name string) (Destination, bool) {
+	i := slices.IndexFunc(c.Destinations, func(d Destination) bool { return d.Name == name })
+	if i < 0 {
+		return Destination{}, false
+	}
+	return c.Destinations[i], true
+}
+
+// Secret is a string that never prints: fmt (every verb), JSON, YAML and
+// slog all show <secret>. Reveal returns the value for the code that must
+// use it.
+type Secret string
+
+const redacted = "<secret>"
+
+// Reveal returns the secret's value.
+func (s Secret) Reveal() string { return string(s) }
+
+// String implements fmt.Stringer.
+func (s Secret) String() string { return redacted }
+
+// GoString implements fmt.GoStringer, for %#v.
+func (s Secret) GoString() string { return redacted }
+
+// Format implements fmt.Formatter so that no verb, %d or %x included, can
+// print the value.
+func (s Secret) Format(f fmt.State, _ rune) { io.WriteString(f, redacted) }
+
+// MarshalJSON implements json.Marshaler.
+func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
+
+// MarshalText implements encoding.TextMarshaler, for map keys and text
+// encoders.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+
+// MarshalYAML implements yaml.Marshaler.
+func (s Secret) MarshalYAML() (any, error) { return redacted, nil }
+
+// LogValue implements slog.LogValuer.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(redacted) }

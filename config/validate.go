@@ -1,0 +1,390 @@
+package config
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"leadgate/gateway/lead"
+)
+
+// Problem is one thing wrong with a config, and where: it prints as
+// FILE:LINE: key.path: message, leaving out what is unknown.
+type Problem struct {
+	// File is the config file; empty for a Config built in code.
+	File string
+	// Line is 1-based; 0 when unknown.
+	Line int
+	// Path is the key path, such as "destinations[1].url".
+	Path string
+	// Msg says what is wrong; it never holds a secret.
+	Msg string
+}
+
+// Error implements error.
+func (p *Problem) Error() string {
+	var b strings.Builder
+	if p.File != "" {
+		b.WriteString(p.File)
+		if p.Line > 0 {
+			b.WriteString(":" + strconv.Itoa(p.Line))
+		}
+		b.WriteString(": ")
+	}
+	if p.Path != "" {
+		b.WriteString(p.Path + ": ")
+	}
+	b.WriteString(p.Msg)
+	return b.String()
+}
+
+// Problems flattens an error of Load or Validate into its problems, in
+// order. An error that holds none (a file that cannot be read) yields nil.
+func Problems(err error) []*Problem {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []*Problem
+		for _, e := range j.Unwrap() {
+			out = append(out, Problems(e)...)
+		}
+		return out
+	}
+	var p *Problem
+	if errors.As(err, &p) {
+		return []*Problem{p}
+	}
+	return nil
+}
+
+// Line returns the line of key path in the file Load read, or of its
+// nearest parent that was written (a missing key points at its block); 0
+// when unknown.
+func (c *Config) Line(path string) int {
+	for path != "" {
+		if l, ok := c.lines[path]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			break
+		}
+		path = path[:i]
+	}
+	return 0
+}
+
+// Where returns "FILE:LINE" of key path (see Line), "FILE" when the line is
+// unknown, or "" for a Config built in code: the prefix of a problem found
+// outside this package.
+func (c *Config) Where(path string) string {
+	if c.file == "" {
+		return ""
+	}
+	if l := c.Line(path); l > 0 {
+		return c.file + ":" + strconv.Itoa(l)
+	}
+	return c.file
+}
+
+// Problemf returns a Problem at key path of this config, so that checks
+// made outside this package (destination sources naming loaded mappings)
+// report their file and line too.
+func (c *Config) Problemf(path, format string, args ...any) *Problem {
+	return &Problem{File: c.file, Line: c.Line(path), Path: path, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Limits Validate applies.
+const (
+	MaxHeaders     = 10
+	MaxSecrets     = 2
+	MaxTimeout     = 5 * time.Minute
+	MaxAttempts    = 100
+	minSecretBytes = 16
+)
+
+var destinationName = regexp.MustCompile(`^[a-z0-9_-]+$`)
+
+// validator collects problems against one config.
+type validator struct {
+	c    *Config
+	errs []error
+}
+
+func (v *validator) add(path, format string, args ...any) {
+	v.errs = append(v.errs, v.c.Problemf(path, format, args...))
+}
+
+// Validate reports every problem of the config at once, joined, each a
+// *Problem. It changes nothing; its only look outside is whether template
+// files exist.
+func (c *Config) Validate() error {
+	v := &validator{c: c}
+	v.server()
+	if c.Redis.URL == "" && c.Storage.DataDir == "" {
+		v.add("storage.data_dir", "is required when redis.url is empty")
+	}
+	if c.Redis.URL != "" && !validRedisURL(c.Redis.URL) {
+		msg := "must be a redis:// or rediss:// URL with a host"
+		if c.redisFromEnv {
+			msg += " (set by REDIS_URL)"
+		}
+		v.add("redis.url", "%s", msg)
+	}
+	if c.MappingsDir == "" {
+		v.add("mappings_dir", "is required")
+	}
+	v.optionalURL("notify_url", c.NotifyURL)
+	if c.RateLimit.Requests <= 0 {
+		v.add("rate_limit.requests", "must be greater than 0")
+	}
+	if c.RateLimit.Per <= 0 {
+		v.add("rate_limit.per", "must be greater than 0")
+	}
+	switch {
+	case c.Admin.AccessKey != "" && c.Admin.SecretKey == "":
+		v.add("admin.secret_key", "must be set when admin.access_key is set")
+	case c.Admin.AccessKey == "" && c.Admin.SecretKey != "":
+		v.add("admin.access_key", "must be set when admin.secret_key is set")
+	}
+	for i := range c.Destinations {
+		v.destination(i)
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		v.add("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	if c.Log.Format != "json" && c.Log.Format != "text" {
+		v.add("log.format", "must be json or text, got %q", c.Log.Format)
+	}
+	return errors.Join(v.errs...)
+}
+
+func (v *validator) server() {
+	s := v.c.Server
+	if !validHostPort(s.Listen) {
+		v.add("server.listen", "must be host:port, got %q", s.Listen)
+	}
+	if s.BodyLimit <= 0 {
+		v.add("server.body_limit", "must be greater than 0")
+	}
+	if s.MetricsListen != "" {
+		switch {
+		case !validHostPort(s.MetricsListen):
+			v.add("server.metrics_listen", "must be host:port, got %q", s.MetricsListen)
+		case s.MetricsListen == s.Listen:
+			v.add("server.metrics_listen", "must differ from server.listen (leave it empty to serve metrics there)")
+		}
+	}
+	if s.ShutdownGrace < 0 {
+		v.add("server.shutdown_grace", "must not be negative")
+	}
+}
+
+func (v *validator) destination(i int) {
+	d := v.c.Destinations[i]
+	p := fmt.Sprintf("destinations[%d]", i)
+	switch {
+	case d.Name == "":
+		v.add(p+".name", "is required")
+	case !destinationName.MatchString(d.Name):
+		v.add(p+".name", "must match [a-z0-9_-]+ (it labels metrics), got %q", d.Name)
+	default:
+		if j := slices.IndexFunc(v.c.Destinations[:i], func(o Destination) bool { return o.Name == d.Name }); j >= 0 {
+			v.add(p+".name", "%q is already the name of destinations[%d]", d.Name, j)
+		}
+	}
+	if d.URL == "" {
+		v.add(p+".url", "is required")
+	} else {
+		v.optionalURL(p+".url", d.URL)
+	}
+	if d.Method != "POST" && d.Method != "PUT" && d.Method != "PATCH" {
+		v.add(p+".method", "must be POST, PUT or PATCH, got %q", d.Method)
+	}
+	switch d.ContentType {
+	case "application/json", "application/x-www-form-urlencoded", "text/plain":
+	default:
+		v.add(p+".content_type", "must be application/json, application/x-www-form-urlencoded or text/plain, got %q", d.ContentType)
+	}
+	v.format(p+".format", d)
+	v.headers(p+".headers", d.Headers)
+	for k, e := range d.Events {
+		if !slices.Contains(lead.EventNames, e) {
+			v.add(fmt.Sprintf("%s.events[%d]", p, k), "unknown event %q; known: %s", e, strings.Join(lead.EventNames, ", "))
+		}
+	}
+	for k, s := range d.Sources {
+		if s == "" {
+			v.add(fmt.Sprintf("%s.sources[%d]", p, k), "must not be empty")
+		}
+	}
+	for k, f := range d.Filter {
+		fp := fmt.Sprintf("%s.filter[%d]", p, k)
+		if f.Path == "" {
+			v.add(fp+".path", "is required")
+		}
+		if len(f.Equals) == 0 {
+			v.add(fp+".equals", "must list at least one value")
+		}
+	}
+	for k, lp := range d.LandingPages {
+		if lp == "" {
+			v.add(fmt.Sprintf("%s.landing_pages[%d]", p, k), "must not be empty")
+		}
+	}
+	if d.Timeout <= 0 || d.Timeout > MaxTimeout {
+		v.add(p+".timeout", "must be greater than 0 and at most %s", MaxTimeout)
+	}
+	if !d.RateLimit.IsZero() {
+		if d.RateLimit.Requests <= 0 {
+			v.add(p+".rate_limit.requests", "must be greater than 0 (leave rate_limit out for unpaced)")
+		}
+		if d.RateLimit.Per <= 0 {
+			v.add(p+".rate_limit.per", "must be greater than 0 (leave rate_limit out for unpaced)")
+		}
+	}
+	if d.Retry.MaxAttempts < 1 || d.Retry.MaxAttempts > MaxAttempts {
+		v.add(p+".retry.max_attempts", "must be between 1 and %d, got %d", MaxAttempts, d.Retry.MaxAttempts)
+	}
+	if len(d.Retry.Schedule) == 0 {
+		v.add(p+".retry.schedule", "must list at least one wait")
+	}
+	for k, w := range d.Retry.Schedule {
+		if w <= 0 {
+			v.add(fmt.Sprintf("%s.retry.schedule[%d]", p, k), "must be greater than 0")
+		}
+	}
+	v.secrets(p+".secret", d.Secrets)
+	v.optionalURL(p+".notify_on_failure", d.NotifyOnFailure)
+	if d.Concurrency < 1 {
+		v.add(p+".concurrency", "must be greater than 0")
+	}
+}
+
+func (v *validator) format(path string, d Destination) {
+	switch d.Format {
+	case "canonical", "ledsak", "save_lead", "slack":
+		return
+	}
+	if !strings.HasPrefix(d.Format, templatePrefix) {
+		v.add(path, "must be canonical, ledsak, save_lead, slack or template:FILE, got %q", d.Format)
+		return
+	}
+	file := d.TemplateFile()
+	if file == "" {
+		v.add(path, "template: needs a file, as in template:slack.tmpl")
+		return
+	}
+	switch st, err := os.Stat(file); {
+	case err != nil:
+		v.add(path, "template file %s: %v", file, errors.Unwrap(err))
+	case st.IsDir():
+		v.add(path, "template file %s: is a directory", file)
+	}
+}
+
+func (v *validator) headers(path string, h map[string]Secret) {
+	if len(h) > MaxHeaders {
+		v.add(path, "at most %d headers, got %d", MaxHeaders, len(h))
+	}
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if !validHeaderName(k) {
+			v.add(path+"."+k, "is not a valid header name")
+		}
+		if strings.ContainsAny(h[k].Reveal(), "\r\n\x00") {
+			v.add(path+"."+k, "value must not contain a line break or NUL")
+		}
+	}
+}
+
+func (v *validator) secrets(path string, secrets []Secret) {
+	if len(secrets) > MaxSecrets {
+		v.add(path, "at most %d secrets (the current and the previous while rotating), got %d", MaxSecrets, len(secrets))
+	}
+	for k, s := range secrets {
+		p := fmt.Sprintf("%s[%d]", path, k)
+		if _, listed := v.c.lines[p]; v.c.lines != nil && !listed {
+			p = path // written as one string
+		}
+		rest, ok := strings.CutPrefix(s.Reveal(), "whsec_")
+		if !ok {
+			v.add(p, "must start with whsec_ (value not shown)")
+			continue
+		}
+		key, err := base64.StdEncoding.DecodeString(rest)
+		if err != nil {
+			key, err = base64.RawStdEncoding.DecodeString(rest)
+		}
+		if err != nil {
+			v.add(p, "must be whsec_ followed by base64; the rest is not valid base64 (value not shown)")
+			continue
+		}
+		if len(key) < minSecretBytes {
+			v.add(p, "must decode to at least %d bytes after whsec_, got %d (value not shown)", minSecretBytes, len(key))
+		}
+	}
+}
+
+// optionalURL checks an absolute http(s) URL when one is set. The URL is
+// not printed: it may carry credentials.
+func (v *validator) optionalURL(path, u string) {
+	if u != "" && !validHTTPURL(u) {
+		v.add(path, "must be an absolute http or https URL")
+	}
+}
+
+func validHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+func validRedisURL(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+		return false
+	}
+	if db := strings.TrimPrefix(u.Path, "/"); db != "" {
+		if _, err := strconv.Atoi(db); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+func validHostPort(s string) bool {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 0 && n <= 65535
+}
+
+// validHeaderName reports whether s is an HTTP token (RFC 9110).
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r >= 0x80 || !(r == '!' || r == '#' || r == '$' || r == '%' || r == '&' || r == '\'' || r == '*' ||
+			r == '+' || r == '-' || r == '.' || r == '^' || r == '_' || r == '`' || r == '|' || r == '~' ||
+			(r >= '0' && r <= '9') || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z')) {
+			return false
+		}
+	}
+	return true
+}
