@@ -1,0 +1,233 @@
+package mapping
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+type authKind uint8
+
+const (
+	authNone authKind = iota
+	authToken
+	authHMAC
+	authStandard
+)
+
+// authSpec is a source's compiled authentication.
+type authSpec struct {
+	kind      authKind
+	header    string
+	query     string
+	prefix    string
+	secret    []byte // token, HMAC key or the decoded whsec_ key
+	base64    bool
+	tsHeader  string
+	tolerance time.Duration
+}
+
+const defaultTolerance = 5 * time.Minute
+
+var authKeys = []string{"type", "header", "query", "token", "secret", "encoding", "prefix", "timestamp_header", "tolerance"}
+
+var envRe = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+
+// expandEnv expands ${VAR} and ${VAR:-default} (default when VAR is unset
+// or empty).
+func expandEnv(s string) string {
+	return envRe.ReplaceAllStringFunc(s, func(ref string) string {
+		m := envRe.FindStringSubmatch(ref)
+		if v := os.Getenv(m[1]); v != "" || m[2] == "" {
+			return v
+		}
+		return m[3]
+	})
+}
+
+func (c *compiler) auth(n *yaml.Node) {
+	if n == nil {
+		return
+	}
+	k := c.keys(n, authKeys)
+	str := func(key string) string {
+		if v := k[key]; v != nil {
+			s, _ := c.scalar(v, "auth."+key)
+			return s
+		}
+		return ""
+	}
+	a := authSpec{header: str("header"), query: str("query"), prefix: str("prefix"), tsHeader: str("timestamp_header")}
+	typ := str("type")
+	only := func(allowed ...string) {
+		for _, key := range authKeys {
+			if key != "type" && k[key] != nil && !strings.Contains(" "+strings.Join(allowed, " ")+" ", " "+key+" ") {
+				c.errf(k[key], "auth: %s does not apply to type %s", key, typ)
+			}
+		}
+	}
+	// A token or secret that expands to nothing leaves the source open: a
+	// fresh machine with no secrets still serves, and HasAuth reports it.
+	secret := func(key string) string {
+		v := k[key]
+		if v == nil {
+			c.errf(n, "auth: %s is required for type %s (write \"${VAR:-}\" to make it optional)", key, typ)
+			return ""
+		}
+		return strings.TrimSpace(expandEnv(v.Value))
+	}
+	switch typ {
+	case "", "none":
+		only()
+		return
+	case "token":
+		only("header", "query", "token", "prefix")
+		if a.header == "" && a.query == "" {
+			c.errf(n, "auth: token needs a header or a query parameter to read it from")
+		}
+		a.kind, a.secret = authToken, []byte(secret("token"))
+	case "hmac":
+		only("header", "secret", "encoding", "prefix", "timestamp_header", "tolerance")
+		if a.header == "" {
+			c.errf(n, "auth: hmac needs the header that carries the signature")
+		}
+		a.kind, a.secret = authHMAC, []byte(secret("secret"))
+		switch enc := str("encoding"); enc {
+		case "", "hex":
+		case "base64":
+			a.base64 = true
+		default:
+			c.errf(k["encoding"], "auth: encoding %q: want hex or base64", enc)
+		}
+	case "standard_webhooks":
+		only("secret", "tolerance")
+		a.kind = authStandard
+		if s := secret("secret"); s != "" {
+			key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(s, "whsec_"))
+			if err != nil {
+				c.errf(k["secret"], "auth: a standard_webhooks secret is whsec_ and base64")
+			}
+			a.secret = key
+		}
+	default:
+		c.errf(k["type"], "auth: unknown type %q (want none, token, hmac, standard_webhooks)", typ)
+		return
+	}
+	if v := k["tolerance"]; v != nil {
+		d, err := time.ParseDuration(v.Value)
+		if err != nil || d <= 0 {
+			c.errf(v, "auth: tolerance %q: want a positive duration such as 5m", v.Value)
+		}
+		a.tolerance = d
+	}
+	if a.tolerance == 0 && (a.tsHeader != "" || a.kind == authStandard) {
+		a.tolerance = defaultTolerance
+	}
+	if len(a.secret) == 0 {
+		a.kind = authNone
+	}
+	c.m.auth = a
+}
+
+// Authenticate checks the request against the source's authentication:
+// a token in a header or query parameter, an HMAC-SHA256 of the raw body
+// or a Standard Webhooks signature, all compared in constant time. A
+// failure wraps ErrUnauthorized; the reason never holds a secret.
+func (m *Mapping) Authenticate(in Input) error {
+	a := &m.auth
+	raw := in.Raw
+	if raw == nil {
+		raw = in.Body
+	}
+	now := in.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	switch a.kind {
+	case authToken:
+		got, ok := "", false
+		if a.header != "" {
+			got = in.header(a.header)
+		}
+		if got == "" && a.query != "" {
+			got = in.query(a.query)
+		}
+		if got, ok = strings.CutPrefix(got, a.prefix); got == "" || !ok {
+			return fmt.Errorf("%w: missing token", ErrUnauthorized)
+		}
+		// Hashing first keeps the comparison constant-time in the length too.
+		g, w := sha256.Sum256([]byte(got)), sha256.Sum256(a.secret)
+		if subtle.ConstantTimeCompare(g[:], w[:]) != 1 {
+			return fmt.Errorf("%w: wrong token", ErrUnauthorized)
+		}
+	case authHMAC:
+		sig, ok := strings.CutPrefix(strings.TrimSpace(in.header(a.header)), a.prefix)
+		if sig == "" || !ok {
+			return fmt.Errorf("%w: missing signature", ErrUnauthorized)
+		}
+		mac := hmac.New(sha256.New, a.secret)
+		if a.tsHeader != "" {
+			ts := in.header(a.tsHeader)
+			if err := checkTimestamp(ts, now, a.tolerance); err != nil {
+				return err
+			}
+			mac.Write([]byte(ts))
+			mac.Write([]byte("."))
+		}
+		mac.Write(raw)
+		var got []byte
+		var err error
+		if a.base64 {
+			got, err = base64.StdEncoding.DecodeString(sig)
+		} else {
+			got, err = hex.DecodeString(sig)
+		}
+		if err != nil || !hmac.Equal(got, mac.Sum(nil)) {
+			return fmt.Errorf("%w: bad signature", ErrUnauthorized)
+		}
+	case authStandard:
+		id, ts, sigs := in.header("webhook-id"), in.header("webhook-timestamp"), in.header("webhook-signature")
+		if id == "" || sigs == "" {
+			return fmt.Errorf("%w: missing webhook-id or webhook-signature", ErrUnauthorized)
+		}
+		if err := checkTimestamp(ts, now, a.tolerance); err != nil {
+			return err
+		}
+		mac := hmac.New(sha256.New, a.secret)
+		mac.Write([]byte(id + "." + ts + "."))
+		mac.Write(raw)
+		want := mac.Sum(nil)
+		for _, s := range strings.Fields(sigs) {
+			b64, ok := strings.CutPrefix(s, "v1,")
+			if !ok {
+				continue
+			}
+			if got, err := base64.StdEncoding.DecodeString(b64); err == nil && hmac.Equal(got, want) {
+				return nil
+			}
+		}
+		return fmt.Errorf("%w: bad signature", ErrUnauthorized)
+	}
+	return nil
+}
+
+func checkTimestamp(ts string, now time.Time, tolerance time.Duration) error {
+	sec, err := strconv.ParseInt(strings.TrimSpace(ts), 10, 64)
+	if err != nil {
+		return fmt.Errorf("%w: missing or malformed timestamp", ErrUnauthorized)
+	}
+	if d := now.Sub(time.Unix(sec, 0)); d > tolerance || d < -tolerance {
+		return fmt.Errorf("%w: timestamp outside tolerance", ErrUnauthorized)
+	}
+	return nil
+}
