@@ -1,0 +1,136 @@
+package ratelimit
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// slidingWindow is the whole decision in one script, so that the check and
+// the record are atomic across every replica sharing the Redis.
+//
+// The clock is Redis's own TIME: replicas with skewed clocks still agree on
+// one window. Scores are microseconds since the Unix epoch (about 2^51, exact
+// in a Lua double). replicate_commands makes a script that reads TIME and
+// then writes replicable on Redis 3.2 and 4 (effects replication); from 5 on
+// it is the default and the call is a no-op, and in case a future Redis
+// drops it the call is guarded.
+//
+// KEYS[1] the key; ARGV: limit, window in microseconds, member (unique across
+// replicas). Returns {allowed, remaining, reset µs, retry-after µs, now µs}.
+var slidingWindow = redis.NewScript(`
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local key = KEYS[1]
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+local count = redis.call('ZCARD', key)
+local allowed = 0
+if count < limit then
+  redis.call('ZADD', key, now, ARGV[3])
+  count = count + 1
+  allowed = 1
+end
+redis.call('PEXPIRE', key, math.ceil(window / 1000) + 1)
+local remaining = limit - count
+local idx = 0
+if remaining < 0 then
+  remaining = 0
+end
+if allowed == 0 then
+  -- the admission whose departure makes room; not the oldest when the
+  -- limit was lowered since those admissions
+  idx = count - limit
+end
+local first = redis.call('ZRANGE', key, idx, idx, 'WITHSCORES')
+local reset = tonumber(first[2]) + window - now
+local retry = 0
+if allowed == 0 then
+  retry = reset
+end
+return {allowed, remaining, reset, retry, now}
+`)
+
+// DefaultRedisPrefix starts every limiter key, keeping Leadgate's keys
+// apart from others in a shared Redis.
+const DefaultRedisPrefix = "lg:"
+
+// RedisOptions configures NewRedis.
+type RedisOptions struct {
+	// Prefix starts every key; default DefaultRedisPrefix.
+	Prefix string
+	// InstanceID names this replica in the admission log so that two
+	// replicas' admissions never collide; default a random id.
+	InstanceID string
+}
+
+// Redis is the exact sliding-window limiter shared by every replica using
+// one Redis: each key is a sorted set of admissions scored by Redis's clock.
+type Redis struct {
+	client   redis.UniversalClient
+	prefix   string
+	instance string
+	seq      atomic.Uint64
+}
+
+var _ Limiter = (*Redis)(nil)
+
+// NewRedis returns a limiter keeping its windows in client's Redis. The
+// script is loaded on first use and reloaded if Redis forgets it.
+func NewRedis(client redis.UniversalClient, opts RedisOptions) *Redis {
+	r := &Redis{client: client, prefix: opts.Prefix, instance: opts.InstanceID}
+	if r.prefix == "" {
+		r.prefix = DefaultRedisPrefix
+	}
+	if r.instance == "" {
+		var b [8]byte
+		_, _ = rand.Read(b[:]) // never fails (crypto/rand documents it)
+		r.instance = hex.EncodeToString(b[:])
+	}
+	return r
+}
+
+// Key is the Redis key holding key's window. The hash tag keeps each window
+// in one slot so the script runs on Redis Cluster.
+func (r *Redis) Key(key string) string { return r.prefix + "{rl:" + key + "}" }
+
+// Allow admits the request when fewer than lim.Requests were admitted under
+// key in the last lim.Per by any replica, and records it. Errors reaching
+// Redis are returned; the caller decides whether to fail open or closed.
+func (r *Redis) Allow(ctx context.Context, key string, lim Limit) (Decision, error) {
+	d, _, err := r.allow(ctx, key, lim)
+	return d, err
+}
+
+// allow also returns Redis's clock at the decision, which tests use to check
+// the admissions against the server's own timeline.
+func (r *Redis) allow(ctx context.Context, key string, lim Limit) (Decision, time.Time, error) {
+	if err := checkLimit(lim); err != nil {
+		return Decision{}, time.Time{}, err
+	}
+	windowUS := max(lim.Per.Microseconds(), 1)
+	member := r.instance + ":" + strconv.FormatUint(r.seq.Add(1), 36)
+	res, err := slidingWindow.Run(ctx, r.client, []string{r.Key(key)}, lim.Requests, windowUS, member).Int64Slice()
+	if err != nil {
+		return Decision{}, time.Time{}, fmt.Errorf("rate limit %q in redis: %w", key, err)
+	}
+	if len(res) != 5 {
+		return Decision{}, time.Time{}, fmt.Errorf("rate limit %q in redis: script returned %d values, want 5", key, len(res))
+	}
+	d := Decision{
+		Allowed:    res[0] == 1,
+		Limit:      lim,
+		Remaining:  int(res[1]),
+		Reset:      time.Duration(res[2]) * time.Microsecond,
+		RetryAfter: time.Duration(res[3]) * time.Microsecond,
+	}
+	return d, time.UnixMicro(res[4]), nil
+}

@@ -1,0 +1,727 @@
+// Package bolt is the embedded store: one bbolt file, dir/leadgate.db, for a
+// gateway that runs without Redis. Every write is fsync'd before it returns,
+// and concurrent writes share one commit (group commit) so the accept path
+// pays one fsync per batch, not per request. Leases live in memory: the
+// process is the only one using the file, and after a restart every
+// undelivered delivery is due again, which is what at-least-once needs.
+//
+// The single committer bounds throughput, and its cost is the B+tree pages
+// a commit dirties. So everything that can be is done outside it (an Ingest
+// plans its write under a read transaction and the commit only checks the
+// plan still holds), and writes append: the dedupe rule is kept as a log
+// ordered by expiry, and the lead index (keyed by email or phone, which
+// took a random page per new lead) as a log ordered by a sequence, each
+// with an in-memory index rebuilt at Open; lead ids are minted in ObjectID
+// order.
+package bolt
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"leadgate/gateway/lead"
+	"leadgate/gateway/store"
+)
+
+var _ store.Store = (*Store)(nil)
+
+// Options tune the store; the zero value is ready to use.
+type Options struct {
+	// Log receives the store's few log lines; nil discards them.
+	Log *slog.Logger
+	// MaxBatch caps how many writes share one commit (default 2048). A
+	// commit takes whatever is waiting when the previous one ends, so at low
+	// load each write commits alone and no write waits for a timer.
+	MaxBatch int
+	// SweepEvery is how often expired dedupe keys are deleted (default 1m).
+	SweepEvery time.Duration
+	// OpenTimeout is how long Open waits for another process holding the
+	// file (default 1s).
+	OpenTimeout time.Duration
+}
+
+// Bucket names. The due index and the per-destination dead index hold one
+// nested bucket per destination.
+var (
+	bDedupe     = []byte("dedupe")         // legacy: dedupe key → expiry(8) + lead id
+	bDedupeExp  = []byte("dedupe_exp")     // expiry(8) + dedupe key → lead id
+	bIndex      = []byte("lead_index")     // legacy: identity key → lead id
+	bIndexLog   = []byte("lead_index_log") // sequence(8) → identity key and lead id
+	bLeads      = []byte("leads")          // lead id → merged lead JSON
+	bEvents     = []byte("events")         // event id → canonical event JSON
+	bRoutes     = []byte("routes")         // event id → received_at(8) + its destinations
+	bDeliveries = []byte("deliveries")     // delivery id → record JSON, once attempted
+	bDue        = []byte("due")            // dest / due(8) + delivery id → nil
+	bDead       = []byte("dead")           // dead_at(8) + delivery id → nil
+	bDeadDest   = []byte("dead_by_dest")   // dest / dead_at(8) + delivery id → nil
+	bSubs       = []byte("subscriptions")  // id → body
+	bMeta       = []byte("meta")
+	kSubsVer    = []byte("subscriptions_version")
+)
+
+// Delivery states as stored; they are also the admin API's statuses.
+const (
+	statePending   = "pending"
+	stateRetrying  = "retrying"
+	stateDelivered = "delivered"
+	stateDead      = "dead"
+)
+
+// record is a delivery as stored.
+type record struct {
+	EventID string `json:"event_id"`
+	Dest    string `json:"destination"`
+	State   string `json:"state"`
+	// Due is the Unix-nano time of its due-index key while queued.
+	Due int64 `json:"due,omitempty"`
+	// Tries counts attempts since Ingest or Replay last queued it.
+	Tries      int             `json:"tries"`
+	EnqueuedAt time.Time       `json:"enqueued_at"`
+	DeadAt     time.Time       `json:"dead_at,omitzero"`
+	Attempts   []store.Attempt `json:"attempts,omitempty"`
+}
+
+func (r *record) queued() bool { return r.State == statePending || r.State == stateRetrying }
+
+// Store is the bbolt-backed store.Store.
+type Store struct {
+	db  *bbolt.DB
+	log *slog.Logger
+	max int
+
+	// wmu guards closed against writes being queued while Close runs.
+	wmu    sync.RWMutex
+	closed bool
+	writes chan *write
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	once   sync.Once
+
+	// mu guards the in-memory state below, which is derived from the file
+	// at Open and updated after each commit. It is only ever held briefly:
+	// the commit goroutine takes it after every commit.
+	mu     sync.Mutex
+	leases map[string]map[string]leaseEntry // dest → delivery id → lease
+	// settledLog lists, per destination and in commit order, the lease
+	// entries Settle turned into tombstones, so Lease can drop them once
+	// every snapshot it reads is newer.
+	settledLog map[string][]settledRef
+	queued     map[string]int64 // dest → deliveries in its due index
+	dead       int64
+	// leaseMu serializes Lease calls per destination.
+	leaseMu map[string]*sync.Mutex
+
+	// txid is the id of the transaction being committed; the commit
+	// goroutine sets it and the after funcs it runs read it.
+	txid uint64
+
+	// recent holds the events of the last recentMax ingests that queued a
+	// delivery, so Lease, which mostly hands out what was just ingested,
+	// need not decode them again. rmu guards it.
+	rmu        sync.Mutex
+	recent     map[string]recentEvent
+	recentRing []string
+	recentNext int
+
+	// dedupe indexes the dedupe log (bDedupeExp, keyed by expiry so that
+	// writing it appends to the B+tree instead of dirtying a random page
+	// per request); it is rebuilt from the log at Open. dmu guards it.
+	// pending holds the keys of the batch being committed and is touched
+	// only by the commit goroutine: it joins dedupe once the batch is on
+	// disk and is dropped if the batch rolls back.
+	dmu     sync.Mutex
+	dedupe  map[string]dedupeEntry
+	pending map[string]dedupeEntry
+
+	// index is the lead index: identity key → lead id. It is kept as a
+	// log (bIndexLog, keyed by a sequence so that writing it appends: an
+	// index keyed by email or phone took a random page per new lead) and
+	// this map, rebuilt from the log at Open. Like the dedupe index,
+	// indexPending holds the batch being committed, touched only by the
+	// commit goroutine. imu guards index.
+	imu          sync.RWMutex
+	index        map[string]string
+	indexPending map[string]string
+}
+
+// dedupeEntry is one payload's dedupe record: the lead it named and when
+// the rule stops applying (Unix nanoseconds).
+type dedupeEntry struct {
+	exp    int64
+	leadID string
+}
+
+// write is one transaction body waiting for the group commit. fn may run
+// twice (when another body in its batch fails), so it starts from scratch
+// each time; after runs once, only when fn's writes are committed.
+type write struct {
+	fn    func(tx *bbolt.Tx) error
+	after func()
+	done  chan error
+}
+
+// Open opens or creates dir/leadgate.db and starts the committer and the
+// dedupe sweep; Close stops them.
+func Open(dir string, opts Options) (*Store, error) {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 2048
+	}
+	if opts.SweepEvery <= 0 {
+		opts.SweepEvery = time.Minute
+	}
+	if opts.OpenTimeout <= 0 {
+		opts.OpenTimeout = time.Second
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, unavailable("open store", err)
+	}
+	db, err := bbolt.Open(filepath.Join(dir, "leadgate.db"), 0o600, &bbolt.Options{
+		Timeout: opts.OpenTimeout,
+		// The freelist is rebuilt at open instead of written on every
+		// commit: fewer pages per fsync on the hot path.
+		NoFreelistSync: true,
+		FreelistType:   bbolt.FreelistMapType,
+		// Address space, not memory: growing the map blocks readers, so
+		// start large.
+		InitialMmapSize: 1 << 30,
+	})
+	if err != nil {
+		return nil, unavailable("open store", err)
+	}
+	s := &Store{
+		db:           db,
+		log:          opts.Log,
+		max:          opts.MaxBatch,
+		writes:       make(chan *write, opts.MaxBatch),
+		stop:         make(chan struct{}),
+		leases:       map[string]map[string]leaseEntry{},
+		settledLog:   map[string][]settledRef{},
+		queued:       map[string]int64{},
+		leaseMu:      map[string]*sync.Mutex{},
+		dedupe:       map[string]dedupeEntry{},
+		pending:      map[string]dedupeEntry{},
+		index:        map[string]string{},
+		indexPending: map[string]string{},
+		recent:       make(map[string]recentEvent, recentMax),
+		recentRing:   make([]string, recentMax),
+	}
+	if err := s.load(); err != nil {
+		_ = db.Close()
+		return nil, unavailable("open store", err)
+	}
+	s.wg.Add(2)
+	go s.commitLoop()
+	go s.sweepLoop(opts.SweepEvery)
+	return s, nil
+}
+
+// load creates the buckets and counts what is queued and dead.
+func (s *Store) load() error {
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		for _, name := range [][]byte{bDedupe, bDedupeExp, bIndex, bIndexLog, bLeads, bEvents, bRoutes, bDeliveries, bDue, bDead, bDeadDest, bSubs, bMeta} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		due := tx.Bucket(bDue)
+		err := due.ForEachBucket(func(dest []byte) error {
+			n := int64(due.Bucket(dest).Stats().KeyN)
+			if n > 0 {
+				s.queued[string(dest)] = n
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		s.dead = int64(tx.Bucket(bDead).Stats().KeyN)
+		if err := s.loadIndex(tx); err != nil {
+			return err
+		}
+		return s.loadDedupe(tx)
+	})
+}
+
+// loadDedupe rebuilds the dedupe index from the log, skipping what has
+// expired. Later entries of a key win, as they were written later. Keys in
+// the legacy dedupe bucket (files written before the log held lead ids)
+// are read too; the sweep deletes them when they expire.
+func (s *Store) loadDedupe(tx *bbolt.Tx) error {
+	now := time.Now().UnixNano()
+	err := tx.Bucket(bDedupe).ForEach(func(k, v []byte) error {
+		if len(v) >= 8 && keyTime(v) > now {
+			s.dedupe[string(k)] = dedupeEntry{exp: keyTime(v), leadID: string(v[8:])}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	c := tx.Bucket(bDedupeExp).Cursor()
+	for k, v := c.Seek(timeKey(now+1, "")); k != nil; k, v = c.Next() {
+		if len(k) >= 8 && v != nil {
+			s.dedupe[string(k[8:])] = dedupeEntry{exp: keyTime(k), leadID: string(v)}
+		}
+	}
+	return nil
+}
+
+// loadIndex rebuilds the lead index: the legacy bucket (files written
+// before the index was a log) first, then the log in order, so that later
+// entries win.
+func (s *Store) loadIndex(tx *bbolt.Tx) error {
+	err := tx.Bucket(bIndex).ForEach(func(k, v []byte) error {
+		s.index[string(k)] = string(v)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bIndexLog).ForEach(func(k, v []byte) error {
+		key, leadID, err := decodeIndexEntry(v)
+		if err != nil {
+			return fmt.Errorf("lead index entry %x: %w", k, err)
+		}
+		s.index[key] = leadID
+		return nil
+	})
+}
+
+// encodeIndexEntry is a log entry: the identity key, length-prefixed, then
+// the lead id.
+func encodeIndexEntry(key, leadID string) []byte {
+	b := make([]byte, 0, binary.MaxVarintLen64+len(key)+len(leadID))
+	b = binary.AppendUvarint(b, uint64(len(key)))
+	b = append(b, key...)
+	return append(b, leadID...)
+}
+
+func decodeIndexEntry(b []byte) (key, leadID string, err error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || uint64(len(b)-k) < n {
+		return "", "", errors.New("corrupt lead index entry")
+	}
+	return string(b[k : k+int(n)]), string(b[k+int(n):]), nil
+}
+
+// lookupIndex reads the committed lead index.
+func (s *Store) lookupIndex(key string) string {
+	s.imu.RLock()
+	defer s.imu.RUnlock()
+	return s.index[key]
+}
+
+// lookupIndexTx reads the lead index as the batch being committed sees it.
+// Only the commit goroutine calls it.
+func (s *Store) lookupIndexTx(key string) string {
+	if id, ok := s.indexPending[key]; ok {
+		return id
+	}
+	return s.lookupIndex(key)
+}
+
+// pointIndex points key at leadID in the batch being committed.
+func (s *Store) pointIndex(tx *bbolt.Tx, key, leadID string) error {
+	b := appending(tx.Bucket(bIndexLog))
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	if err := b.Put(binary.BigEndian.AppendUint64(nil, seq), encodeIndexEntry(key, leadID)); err != nil {
+		return err
+	}
+	s.indexPending[key] = leadID
+	return nil
+}
+
+// lookupDedupe finds a dedupe key in the batch being committed, then in
+// the committed index. Only the commit goroutine calls it.
+func (s *Store) lookupDedupe(key string) (dedupeEntry, bool) {
+	if e, ok := s.pending[key]; ok {
+		return e, true
+	}
+	s.dmu.Lock()
+	e, ok := s.dedupe[key]
+	s.dmu.Unlock()
+	return e, ok
+}
+
+// publish moves the committed batch's dedupe and lead index keys into
+// their indexes.
+func (s *Store) publish() {
+	if len(s.indexPending) > 0 {
+		s.imu.Lock()
+		for k, id := range s.indexPending {
+			s.index[k] = id
+		}
+		s.imu.Unlock()
+		clear(s.indexPending)
+	}
+	if len(s.pending) == 0 {
+		return
+	}
+	s.dmu.Lock()
+	for k, e := range s.pending {
+		s.dedupe[k] = e
+	}
+	s.dmu.Unlock()
+	clear(s.pending)
+}
+
+// Close waits for queued writes to commit, stops the sweep and closes the
+// file. Calls after the first return nil.
+func (s *Store) Close() error {
+	var err error
+	s.once.Do(func() {
+		s.wmu.Lock()
+		s.closed = true
+		close(s.writes)
+		s.wmu.Unlock()
+		close(s.stop)
+		s.wg.Wait()
+		if cerr := s.db.Close(); cerr != nil {
+			err = unavailable("close store", cerr)
+		}
+	})
+	return err
+}
+
+// Ping checks the file is open and readable.
+func (s *Store) Ping(ctx context.Context) error {
+	s.wmu.RLock()
+	defer s.wmu.RUnlock()
+	if s.closed {
+		return unavailable("ping", errors.New("store closed"))
+	}
+	if err := s.db.View(func(*bbolt.Tx) error { return nil }); err != nil {
+		return unavailable("ping", err)
+	}
+	return nil
+}
+
+func unavailable(op string, err error) error {
+	return fmt.Errorf("%s: %w: %w", op, store.ErrUnavailable, err)
+}
+
+// submit queues a write for the group commit and waits until it is durable.
+// When ctx ends first the write may still commit; the caller answers an
+// error, and a retried payload is caught by the dedupe rule.
+func (s *Store) submit(ctx context.Context, op string, fn func(*bbolt.Tx) error, after func()) error {
+	w := &write{fn: fn, after: after, done: make(chan error, 1)}
+	s.wmu.RLock()
+	if s.closed {
+		s.wmu.RUnlock()
+		return unavailable(op, errors.New("store closed"))
+	}
+	select {
+	case s.writes <- w:
+	case <-ctx.Done():
+		s.wmu.RUnlock()
+		return unavailable(op, ctx.Err())
+	}
+	s.wmu.RUnlock()
+	select {
+	case err := <-w.done:
+		if err != nil {
+			return unavailable(op, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return unavailable(op, ctx.Err())
+	}
+}
+
+// commitLoop is the single writer: it takes every write waiting when the
+// previous commit ends and commits them in one transaction with one fsync.
+func (s *Store) commitLoop() {
+	defer s.wg.Done()
+	batch := make([]*write, 0, s.max)
+	for w := range s.writes {
+		batch = append(batch[:0], w)
+	fill:
+		for len(batch) < s.max {
+			select {
+			case w, ok := <-s.writes:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, w)
+			default:
+				break fill
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+func (s *Store) commit(batch []*write) {
+	failed := false
+	clear(s.pending)
+	clear(s.indexPending)
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		s.txid = uint64(tx.ID())
+		for _, w := range batch {
+			if err := w.fn(tx); err != nil {
+				failed = true
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		s.publish()
+		for _, w := range batch {
+			if w.after != nil {
+				w.after()
+			}
+			w.done <- nil
+		}
+		return
+	}
+	if !failed || len(batch) == 1 {
+		// The commit itself failed (disk full, I/O error): everyone fails.
+		clear(s.pending)
+		clear(s.indexPending)
+		s.log.Error("store commit failed", "err", err, "writes", len(batch))
+		for _, w := range batch {
+			w.done <- err
+		}
+		return
+	}
+	// One body failed and rolled back the others: run each on its own so
+	// only the failing one fails.
+	for _, w := range batch {
+		clear(s.pending)
+		clear(s.indexPending)
+		err := s.db.Update(func(tx *bbolt.Tx) error {
+			s.txid = uint64(tx.ID())
+			return w.fn(tx)
+		})
+		if err == nil {
+			s.publish()
+			if w.after != nil {
+				w.after()
+			}
+		}
+		w.done <- err
+	}
+	clear(s.pending)
+	clear(s.indexPending)
+}
+
+// recentMax bounds the recent-events cache: enough for every delivery in
+// flight and a few seconds of backlog behind them, at about a kilobyte each.
+const recentMax = 16384
+
+// recentEvent is a cached event and the request id that made it.
+type recentEvent struct {
+	ev        *lead.Event
+	requestID string
+}
+
+// remember puts just-ingested events that were queued for a destination
+// (dests[i] lists evs[i]'s) into the recent cache.
+func (s *Store) remember(evs []lead.Event, dests [][]string, requestID string) {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	for i := range evs {
+		if len(dests[i]) == 0 {
+			continue
+		}
+		if old := s.recentRing[s.recentNext]; old != "" {
+			delete(s.recent, old)
+		}
+		s.recentRing[s.recentNext] = evs[i].ID
+		s.recent[evs[i].ID] = recentEvent{ev: &evs[i], requestID: requestID}
+		s.recentNext = (s.recentNext + 1) % recentMax
+	}
+}
+
+// recalled returns a cached event and its request id; callers copy the
+// event and must not modify what it shares (the lead's fields, assets and
+// changed list). ok is false when it is not cached.
+func (s *Store) recalled(id string) (e recentEvent, ok bool) {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	e, ok = s.recent[id]
+	return e, ok
+}
+
+// appending marks a bucket whose keys mostly grow (time-ordered ids and
+// time keys) so a full page splits where it ends: at bbolt's default fill
+// of one half, appending leaves every page half empty, and a commit writes
+// twice the pages for the same data.
+func appending(b *bbolt.Bucket) *bbolt.Bucket {
+	b.FillPercent = 1.0
+	return b
+}
+
+// Time keys are big-endian Unix nanoseconds so that byte order is time order.
+func timeKey(t int64, id string) []byte {
+	k := make([]byte, 8+len(id))
+	binary.BigEndian.PutUint64(k, uint64(t))
+	copy(k[8:], id)
+	return k
+}
+
+func keyTime(k []byte) int64 { return int64(binary.BigEndian.Uint64(k[:8])) }
+
+// deliveryID is the event id's time-ordered part and the destination's
+// place in the event's route, so the id does not carry a destination name
+// into admin URLs and the record of a never-attempted delivery can be
+// derived from the event's route instead of being written at Ingest.
+func deliveryID(eventID string, i int) string {
+	return "dlv_" + strings.TrimPrefix(eventID, "evt_") + "_" + strconv.Itoa(i)
+}
+
+// parseDeliveryID inverts deliveryID.
+func parseDeliveryID(id string) (eventID string, i int, ok bool) {
+	rest, ok := strings.CutPrefix(id, "dlv_")
+	if !ok {
+		return "", 0, false
+	}
+	j := strings.LastIndexByte(rest, '_')
+	if j < 0 {
+		return "", 0, false
+	}
+	i, err := strconv.Atoi(rest[j+1:])
+	if err != nil || i < 0 {
+		return "", 0, false
+	}
+	return "evt_" + rest[:j], i, true
+}
+
+// encodeRoutes writes an event's queue time, the request id that made it
+// and its destinations. The request id follows a zero byte, which no
+// routes value written before request ids were kept has there (its first
+// destination's length prefix, and destinations are never empty); each
+// string is length-prefixed.
+func encodeRoutes(at int64, requestID string, dests []string) []byte {
+	n := 9 + binary.MaxVarintLen64 + len(requestID)
+	for _, d := range dests {
+		n += binary.MaxVarintLen64 + len(d)
+	}
+	b := make([]byte, 8, n)
+	binary.BigEndian.PutUint64(b, uint64(at))
+	b = append(b, 0)
+	b = binary.AppendUvarint(b, uint64(len(requestID)))
+	b = append(b, requestID...)
+	for _, d := range dests {
+		b = binary.AppendUvarint(b, uint64(len(d)))
+		b = append(b, d...)
+	}
+	return b
+}
+
+func decodeRoutes(b []byte) (at int64, requestID string, dests []string, err error) {
+	if len(b) < 8 {
+		return 0, "", nil, errors.New("short routes value")
+	}
+	at, b = keyTime(b), b[8:]
+	if len(b) > 0 && b[0] == 0 {
+		n, k := binary.Uvarint(b[1:])
+		if k <= 0 || uint64(len(b)-1-k) < n {
+			return 0, "", nil, errors.New("corrupt routes value")
+		}
+		requestID, b = string(b[1+k:1+k+int(n)]), b[1+k+int(n):]
+	}
+	for len(b) > 0 {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || uint64(len(b)-k) < n {
+			return 0, "", nil, errors.New("corrupt routes value")
+		}
+		dests = append(dests, string(b[k:k+int(n)]))
+		b = b[k+int(n):]
+	}
+	return at, requestID, dests, nil
+}
+
+// routesRequestID reads the request id of a routed event, "" for none.
+func routesRequestID(tx *bbolt.Tx, eventID string) (string, error) {
+	raw := tx.Bucket(bRoutes).Get([]byte(eventID))
+	if raw == nil {
+		return "", nil
+	}
+	_, rid, _, err := decodeRoutes(raw)
+	if err != nil {
+		return "", fmt.Errorf("event %s: %w", eventID, err)
+	}
+	return rid, nil
+}
+
+// getRecord returns a delivery's record, deriving a pending one from its
+// event's route when it was never attempted; nil when there is no such
+// delivery.
+func getRecord(tx *bbolt.Tx, id string) (*record, error) {
+	if raw := tx.Bucket(bDeliveries).Get([]byte(id)); raw != nil {
+		var r record
+		if err := json.Unmarshal(raw, &r); err != nil {
+			return nil, fmt.Errorf("decode delivery %s: %w", id, err)
+		}
+		return &r, nil
+	}
+	eventID, i, ok := parseDeliveryID(id)
+	if !ok {
+		return nil, nil
+	}
+	raw := tx.Bucket(bRoutes).Get([]byte(eventID))
+	if raw == nil {
+		return nil, nil
+	}
+	at, _, dests, err := decodeRoutes(raw)
+	if err != nil {
+		return nil, fmt.Errorf("event %s: %w", eventID, err)
+	}
+	if i >= len(dests) {
+		return nil, nil
+	}
+	return &record{EventID: eventID, Dest: dests[i], State: statePending, Due: at, EnqueuedAt: time.Unix(0, at).UTC()}, nil
+}
+
+func putRecord(tx *bbolt.Tx, id string, r *record) error {
+	raw, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode delivery %s: %w", id, err)
+	}
+	return appending(tx.Bucket(bDeliveries)).Put([]byte(id), raw)
+}
+
+// decodeJSON keeps numbers as json.Number so int64 values in lead fields
+// survive exactly.
+func decodeJSON(raw []byte, v any) error {
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.UseNumber()
+	return dec.Decode(v)
+}
+
+// queue puts a delivery into its destination's due index.
+func queue(tx *bbolt.Tx, dest string, due int64, id string) error {
+	b, err := tx.Bucket(bDue).CreateBucketIfNotExists([]byte(dest))
+	if err != nil {
+		return fmt.Errorf("due bucket %q: %w", dest, err)
+	}
+	return appending(b).Put(timeKey(due, id), nil)
+}
+
+func unqueue(tx *bbolt.Tx, dest string, due int64, id string) error {
+	b := tx.Bucket(bDue).Bucket([]byte(dest))
+	if b == nil {
+		return nil
+	}
+	return b.Delete(timeKey(due, id))
+}

@@ -1,0 +1,401 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"leadgate/gateway/lead"
+	"leadgate/gateway/store"
+)
+
+// maxKey bounds identity and dedupe keys well under bbolt's key limit.
+const maxKey = 4096
+
+// Ingest applies the dedupe rule, resolves the lead, decides and stores the
+// events and queues their deliveries in one transaction shared with other
+// concurrent writes, and returns once that transaction is on disk.
+//
+// The commit is a single writer, so whatever runs inside it bounds the
+// store's throughput. Ingest therefore plans its write first, in the
+// caller's goroutine (and a read-only transaction when the lead is known
+// already): it resolves the lead, runs lead.Decide, mints the ids, routes
+// the events and encodes every value. Inside the commit it only checks that what the plan read is still
+// what the file holds (the identity keys, the stored lead) and puts the
+// planned bytes; when another write changed them in between, it plans
+// again inside the commit, so the outcome is the one a serial run gives.
+func (s *Store) Ingest(ctx context.Context, req store.IngestRequest) (store.IngestResult, error) {
+	if err := validate(req); err != nil {
+		return store.IngestResult{}, err
+	}
+	if req.ReceivedAt.IsZero() {
+		req.ReceivedAt = time.Now()
+	}
+	// A payload of someone new, the common case, reads nothing from the
+	// file: its plan needs no read transaction, whose begin and end cost
+	// about as much as the rest of the plan's reads.
+	c := &ingestCall{s: s, req: req}
+	var err error
+	c.p, err = makePlan(nil, &c.req, s.lookupIndex)
+	if errors.Is(err, errNeedsRead) {
+		err = s.db.View(func(tx *bbolt.Tx) error {
+			var err error
+			c.p, err = makePlan(tx, &c.req, s.lookupIndex)
+			return err
+		})
+	}
+	if err != nil {
+		return store.IngestResult{}, unavailable("ingest", err)
+	}
+	if err := s.submit(ctx, "ingest", c.write, c.after); err != nil {
+		return store.IngestResult{}, err
+	}
+	return c.res, nil
+}
+
+// ingestCall is one Ingest's state, shared with its write in the commit
+// goroutine: one allocation, where variables captured by closures were
+// one each.
+type ingestCall struct {
+	s    *Store
+	req  store.IngestRequest
+	p    *plan
+	res  store.IngestResult
+	used *plan // p, or the plan made inside the commit when p went stale
+	// queued counts the deliveries queued per destination.
+	queued map[string]int64
+}
+
+func (c *ingestCall) write(tx *bbolt.Tx) error {
+	c.res, c.queued, c.used = store.IngestResult{}, nil, nil
+	return c.s.ingestTx(tx, &c.req, c.p, &c.res, &c.queued, &c.used)
+}
+
+func (c *ingestCall) after() {
+	if len(c.queued) == 0 {
+		return
+	}
+	s := c.s
+	s.mu.Lock()
+	for dest, n := range c.queued {
+		s.queued[dest] += n
+	}
+	s.mu.Unlock()
+	s.remember(c.res.Events, c.used.dests, c.req.RequestID)
+}
+
+func validate(req store.IngestRequest) error {
+	if len(req.Identity) == 0 {
+		return errors.New("ingest: no identity key")
+	}
+	for _, k := range req.Identity {
+		if k == "" || len(k) > maxKey {
+			return fmt.Errorf("ingest: identity key of length %d", len(k))
+		}
+	}
+	if len(req.DedupeKey) > maxKey {
+		return fmt.Errorf("ingest: dedupe key of length %d", len(req.DedupeKey))
+	}
+	return nil
+}
+
+// plan is one Ingest's write, worked out from what a transaction read.
+type plan struct {
+	// seen is what the lead index held for each identity key ("" for
+	// none), and prevRaw the stored lead the plan merged into (nil for a
+	// new lead): the plan holds while the file still says the same.
+	seen    []string
+	prevRaw []byte
+
+	leadID    string
+	leadRaw   []byte // nil when the stored lead is unchanged
+	events    []lead.Event
+	eventsRaw [][]byte
+	// routes are each event's distinct destinations, encoded with
+	// encodeRoutes with the request id (nil for none).
+	dests     [][]string
+	routesRaw [][]byte
+}
+
+// errNeedsRead is makePlan's answer, without a transaction, for a lead
+// the index knows: its stored lead must be read first.
+var errNeedsRead = errors.New("plan needs a read transaction")
+
+// makePlan reads the lead index through lookup and the stored lead
+// through tx and works out everything Ingest writes. With a nil tx it
+// plans a new person's payload and answers errNeedsRead for a known one.
+func makePlan(tx *bbolt.Tx, req *store.IngestRequest, lookup func(key string) string) (*plan, error) {
+	p := &plan{seen: make([]string, len(req.Identity))}
+	for i, k := range req.Identity {
+		if v := lookup(k); v != "" {
+			p.seen[i] = v
+			if p.leadID == "" {
+				p.leadID = p.seen[i]
+			}
+		}
+	}
+	var prev *lead.Lead
+	if p.leadID == "" {
+		p.leadID = newLeadID()
+	} else if tx == nil {
+		return nil, errNeedsRead
+	} else if raw := tx.Bucket(bLeads).Get([]byte(p.leadID)); raw != nil {
+		// The bytes live in the mmap only while tx is open.
+		p.prevRaw = bytes.Clone(raw)
+		prev = new(lead.Lead)
+		if err := decodeJSON(raw, prev); err != nil {
+			return nil, fmt.Errorf("decode lead %s: %w", p.leadID, err)
+		}
+	}
+	merged, drafts := lead.Decide(prev, req.Lead, req.Emits)
+	// One buffer holds the lead's bytes (json.Marshal's, HTML escaped,
+	// without its reflection) and then every event's: each event is the
+	// lead and an envelope of about eventEnvelope bytes, so the buffer
+	// is sized once, from the lead encoded on the stack. Full slice
+	// expressions keep a later append from writing into an earlier
+	// value's capacity.
+	var stack [512]byte
+	enc, err := lead.AppendLeadJSON(stack[:0], &merged, true)
+	if err != nil {
+		return nil, fmt.Errorf("encode lead: %w", err)
+	}
+	buf := append(make([]byte, 0, len(enc)+len(drafts)*(eventEnvelope+len(enc))), enc...)
+	leadRaw := buf[:len(buf):len(buf)]
+	if prev == nil || len(lead.Diff(*prev, merged)) > 0 {
+		p.leadRaw = leadRaw
+	}
+	at := req.ReceivedAt.UnixNano()
+	p.events = lead.NewEvents(drafts, merged, req.Source, p.leadID, req.ReceivedAt, lead.NewEventID)
+	raws := make([][]byte, 2*len(p.events))
+	p.eventsRaw, p.routesRaw = raws[:len(p.events):len(p.events)], raws[len(p.events):]
+	p.dests = make([][]string, len(p.events))
+	for i := range p.events {
+		ev := &p.events[i]
+		start := len(buf)
+		if buf, err = encodeEvent(buf, ev, leadRaw); err != nil {
+			return nil, fmt.Errorf("encode event: %w", err)
+		}
+		p.eventsRaw[i] = buf[start:len(buf):len(buf)]
+		if req.Route != nil {
+			var dests []string
+			for _, dest := range req.Route(ev) {
+				if dest != "" && !slices.Contains(dests, dest) {
+					dests = append(dests, dest)
+				}
+			}
+			if len(dests) > 0 {
+				p.dests[i] = dests
+				p.routesRaw[i] = encodeRoutes(at, req.RequestID, dests)
+			}
+		}
+	}
+	return p, nil
+}
+
+// holds says whether the commit (tx and lookup) still reads what p was
+// planned from.
+func (p *plan) holds(tx *bbolt.Tx, req *store.IngestRequest, lookup func(key string) string) bool {
+	for i, k := range req.Identity {
+		if lookup(k) != p.seen[i] {
+			return false
+		}
+	}
+	if p.prevRaw == nil {
+		// A lead id found in the index with no stored lead, or a new one.
+		return tx.Bucket(bLeads).Get([]byte(p.leadID)) == nil
+	}
+	return bytes.Equal(tx.Bucket(bLeads).Get([]byte(p.leadID)), p.prevRaw)
+}
+
+// ingestTx runs in the commit goroutine.
+func (s *Store) ingestTx(tx *bbolt.Tx, req *store.IngestRequest, p *plan, res *store.IngestResult, queued *map[string]int64, used **plan) error {
+	at := req.ReceivedAt.UnixNano()
+	if req.DedupeKey != "" {
+		if e, ok := s.lookupDedupe(req.DedupeKey); ok && e.exp > at {
+			res.LeadID, res.Duplicate = e.leadID, true
+			return nil
+		}
+	}
+	if !p.holds(tx, req, s.lookupIndexTx) {
+		var err error
+		if p, err = makePlan(tx, req, s.lookupIndexTx); err != nil {
+			return err
+		}
+	}
+	*used = p
+
+	for i, k := range req.Identity {
+		if p.seen[i] != p.leadID {
+			if err := s.pointIndex(tx, k, p.leadID); err != nil {
+				return err
+			}
+		}
+	}
+	if p.leadRaw != nil {
+		if err := appending(tx.Bucket(bLeads)).Put([]byte(p.leadID), p.leadRaw); err != nil {
+			return err
+		}
+	}
+	events := appending(tx.Bucket(bEvents))
+	for i := range p.events {
+		ev := &p.events[i]
+		if err := events.Put([]byte(ev.ID), p.eventsRaw[i]); err != nil {
+			return err
+		}
+		if err := fanOut(tx, ev, p.dests[i], p.routesRaw[i], at, queued); err != nil {
+			return err
+		}
+	}
+	res.LeadID = p.leadID
+	res.Events = p.events
+
+	if req.DedupeKey != "" {
+		// An expired entry of the same key stays in the log until the
+		// sweep reaches it; the index keeps the newest.
+		exp := at + int64(req.DedupeTTL)
+		if err := appending(tx.Bucket(bDedupeExp)).Put(timeKey(exp, req.DedupeKey), []byte(p.leadID)); err != nil {
+			return err
+		}
+		s.pending[req.DedupeKey] = dedupeEntry{exp: exp, leadID: p.leadID}
+	}
+	return nil
+}
+
+// fanOut queues one delivery of ev per destination, due at at. It writes
+// only the event's route and the due-index keys: a delivery's record is
+// written when it is first settled.
+func fanOut(tx *bbolt.Tx, ev *lead.Event, dests []string, routes []byte, at int64, queued *map[string]int64) error {
+	if len(dests) == 0 {
+		return nil
+	}
+	if err := appending(tx.Bucket(bRoutes)).Put([]byte(ev.ID), routes); err != nil {
+		return err
+	}
+	for i, dest := range dests {
+		if err := queue(tx, dest, at, deliveryID(ev.ID, i)); err != nil {
+			return err
+		}
+		if *queued == nil {
+			*queued = map[string]int64{}
+		}
+		(*queued)[dest]++
+	}
+	return nil
+}
+
+// eventEnvelope is about an event's JSON apart from its lead (ids, names,
+// time, a short changed list), for sizing the plan's buffer; a longer one
+// only grows it.
+const eventEnvelope = 224
+
+// encodeEvent appends ev as json.Marshal would write it, with its lead
+// already encoded as leadRaw, so the lead shared by one payload's events
+// is encoded once.
+func encodeEvent(b []byte, ev *lead.Event, leadRaw []byte) ([]byte, error) {
+	return lead.AppendEventJSON(b, ev, leadRaw, true)
+}
+
+// Sweep deletes dedupe keys that expired by now and says how many. Open
+// starts a loop that calls it; a lookup also ignores expired keys, so the
+// sweep only bounds the file's size and the index's memory.
+func (s *Store) Sweep(now time.Time) (int, error) {
+	const chunk = 10000
+	total := 0
+	for {
+		n := 0
+		var gone []dedupeEntryKey
+		err := s.db.Update(func(tx *bbolt.Tx) error {
+			n, gone = 0, gone[:0]
+			legacy, byExp := tx.Bucket(bDedupe), tx.Bucket(bDedupeExp)
+			c := byExp.Cursor()
+			for k, _ := c.First(); k != nil && n < chunk && keyTime(k) <= now.UnixNano(); k, _ = c.First() {
+				key := k[8:]
+				if v := legacy.Get(key); len(v) >= 8 && keyTime(v) == keyTime(k) {
+					if err := legacy.Delete(key); err != nil {
+						return err
+					}
+				}
+				gone = append(gone, dedupeEntryKey{key: string(key), exp: keyTime(k)})
+				if err := c.Delete(); err != nil {
+					return err
+				}
+				n++
+			}
+			return nil
+		})
+		if err != nil {
+			return total, unavailable("sweep dedupe keys", err)
+		}
+		s.dmu.Lock()
+		for _, g := range gone {
+			// A key written again since has a later expiry and stays.
+			if e, ok := s.dedupe[g.key]; ok && e.exp == g.exp {
+				delete(s.dedupe, g.key)
+			}
+		}
+		s.dmu.Unlock()
+		total += n
+		if n < chunk {
+			return total, nil
+		}
+	}
+}
+
+type dedupeEntryKey struct {
+	key string
+	exp int64
+}
+
+func (s *Store) sweepLoop(every time.Duration) {
+	defer s.wg.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			if n, err := s.Sweep(now); err != nil {
+				s.log.Warn("dedupe sweep failed", "err", err)
+			} else if n > 0 {
+				s.log.Debug("dedupe keys swept", "count", n)
+			}
+		}
+	}
+}
+
+// leadIDs mints lead ids in the layout of a MongoDB ObjectID, which Ledsak's
+// ids are: a 4-byte Unix time in seconds, 5 random bytes fixed for the
+// process and a 3-byte counter. Unlike lead.NewLeadID's 8 random bytes,
+// ids minted within one second are consecutive, so a new lead appends to
+// the leads bucket instead of dirtying a random page of it per request.
+var leadIDs struct {
+	once sync.Once
+	proc [5]byte
+	n    atomic.Uint32
+}
+
+func newLeadID() string {
+	leadIDs.once.Do(func() {
+		var seed [8]byte
+		_, _ = rand.Read(seed[:]) // crypto/rand.Read never fails since Go 1.24
+		copy(leadIDs.proc[:], seed[:5])
+		leadIDs.n.Store(binary.BigEndian.Uint32(seed[4:]))
+	})
+	var b [12]byte
+	binary.BigEndian.PutUint32(b[:4], uint32(time.Now().Unix()))
+	copy(b[4:9], leadIDs.proc[:])
+	n := leadIDs.n.Add(1)
+	b[9], b[10], b[11] = byte(n>>16), byte(n>>8), byte(n)
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,358 @@
+package redisstore
+
+import "github.com/redis/go-redis/v9"
+
+// The Lua scripts. Each one validates everything before its first write,
+// because Redis does not roll back a script's writes when it fails midway.
+// KEYS[1] always names a key of the gateway's hash tag, so a cluster client
+// routes the script to the node that owns every key it builds from the
+// prefix (ARGV "p").
+
+// dupCheck defines dup(key, received ms): the lead id of a duplicate key
+// whose window still holds at received, or nil.
+const dupCheck = `
+local function dup(key, received)
+  local d = redis.call('GET', key)
+  if not d then return nil end
+  local sp = string.find(d, ' ', 1, true)
+  if sp and tonumber(string.sub(d, 1, sp - 1)) > tonumber(received) then return string.sub(d, sp + 1) end
+  return nil
+end
+`
+
+// readScript is Ingest's first round trip.
+// KEYS: idx, dup key. ARGV: has dedupe ("1"/"0"), prefix, received ms,
+// identity keys... Reply: {"DUP", lead id} or {"OK", lead id or "",
+// snapshot or "", version, the current lead id of each identity key or
+// ""...}. A duplicate key holds "<window end ms> <lead id>": the window is
+// judged on ReceivedAt, not on the wall clock that expires the key.
+var readScript = redis.NewScript(dupCheck + `
+if ARGV[1] == '1' then
+  local d = dup(KEYS[2], ARGV[3])
+  if d then return {'DUP', d} end
+end
+local ids = {}
+for i = 4, #ARGV do ids[#ids + 1] = ARGV[i] end
+local vals = redis.call('HMGET', KEYS[1], unpack(ids))
+local out = {'OK', '', '', '0'}
+local lead = ''
+for i = 1, #ids do
+  local v = vals[i] or ''
+  if v ~= '' and lead == '' then lead = v end
+  out[#out + 1] = v
+end
+if lead ~= '' then
+  local s = redis.call('HMGET', ARGV[2] .. 'lead:' .. lead, 's', 'v')
+  out[2] = lead
+  out[3] = s[1] or ''
+  out[4] = s[2] or '0'
+end
+return out
+`)
+
+// deliveryRef defines ref(prefix, delivery id): the key of the delivery's
+// event and the prefix of its fields there, or nil for a malformed id. A
+// delivery id is "dlv_<event id without evt_>_<index>", so a delivery is
+// found without an index of its own.
+const deliveryRef = `
+local function ref(p, id)
+  local ev, i = string.match(id, '^dlv_(.+)_(%d+)$')
+  if not ev then return nil end
+  return p .. 'ev:evt_' .. ev, i .. '.', 'evt_' .. ev
+end
+`
+
+// writeScript is Ingest's second round trip.
+// KEYS: idx, lead key, dup key, pending.
+// ARGV: 1 token, 2 expected version, 3 lead id, 4 snapshot, 5 duplicate key
+// TTL ms ("0": no dedupe), 6 prefix, 7 received (and due) ms, 8 retention
+// ms, 9 duplicate window end ms, 10 identity count, then (identity key,
+// expected lead id or "") pairs, then the request id ("": none), the event
+// count and per event: id, JSON, destination count, destinations.
+// Reply: "OK", "CONFLICT" or "DUP:<lead id>".
+var writeScript = redis.NewScript(dupCheck + `
+local tv = redis.call('HMGET', KEYS[2], 't', 'v')
+if tv[1] == ARGV[1] then return 'OK' end
+if ARGV[5] ~= '0' then
+  local d = dup(KEYS[3], ARGV[7])
+  if d then return 'DUP:' .. d end
+end
+local v = tv[2] or '0'
+if v ~= ARGV[2] then return 'CONFLICT' end
+local n = tonumber(ARGV[10])
+local names, point = {}, {}
+for j = 0, n - 1 do
+  names[#names + 1] = ARGV[11 + 2 * j]
+  point[#point + 1] = ARGV[11 + 2 * j]
+  point[#point + 1] = ARGV[3]
+end
+local got = redis.call('HMGET', KEYS[1], unpack(names))
+for j = 0, n - 1 do
+  if (got[j + 1] or '') ~= ARGV[12 + 2 * j] then return 'CONFLICT' end
+end
+local i = 11 + 2 * n
+redis.call('HSET', KEYS[2], 's', ARGV[4], 'v', tostring(tonumber(v) + 1), 't', ARGV[1])
+redis.call('HSET', KEYS[1], unpack(point))
+local p, due = ARGV[6], ARGV[7]
+local rid = ARGV[i]
+local ne = tonumber(ARGV[i + 1])
+i = i + 2
+-- One ZADD per destination for all of this payload's events.
+local queued, dests = {}, {}
+for e = 1, ne do
+  local eid, body, nd = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  i = i + 3
+  local ek = p .. 'ev:' .. eid
+  local f = {'_', body, 'open', nd, 'q', due}
+  if rid ~= '' then
+    f[#f + 1] = 'r'
+    f[#f + 1] = rid
+  end
+  for d = 0, nd - 1 do
+    local dest = ARGV[i]
+    i = i + 1
+    f[#f + 1] = d .. '.d'
+    f[#f + 1] = dest
+    local q = queued[dest]
+    if not q then
+      q = {}
+      queued[dest] = q
+      dests[#dests + 1] = dest
+    end
+    q[#q + 1] = due
+    q[#q + 1] = 'dlv_' .. string.sub(eid, 5) .. '_' .. d
+  end
+  redis.call('HSET', ek, unpack(f))
+  if nd == 0 then redis.call('PEXPIRE', ek, ARGV[8]) end
+end
+for _, dest in ipairs(dests) do redis.call('ZADD', p .. 'q:' .. dest, unpack(queued[dest])) end
+if #dests > 0 then redis.call('SADD', KEYS[4], unpack(dests)) end
+if ARGV[5] ~= '0' then redis.call('SET', KEYS[3], ARGV[9] .. ' ' .. ARGV[3], 'PX', ARGV[5]) end
+return 'OK'
+`)
+
+// leaseScript moves ended leases of one destination back to its due set,
+// then leases up to max due deliveries until the lease end.
+// KEYS: queue, in-flight, pending. ARGV: now ms, max, lease end ms, prefix,
+// destination. Reply: flat (delivery id, attempts, enqueued ms, event JSON,
+// request id) groups, oldest due first.
+var leaseScript = redis.NewScript(deliveryRef + `
+local now = ARGV[1]
+local ended = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1000)
+if #ended > 0 then
+  local back, gone = {}, {}
+  for i = 1, #ended, 2 do
+    back[#back + 1] = ended[i + 1]
+    back[#back + 1] = ended[i]
+    gone[#gone + 1] = ended[i]
+  end
+  redis.call('ZADD', KEYS[1], unpack(back))
+  redis.call('ZREM', KEYS[2], unpack(gone))
+end
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
+if #ids == 0 then return {} end
+-- The due ones are the lowest scored, so they are ranks 0 .. #ids-1.
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, #ids - 1)
+local out, held = {}, {}
+for _, id in ipairs(ids) do
+  local ek, f = ref(ARGV[4], id)
+  local h = ek and redis.call('HMGET', ek, '_', 'q', f .. 'n', 'r') or {}
+  if h[1] then
+    held[#held + 1] = ARGV[3]
+    held[#held + 1] = id
+    out[#out + 1] = id
+    out[#out + 1] = h[3] or '0'
+    out[#out + 1] = h[2] or '0'
+    out[#out + 1] = h[1]
+    out[#out + 1] = h[4] or ''
+  end
+end
+if #held > 0 then redis.call('ZADD', KEYS[2], unpack(held)) end
+if redis.call('ZCARD', KEYS[1]) == 0 and redis.call('ZCARD', KEYS[2]) == 0 then
+  redis.call('SREM', KEYS[3], ARGV[5])
+end
+return out
+`)
+
+// settleScript applies outcomes. A delivery already delivered or dead is
+// left alone, so a settle repeated by a retry or by a second replica whose
+// lease had ended does not count twice.
+// KEYS: pending, dead (all destinations). ARGV: prefix, retention ms, then
+// groups of (delivery id, state, retry at ms, attempt JSON, at ms, error).
+var settleScript = redis.NewScript(deliveryRef + `
+local p = ARGV[1]
+local touched = {}
+for i = 3, #ARGV, 6 do
+  local id, state, retry, att, at, err = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
+  local ek, f = ref(p, id)
+  local h = ek and redis.call('HMGET', ek, f .. 'd', f .. 's', f .. 'a', f .. 'n', f .. 't') or {}
+  local dest, status = h[1], h[2] or 'pending'
+  if dest and status ~= 'delivered' and status ~= 'dead' then
+    local a = h[3]
+    if not a then a = '[' .. att .. ']' else a = string.sub(a, 1, -2) .. ',' .. att .. ']' end
+    local set = {f .. 'a', a, f .. 's', state, f .. 'e', err,
+      f .. 'n', (tonumber(h[4]) or 0) + 1, f .. 't', (tonumber(h[5]) or 0) + 1}
+    redis.call('ZREM', p .. 'fl:' .. dest, id)
+    if state == 'delivered' then
+      redis.call('ZREM', p .. 'q:' .. dest, id)
+      redis.call('HSET', ek, unpack(set))
+      if redis.call('HINCRBY', ek, 'open', -1) <= 0 then redis.call('PEXPIRE', ek, ARGV[2]) end
+    elseif state == 'retrying' then
+      redis.call('ZADD', p .. 'q:' .. dest, retry, id)
+      redis.call('HSET', ek, unpack(set))
+    else
+      redis.call('ZREM', p .. 'q:' .. dest, id)
+      set[#set + 1] = f .. 'x'
+      set[#set + 1] = at
+      redis.call('HSET', ek, unpack(set))
+      redis.call('ZADD', p .. 'dead:' .. dest, at, id)
+      redis.call('ZADD', KEYS[2], at, id)
+    end
+    touched[dest] = true
+  end
+end
+for dest in pairs(touched) do
+  if redis.call('ZCARD', p .. 'q:' .. dest) == 0 and redis.call('ZCARD', p .. 'fl:' .. dest) == 0 then
+    redis.call('SREM', KEYS[1], dest)
+  end
+end
+return 'OK'
+`)
+
+// replayScript queues dead letters again, due at now, with a fresh attempt
+// count (the attempts log is kept). With a delivery id it replays that one;
+// without, up to batch dead letters from the source set.
+// KEYS: pending, dead (all), source dead set. ARGV: prefix, now ms, delivery
+// id or "", batch. Reply: how many were replayed.
+var replayScript = redis.NewScript(deliveryRef + `
+local p, now = ARGV[1], ARGV[2]
+local ids
+if ARGV[3] ~= '' then ids = {ARGV[3]} else ids = redis.call('ZRANGE', KEYS[3], 0, tonumber(ARGV[4]) - 1) end
+local n = 0
+for _, id in ipairs(ids) do
+  local ek, f = ref(p, id)
+  local h = ek and redis.call('HMGET', ek, f .. 's', f .. 'd') or {}
+  if h[1] == 'dead' then
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('ZREM', p .. 'dead:' .. h[2], id)
+    redis.call('ZADD', p .. 'q:' .. h[2], now, id)
+    redis.call('HSET', ek, f .. 's', 'pending', f .. 'n', 0)
+    redis.call('HDEL', ek, f .. 'x')
+    redis.call('SADD', KEYS[1], h[2])
+    n = n + 1
+  elseif ARGV[3] == '' then
+    -- A stale entry (its event is gone or it is not dead): drop it so
+    -- ReplayAll cannot loop on it.
+    redis.call('ZREM', KEYS[3], id)
+    redis.call('ZREM', KEYS[2], id)
+    if h[2] then redis.call('ZREM', p .. 'dead:' .. h[2], id) end
+  end
+end
+return n
+`)
+
+// deadScript pages a dead-letter set oldest first. The cursor is the last
+// item returned (score and id); when that item has since been replayed its
+// place is found by score, then by the set's byte order among ties.
+// KEYS: the dead set. ARGV: prefix, cursor score or "", cursor id, limit.
+// Reply: {more ("0"/"1"), then groups of (id, event id, destination,
+// attempts, last error, dead ms)}.
+var deadScript = redis.NewScript(deliveryRef + `
+local function le(a, b)
+  local n = math.min(#a, #b)
+  for i = 1, n do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a <= #b
+end
+local start = 0
+if ARGV[2] ~= '' then
+  local r = redis.call('ZRANK', KEYS[1], ARGV[3])
+  if r then
+    start = r + 1
+  else
+    start = redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. ARGV[2])
+    for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[2], ARGV[2])) do
+      if le(m, ARGV[3]) then start = start + 1 end
+    end
+  end
+end
+local lim = tonumber(ARGV[4])
+local page = redis.call('ZRANGE', KEYS[1], start, start + lim - 1, 'WITHSCORES')
+local out = {'0'}
+if start + lim < redis.call('ZCARD', KEYS[1]) then out[1] = '1' end
+for i = 1, #page, 2 do
+  local ek, f, eid = ref(ARGV[1], page[i])
+  local h = ek and redis.call('HMGET', ek, f .. 'd', f .. 't', f .. 'e') or {}
+  out[#out + 1] = page[i]
+  out[#out + 1] = eid or ''
+  out[#out + 1] = h[1] or ''
+  out[#out + 1] = h[2] or '0'
+  out[#out + 1] = h[3] or ''
+  out[#out + 1] = page[i + 1]
+end
+return out
+`)
+
+// eventScript reads an event and each destination's delivery.
+// KEYS: event key. Reply: {event JSON or "", then groups of (destination,
+// status, attempts JSON)}.
+var eventScript = redis.NewScript(`
+local h = redis.call('HGETALL', KEYS[1])
+local body = ''
+local by = {}
+local order = {}
+for i = 1, #h, 2 do
+  local f = h[i]
+  if f == '_' then
+    body = h[i + 1]
+  else
+    local n, k = string.match(f, '^(%d+)%.(%a)$')
+    if n then
+      if not by[n] then
+        by[n] = {}
+        order[#order + 1] = n
+      end
+      by[n][k] = h[i + 1]
+    end
+  end
+end
+local out = {body}
+for _, n in ipairs(order) do
+  local d = by[n]
+  if d.d then
+    out[#out + 1] = d.d
+    out[#out + 1] = d.s or 'pending'
+    out[#out + 1] = d.a or '[]'
+  end
+end
+return out
+`)
+
+// depthScript counts deliveries by state over every pending destination.
+// KEYS: pending, dead (all). ARGV: prefix, now ms.
+// Reply: {due, scheduled, in flight, dead}.
+var depthScript = redis.NewScript(`
+local p, now = ARGV[1], ARGV[2]
+local due, sched, fl = 0, 0, 0
+for _, d in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  due = due + redis.call('ZCOUNT', p .. 'q:' .. d, '-inf', now) + redis.call('ZCOUNT', p .. 'fl:' .. d, '-inf', now)
+  sched = sched + redis.call('ZCOUNT', p .. 'q:' .. d, '(' .. now, '+inf')
+  fl = fl + redis.call('ZCOUNT', p .. 'fl:' .. d, '(' .. now, '+inf')
+end
+return {due, sched, fl, redis.call('ZCARD', KEYS[2])}
+`)
+
+// subPutScript and subDelScript change a subscription and bump the version
+// in one step. KEYS: subs, version. ARGV: id[, body]. subDel replies 0 when
+// there was no such subscription.
+var subPutScript = redis.NewScript(`
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return redis.call('INCR', KEYS[2])
+`)
+
+var subDelScript = redis.NewScript(`
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+return redis.call('INCR', KEYS[2])
+`)

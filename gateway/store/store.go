@@ -1,0 +1,203 @@
+// Package store is the durable heart of Leadgate: the lead index, the
+// duplicate-payload rule, the event log and the per-destination delivery
+// queue with its retries and dead letters, and the LeadSquared-compatible
+// subscriptions. One interface, two backends: the embedded bbolt store
+// (package store/bolt) and Redis (package store/redisstore). Both pass the
+// same conformance suite (package store/storetest).
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"leadgate/gateway/lead"
+)
+
+// Errors every backend returns, so callers can branch with errors.Is.
+var (
+	// ErrNotFound: no event, dead letter or subscription with that id.
+	ErrNotFound = errors.New("not found")
+	// ErrUnavailable wraps every failure to reach the backing store; the
+	// inbound route answers it with 503 and Retry-After.
+	ErrUnavailable = errors.New("store unavailable")
+)
+
+// IngestRequest is one accepted, normalized inbound payload.
+type IngestRequest struct {
+	Source string
+	// DedupeKey identifies the payload (a hash of source, query and body).
+	// A second Ingest with the same key within DedupeTTL returns the first
+	// one's LeadID with Duplicate set and stores nothing. Empty disables.
+	DedupeKey string
+	DedupeTTL time.Duration
+	// Identity lists the lead index keys in priority order, for example
+	// "email:john@example.com", "phone:+14155550100", "key:leadsie:user1".
+	// The first key already known names the lead; every key is then
+	// pointed at it. At least one key is required.
+	Identity []string
+	Lead     lead.Lead
+	// Emits lists the events this source may produce (its mapping's
+	// declared events); Decide's answer is filtered by it.
+	Emits      []string
+	ReceivedAt time.Time
+	// Route names the destinations that want an event. It is called inside
+	// the store's write for each event and must be pure and fast.
+	Route func(ev *lead.Event) []string
+	// RequestID names the inbound request in logs; it is kept with the
+	// events so their deliveries' log lines carry it too. Not part of the
+	// canonical event.
+	RequestID string
+}
+
+// IngestResult says what Ingest stored.
+type IngestResult struct {
+	LeadID    string
+	Duplicate bool
+	Events    []lead.Event
+}
+
+// Delivery is one event owed to one destination.
+type Delivery struct {
+	// ID is the delivery's own id, unique per (event, destination).
+	ID          string
+	EventID     string
+	Destination string
+	// Attempts made so far, before this lease.
+	Attempts int
+	// Body is the canonical event as stored.
+	Event lead.Event
+	// EnqueuedAt is when the event was first queued for this destination,
+	// for the delivery-lag metric.
+	EnqueuedAt time.Time
+	// RequestID is the IngestRequest's, for log lines ("" for events stored
+	// before request ids were kept).
+	RequestID string
+}
+
+// Attempt is one try at delivering.
+type Attempt struct {
+	At         time.Time `json:"at"`
+	Code       int       `json:"code"`
+	DurationMS int64     `json:"duration_ms"`
+	Error      string    `json:"error"`
+}
+
+// Outcome states after an attempt.
+const (
+	Delivered = "delivered"
+	Retrying  = "retrying"
+	Dead      = "dead"
+)
+
+// Outcome settles one leased delivery.
+type Outcome struct {
+	Delivery Delivery
+	Attempt  Attempt
+	// State is Delivered, Retrying or Dead.
+	State string
+	// RetryAt is when a Retrying delivery is due again.
+	RetryAt time.Time
+}
+
+// DeliveryStatus is one destination's view of an event, for the admin API.
+type DeliveryStatus struct {
+	Destination string `json:"destination"`
+	// Status is "pending", "retrying", "delivered" or "dead".
+	Status   string    `json:"status"`
+	Attempts []Attempt `json:"attempts"`
+}
+
+// EventRecord is an event with its deliveries.
+type EventRecord struct {
+	Event      lead.Event
+	Deliveries []DeliveryStatus
+}
+
+// DeadLetter is a delivery that will not be retried until replayed.
+type DeadLetter struct {
+	ID          string    `json:"id"`
+	EventID     string    `json:"event_id"`
+	Destination string    `json:"destination"`
+	Attempts    int       `json:"attempts"`
+	LastError   string    `json:"last_error"`
+	DeadAt      time.Time `json:"dead_at"`
+}
+
+// Subscription is an opaque, JSON-encoded subscription made through the
+// LeadSquared-compatible API; the store only keeps it.
+type Subscription struct {
+	ID   string
+	Body []byte
+}
+
+// EventQuery narrows Store.Events, the operations console's event search.
+// Every field set must match; none set lists every event.
+type EventQuery struct {
+	// EventID is one exact event id.
+	EventID string
+	// LeadID keeps the events of one lead.
+	LeadID string
+	// Email and Phone name a lead through the lead index ("email:<Email>",
+	// "phone:<Phone>"), as normalized by the mappings: a lower-case email,
+	// an E.164 phone.
+	Email string
+	Phone string
+	// Cursor is the next of a previous page: only older events follow.
+	Cursor string
+	// Limit caps the page; zero means 50.
+	Limit int
+}
+
+// Store is the one interface both backends implement. Every method is safe
+// for concurrent use; errors reaching the backing store wrap ErrUnavailable.
+type Store interface {
+	// Ingest applies the duplicate rule, resolves the lead id, decides the
+	// events with lead.Decide, stores the events and queues one delivery
+	// per routed destination, all atomically and durably before it returns.
+	Ingest(ctx context.Context, req IngestRequest) (IngestResult, error)
+
+	// Lease hands out up to max deliveries of destination dest that are due
+	// at now, and hides them from other Lease calls until now+lease. A
+	// leased delivery that is never settled becomes due again when its
+	// lease runs out (a crashed worker or replica).
+	Lease(ctx context.Context, dest string, now time.Time, max int, lease time.Duration) ([]Delivery, error)
+	// Settle records attempts and moves each delivery to its new state.
+	Settle(ctx context.Context, outcomes []Outcome) error
+	// Pending names the destinations that have deliveries queued (due or
+	// not), so workers can be started for destinations no longer in config.
+	Pending(ctx context.Context) ([]string, error)
+
+	// Event returns an event with every destination's attempts.
+	Event(ctx context.Context, eventID string) (EventRecord, error)
+	// DeadLetters pages through dead letters, oldest first; dest "" means
+	// every destination. next is "" on the last page.
+	DeadLetters(ctx context.Context, dest, cursor string, limit int) (items []DeadLetter, next string, err error)
+	// Replay queues a dead letter again, due at now, keeping its event id.
+	Replay(ctx context.Context, deadLetterID string, now time.Time) error
+	// ReplayAll replays every dead letter of dest and says how many.
+	ReplayAll(ctx context.Context, dest string, now time.Time) (int, error)
+	// Depth counts deliveries by state: "due", "scheduled", "in_flight", "dead".
+	Depth(ctx context.Context) (map[string]int64, error)
+	// Events lists stored events newest first, narrowed by q, for the
+	// operations console. It reads only (Ingest is never slowed by an
+	// index kept for it) and examines a bounded number of events per call:
+	// a page may be short, or empty, with next set to go on from; next is
+	// "" when nothing older is left. An unknown email, phone or event id
+	// is an empty page, not ErrNotFound.
+	Events(ctx context.Context, q EventQuery) (events []lead.Event, next string, err error)
+
+	// PutSubscription creates or replaces a subscription.
+	PutSubscription(ctx context.Context, s Subscription) error
+	// DeleteSubscription removes one; ErrNotFound if there is none.
+	DeleteSubscription(ctx context.Context, id string) error
+	// Subscriptions lists every subscription, by id.
+	Subscriptions(ctx context.Context) ([]Subscription, error)
+	// SubscriptionsVersion changes whenever a subscription is put or
+	// deleted, so every replica can see a change cheaply.
+	SubscriptionsVersion(ctx context.Context) (int64, error)
+
+	// Ping checks the backing store is reachable.
+	Ping(ctx context.Context) error
+	Close() error
+}
