@@ -1,0 +1,254 @@
+// Package deliver sends stored events to destinations: formats and content
+// types, Standard Webhooks signatures, the retry schedule, outbound pacing,
+// the SSRF guard and the worker pool that drains the store's queue.
+package deliver
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"leadgate/gateway/ratelimit"
+)
+
+// Header is one custom header; a slice keeps order and allows repeated keys
+// (LeadSquared subscriptions may repeat one).
+type Header struct {
+	Key   string
+	Value string
+}
+
+// FieldFilter admits an event only when the value at Path (a gjson path over
+// the canonical event, for example "lead.status") equals one of Equals.
+type FieldFilter struct {
+	Path   string
+	Equals []string
+}
+
+// Destination is one downstream webhook, from gateway.yaml or from a
+// LeadSquared-compatible subscription. Only main (and the subscription API)
+// build them; deliver never reads the config package.
+type Destination struct {
+	// Name is unique; it labels metrics and names the delivery queue.
+	Name string
+	URL  string
+	// Method is POST, PUT or PATCH.
+	Method string
+	// ContentType is application/json, application/x-www-form-urlencoded
+	// or text/plain.
+	ContentType string
+	// Format is canonical, ledsak, save_lead, slack or template:FILE.
+	Format string
+	// Template is the parsed text of a template:FILE format, read by main.
+	Template string
+	Headers  []Header
+	// Events and Sources filter what the destination gets; empty: all.
+	Events  []string
+	Sources []string
+	// Filters must all match; empty: all.
+	Filters []FieldFilter
+	// LandingPages, when set, admit form.submitted only for these
+	// lead.landing_page values (LeadSquared IsSpecificLandingPage).
+	LandingPages []string
+	Enabled      bool
+	Timeout      time.Duration
+	// RateLimit paces deliveries; zero Requests means unpaced.
+	RateLimit ratelimit.Limit
+	// MaxAttempts and Schedule: Schedule[i] is the wait before attempt i+2;
+	// the last entry repeats.
+	MaxAttempts int
+	Schedule    []time.Duration
+	// Secrets are whsec_… signing secrets; two at once while rotating.
+	Secrets []string
+	// NoNotify tells nobody of this destination's dead letters, not even the
+	// gateway's notify URL: a LeadSquared subscription made with
+	// NotifyOnFailure false.
+	NoNotify bool
+	// NotifyOnFailure is told of dead letters; empty falls back to the
+	// gateway's notify_url.
+	NotifyOnFailure string
+	// AllowPrivate lets the destination reach loopback, private, link-local
+	// and metadata addresses.
+	AllowPrivate bool
+	// Concurrency caps in-flight deliveries to this destination.
+	Concurrency int
+}
+
+// Formats and content types a Destination may name.
+const (
+	FormatCanonical = "canonical"
+	FormatLedsak    = "ledsak"
+	FormatSaveLead  = "save_lead"
+	FormatSlack     = "slack"
+	// FormatTemplatePrefix starts a template format, "template:FILE"; the
+	// file's text is in Destination.Template.
+	FormatTemplatePrefix = "template:"
+
+	ContentJSON = "application/json"
+	ContentForm = "application/x-www-form-urlencoded"
+	ContentText = "text/plain"
+)
+
+// Defaults applied when a Destination leaves a field at its zero value, so a
+// subscription or a hand-built Destination still behaves sensibly. Config
+// copies the same values in before validating.
+const (
+	DefaultTimeout     = 15 * time.Second
+	DefaultMaxAttempts = 8
+	DefaultConcurrency = 4
+	// MaxHeaders is how many custom headers a destination may carry
+	// (LeadSquared's own limit).
+	MaxHeaders = 10
+	// MaxRetryAfter caps how long a destination's Retry-After can push a
+	// retry out, so a misbehaving server cannot park events for days.
+	MaxRetryAfter = time.Hour
+)
+
+// DefaultSchedule is the retry schedule of the contract's example: waits
+// before attempts 2, 3, …; the last entry repeats.
+var DefaultSchedule = []time.Duration{
+	5 * time.Second, 5 * time.Minute, 30 * time.Minute,
+	2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour,
+}
+
+func (d *Destination) method() string {
+	if d.Method == "" {
+		return http.MethodPost
+	}
+	return strings.ToUpper(d.Method)
+}
+
+func (d *Destination) contentType() string {
+	if d.ContentType == "" {
+		return ContentJSON
+	}
+	return d.ContentType
+}
+
+func (d *Destination) format() string {
+	if d.Format == "" {
+		return FormatCanonical
+	}
+	return d.Format
+}
+
+func (d *Destination) timeout() time.Duration {
+	if d.Timeout <= 0 {
+		return DefaultTimeout
+	}
+	return d.Timeout
+}
+
+func (d *Destination) maxAttempts() int {
+	if d.MaxAttempts <= 0 {
+		return DefaultMaxAttempts
+	}
+	return d.MaxAttempts
+}
+
+func (d *Destination) schedule() []time.Duration {
+	if len(d.Schedule) == 0 {
+		return DefaultSchedule
+	}
+	return d.Schedule
+}
+
+func (d *Destination) concurrency() int {
+	if d.Concurrency <= 0 {
+		return DefaultConcurrency
+	}
+	return d.Concurrency
+}
+
+func (d *Destination) paced() bool {
+	return d.RateLimit.Requests > 0 && d.RateLimit.Per > 0
+}
+
+// Validate reports every problem with d, each prefixed by the field it is
+// about (config adds "destinations[i]." in front). Zero values that have a
+// default are fine. It has no side effects.
+func (d Destination) Validate() error {
+	var errs []error
+	add := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if d.Name == "" {
+		add("name", "must not be empty")
+	}
+	if u, err := url.Parse(d.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		add("url", "must be an absolute http or https URL")
+	}
+	switch d.method() {
+	case http.MethodPost, http.MethodPut, http.MethodPatch:
+	default:
+		add("method", "must be POST, PUT or PATCH, not %q", d.Method)
+	}
+	switch d.contentType() {
+	case ContentJSON, ContentForm, ContentText:
+	default:
+		add("content_type", "must be %s, %s or %s, not %q", ContentJSON, ContentForm, ContentText, d.ContentType)
+	}
+	switch f := d.format(); {
+	case f == FormatCanonical, f == FormatLedsak, f == FormatSaveLead, f == FormatSlack:
+	case strings.HasPrefix(f, FormatTemplatePrefix):
+		if _, err := parseTemplate(d.Template); err != nil {
+			add("format", "%v", err)
+		}
+	default:
+		add("format", "must be canonical, ledsak, save_lead, slack or template:FILE, not %q", d.Format)
+	}
+	if len(d.Headers) > MaxHeaders {
+		add("headers", "at most %d, got %d", MaxHeaders, len(d.Headers))
+	}
+	for i, h := range d.Headers {
+		if !validHeaderName(h.Key) {
+			add(fmt.Sprintf("headers[%d]", i), "invalid header name %q", h.Key)
+		}
+		if strings.ContainsAny(h.Value, "\r\n\x00") {
+			add(fmt.Sprintf("headers[%d]", i), "value of %q must not contain control characters", h.Key)
+		}
+	}
+	for i, s := range d.Secrets {
+		if _, err := decodeSecret(s); err != nil {
+			// The secret itself never goes into an error.
+			add(fmt.Sprintf("secret[%d]", i), "must be whsec_ followed by base64")
+		}
+	}
+	for i, f := range d.Filters {
+		if f.Path == "" {
+			add(fmt.Sprintf("filters[%d].path", i), "must not be empty")
+		}
+	}
+	if d.Timeout < 0 {
+		add("timeout", "must not be negative")
+	}
+	for i, s := range d.Schedule {
+		if s < 0 {
+			add(fmt.Sprintf("retry.schedule[%d]", i), "must not be negative")
+		}
+	}
+	if d.RateLimit.Requests < 0 || d.RateLimit.Per < 0 || (d.RateLimit.Requests > 0 && d.RateLimit.Per == 0) {
+		add("rate_limit", "needs requests > 0 and per > 0")
+	}
+	if d.NotifyOnFailure != "" {
+		if u, err := url.Parse(d.NotifyOnFailure); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("notify_on_failure", "must be an absolute http or https URL")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c <= ' ' || c >= 0x7f || strings.IndexByte("()<>@,;:\\\"/[]?={}", c) >= 0 {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,592 @@
+package deliver
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"leadgate/gateway/lead"
+	"leadgate/gateway/metrics"
+	"leadgate/gateway/ratelimit"
+	"leadgate/gateway/store"
+)
+
+// sink is an httptest server answering a scripted status sequence (the last
+// one repeats) and recording what it got.
+type sink struct {
+	*httptest.Server
+	mu       sync.Mutex
+	codes    []int
+	header   http.Header // extra response headers
+	requests []sinkRequest
+	got      chan sinkRequest
+}
+
+type sinkRequest struct {
+	at     time.Time
+	path   string
+	header http.Header
+	body   string
+}
+
+func newSink(t *testing.T, codes ...int) *sink {
+	s := &sink{codes: codes, header: http.Header{}, got: make(chan sinkRequest, 1000)}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		req := sinkRequest{at: time.Now(), path: r.URL.Path, header: r.Header.Clone(), body: string(b)}
+		s.mu.Lock()
+		s.requests = append(s.requests, req)
+		code := 200
+		if len(s.codes) > 0 {
+			code = s.codes[0]
+			if len(s.codes) > 1 {
+				s.codes = s.codes[1:]
+			}
+		}
+		for k, v := range s.header {
+			w.Header()[k] = v
+		}
+		s.mu.Unlock()
+		s.got <- req
+		w.WriteHeader(code)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *sink) all() []sinkRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.requests)
+}
+
+type harness struct {
+	st    *memStore
+	clock *testClock
+	dp    *Dispatcher
+	m     *metrics.Metrics
+}
+
+// start runs a dispatcher over a fresh memStore with an exact clock and no
+// jitter; opts may adjust the options first.
+func start(t *testing.T, ds []Destination, opts func(*Options)) *harness {
+	t.Helper()
+	h := &harness{st: newMemStore(), clock: newTestClock(), m: metrics.New(prometheus.NewRegistry())}
+	o := Options{
+		Store: h.st, Metrics: h.m, Now: h.clock.Now, Version: "test",
+		Jitter: func(d time.Duration) time.Duration { return d },
+	}
+	if opts != nil {
+		opts(&o)
+	}
+	h.dp = New(o)
+	h.dp.SetDestinations(ds)
+	done := make(chan struct{})
+	go func() { _ = h.dp.Run(context.Background()); close(done) }()
+	t.Cleanup(func() { h.dp.Shutdown(5 * time.Second); <-done })
+	return h
+}
+
+func (h *harness) enqueue(dest string, id string) string {
+	ev := *sampleEvent()
+	ev.ID = id
+	did := h.st.add(dest, ev, h.clock.Now())
+	h.dp.Kick()
+	return did
+}
+
+func counter(t *testing.T, m *metrics.Metrics, dest, outcome string) float64 {
+	t.Helper()
+	return testutil.ToFloat64(m.Deliveries.WithLabelValues(dest, outcome))
+}
+
+func TestRetryThenSuccessKeepsWebhookID(t *testing.T) {
+	s := newSink(t, 500, 500, 200)
+	d := Destination{Name: "crm", URL: s.URL, Enabled: true, AllowPrivate: true,
+		MaxAttempts: 5, Schedule: []time.Duration{5 * time.Minute, time.Hour}, Secrets: []string{testSecret}}
+	h := start(t, []Destination{d}, nil)
+	h.enqueue("crm", "evt_retry")
+
+	for i, want := range []struct {
+		state string
+		wait  time.Duration
+	}{{store.Retrying, 5 * time.Minute}, {store.Retrying, time.Hour}, {store.Delivered, 0}} {
+		o := h.st.next(t)
+		if o.State != want.state || o.Delivery.Attempts != i {
+			t.Fatalf("attempt %d: state %s after %d attempts, want %s after %d", i+1, o.State, o.Delivery.Attempts, want.state, i)
+		}
+		if want.state == store.Retrying {
+			if got := o.RetryAt.Sub(h.clock.Now()); got != want.wait {
+				t.Fatalf("attempt %d: retry in %s, want %s", i+1, got, want.wait)
+			}
+			if o.Attempt.Code != 500 || o.Attempt.Error == "" {
+				t.Fatalf("attempt %d recorded %+v", i+1, o.Attempt)
+			}
+			h.clock.Advance(want.wait)
+			h.dp.Kick()
+		}
+	}
+	reqs := s.all()
+	if len(reqs) != 3 {
+		t.Fatalf("sink got %d requests, want 3", len(reqs))
+	}
+	for _, r := range reqs {
+		if r.header.Get("webhook-id") != "evt_retry" || r.body != reqs[0].body {
+			t.Fatalf("attempts differ: id %q body %s", r.header.Get("webhook-id"), r.body)
+		}
+		if !verifyStandardWebhooks(testSecret, r.header, []byte(r.body)) {
+			t.Fatal("signature does not verify")
+		}
+	}
+	if got := counter(t, h.m, "crm", "retry"); got != 2 {
+		t.Errorf("retry count = %v, want 2", got)
+	}
+	if got := counter(t, h.m, "crm", "success"); got != 1 {
+		t.Errorf("success count = %v, want 1", got)
+	}
+	if got := testutil.CollectAndCount(h.m.DeliveryLag); got != 1 {
+		t.Errorf("lag series = %d, want 1", got)
+	}
+}
+
+func TestNonRetryableDeadLettersAndNotifies(t *testing.T) {
+	s := newSink(t, 400)
+	notice := newSink(t, 200)
+	d := Destination{Name: "crm", URL: s.URL + "/hook?token=tok", Enabled: true, AllowPrivate: true,
+		MaxAttempts: 8, Headers: []Header{{"X-Api-Key", "hdr-secret"}}, Secrets: []string{testSecret},
+		NotifyOnFailure: notice.URL + "/dead"}
+	h := start(t, []Destination{d}, nil)
+	did := h.enqueue("crm", "evt_dead")
+
+	o := h.st.next(t)
+	if o.State != store.Dead || o.Attempt.Code != 400 {
+		t.Fatalf("outcome = %s code %d, want dead 400", o.State, o.Attempt.Code)
+	}
+	var n Notice
+	select {
+	case r := <-notice.got:
+		if err := json.Unmarshal([]byte(r.body), &n); err != nil {
+			t.Fatalf("notice body %s: %v", r.body, err)
+		}
+		for _, secret := range []string{"tok", "hdr-secret", testSecret, s.URL} {
+			if strings.Contains(r.body, secret) {
+				t.Fatalf("notice leaks %q: %s", secret, r.body)
+			}
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no notice posted")
+	}
+	want := Notice{Type: NoticeType, Destination: "crm", DeliveryID: did, EventID: "evt_dead", Event: lead.LeadUpdated,
+		Source: "website", LeadID: "lead_1", Attempts: 1, Code: 400, Error: "unexpected status 400", DeadAt: h.clock.Now()}
+	if n != want {
+		t.Fatalf("notice = %+v\nwant %+v", n, want)
+	}
+	if len(s.all()) != 1 {
+		t.Fatalf("sink got %d requests, want 1", len(s.all()))
+	}
+	if got := counter(t, h.m, "crm", "dead"); got != 1 {
+		t.Errorf("dead count = %v, want 1", got)
+	}
+}
+
+func TestAttemptsUsedUpDeadLettersToGatewayNotify(t *testing.T) {
+	s := newSink(t, 503)
+	notice := newSink(t, 200)
+	d := Destination{Name: "crm", URL: s.URL, Enabled: true, AllowPrivate: true, MaxAttempts: 2, Schedule: []time.Duration{time.Second}}
+	h := start(t, []Destination{d}, func(o *Options) { o.NotifyURL = notice.URL })
+	h.enqueue("crm", "evt_used_up")
+	if o := h.st.next(t); o.State != store.Retrying {
+		t.Fatalf("first outcome %s, want retrying", o.State)
+	}
+	h.clock.Advance(time.Second)
+	h.dp.Kick()
+	if o := h.st.next(t); o.State != store.Dead || o.Attempt.Code != 503 {
+		t.Fatalf("second outcome %s %d, want dead 503", o.State, o.Attempt.Code)
+	}
+	select {
+	case r := <-notice.got:
+		if !strings.Contains(r.body, `"attempts":2`) {
+			t.Fatalf("notice = %s", r.body)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no notice posted to the gateway notify_url")
+	}
+}
+
+func TestNoNotifyTellsNobody(t *testing.T) {
+	s := newSink(t, 400)
+	notice := newSink(t, 200)
+	d := Destination{Name: "crm", URL: s.URL, Enabled: true, AllowPrivate: true, NoNotify: true}
+	h := start(t, []Destination{d}, func(o *Options) { o.NotifyURL = notice.URL })
+	h.enqueue("crm", "evt_no_notice")
+	if o := h.st.next(t); o.State != store.Dead {
+		t.Fatalf("outcome %s, want dead", o.State)
+	}
+	// The notice would go out at once in the background; give it time.
+	select {
+	case r := <-notice.got:
+		t.Fatalf("a NoNotify destination's dead letter was reported: %s", r.body)
+	case <-time.After(500 * time.Millisecond):
+	}
+}
+
+func TestRetryAfterHonoured(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		retryAfter string
+		schedule   time.Duration
+		want       time.Duration
+	}{
+		{"seconds longer than schedule", "120", time.Second, 2 * time.Minute},
+		{"http date", "Sun, 22 Nov 2026 10:05:00 GMT", time.Second, 5 * time.Minute},
+		{"schedule longer", "60", 10 * time.Hour, 10 * time.Hour},
+		{"capped at an hour", "86400", time.Second, time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSink(t, 429)
+			s.header.Set("Retry-After", tc.retryAfter)
+			d := Destination{Name: "crm", URL: s.URL, Enabled: true, AllowPrivate: true, MaxAttempts: 3, Schedule: []time.Duration{tc.schedule}}
+			h := start(t, []Destination{d}, nil)
+			h.enqueue("crm", "evt_ra")
+			o := h.st.next(t)
+			if o.State != store.Retrying {
+				t.Fatalf("state = %s, want retrying", o.State)
+			}
+			if got := o.RetryAt.Sub(h.clock.Now()); got != tc.want {
+				t.Fatalf("retry in %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestRetryDelayJitterAndLastEntryRepeats(t *testing.T) {
+	dp := New(Options{Store: newMemStore()})
+	d := &Destination{Schedule: []time.Duration{10 * time.Second, 100 * time.Second}}
+	for _, tc := range []struct {
+		attempt int
+		base    time.Duration
+	}{{1, 10 * time.Second}, {2, 100 * time.Second}, {7, 100 * time.Second}} {
+		got := dp.retryDelay(d, tc.attempt, 0)
+		if got < tc.base*8/10 || got > tc.base*12/10 {
+			t.Fatalf("attempt %d: delay %s outside %s ±20%%", tc.attempt, got, tc.base)
+		}
+	}
+}
+
+func TestGoneDisablesUntilConfigChanges(t *testing.T) {
+	s := newSink(t, 410)
+	// The same sink answers 200 on another path, which the new config uses.
+	s.Config.Handler = func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/v2" {
+				s.got <- sinkRequest{path: r.URL.Path}
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}(s.Config.Handler)
+	d := Destination{Name: "crm", URL: s.URL + "/v1", Enabled: true, AllowPrivate: true}
+	h := start(t, []Destination{d}, nil)
+	ev := sampleEvent()
+	h.enqueue("crm", "evt_gone")
+	if o := h.st.next(t); o.State != store.Dead || o.Attempt.Code != 410 {
+		t.Fatalf("outcome %s %d, want dead 410", o.State, o.Attempt.Code)
+	}
+	if got := testutil.ToFloat64(h.m.DestinationEnabled.WithLabelValues("crm")); got != 0 {
+		t.Fatalf("enabled gauge = %v, want 0", got)
+	}
+	if got := h.dp.Route(ev); len(got) != 0 {
+		t.Fatalf("Route = %v while disabled, want none", got)
+	}
+	// Queued while disabled: it must wait for the config change, not be
+	// sent to the 410 path.
+	h.enqueue("crm", "evt_after")
+	h.dp.SetDestinations([]Destination{d}) // unchanged config: still disabled
+	if got := h.dp.Route(ev); len(got) != 0 {
+		t.Fatalf("Route = %v after an unchanged reload, want none", got)
+	}
+	d.URL = s.URL + "/v2"
+	h.dp.SetDestinations([]Destination{d})
+	if got := h.dp.Route(ev); !slices.Equal(got, []string{"crm"}) {
+		t.Fatalf("Route = %v after the config change, want [crm]", got)
+	}
+	o := h.st.next(t)
+	if o.State != store.Delivered || o.Delivery.EventID != "evt_after" {
+		t.Fatalf("outcome %s for %s, want delivered evt_after", o.State, o.Delivery.EventID)
+	}
+	if got := testutil.ToFloat64(h.m.DestinationEnabled.WithLabelValues("crm")); got != 1 {
+		t.Fatalf("enabled gauge = %v, want 1", got)
+	}
+}
+
+// recordingLimiter is the real in-process limiter with its admissions
+// written down on the limiter's own clock, so the window can be checked
+// exactly rather than through network jitter.
+type recordingLimiter struct {
+	mu       sync.Mutex
+	last     time.Time
+	inner    *ratelimit.Local
+	admitted []time.Time
+}
+
+func newRecordingLimiter() *recordingLimiter {
+	r := &recordingLimiter{}
+	r.inner = ratelimit.NewLocal(ratelimit.LocalOptions{Now: func() time.Time { r.last = time.Now(); return r.last }})
+	return r
+}
+
+func (r *recordingLimiter) Allow(ctx context.Context, key string, l ratelimit.Limit) (ratelimit.Decision, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d, err := r.inner.Allow(ctx, key, l)
+	if err == nil && d.Allowed {
+		r.admitted = append(r.admitted, r.last)
+	}
+	return d, err
+}
+
+// TestPacingNeverExceedsWindow: no rolling window admits more than the
+// limit, no request reaches the sink before its admission, and nothing is
+// dropped.
+func TestPacingNeverExceedsWindow(t *testing.T) {
+	const n, limit, per = 15, 5, 500 * time.Millisecond
+	s := newSink(t, 200)
+	d := Destination{Name: "paced", URL: s.URL, Enabled: true, AllowPrivate: true, Concurrency: 8,
+		RateLimit: rateLimit(limit, per)}
+	lim := newRecordingLimiter()
+	h := start(t, []Destination{d}, func(o *Options) { o.Limiter = lim })
+	for i := range n {
+		h.enqueue("paced", "evt_p"+string(rune('a'+i)))
+	}
+	for range n {
+		if o := h.st.next(t); o.State != store.Delivered {
+			t.Fatalf("outcome %s, want delivered", o.State)
+		}
+	}
+	lim.mu.Lock()
+	admitted := slices.Clone(lim.admitted)
+	lim.mu.Unlock()
+	if len(admitted) != n {
+		t.Fatalf("%d admissions, want %d", len(admitted), n)
+	}
+	for i := limit; i < n; i++ {
+		if gap := admitted[i].Sub(admitted[i-limit]); gap < per {
+			t.Fatalf("admissions %d and %d %s apart: %d in one %s window", i-limit, i, gap, limit+1, per)
+		}
+	}
+	reqs := s.all()
+	if len(reqs) != n {
+		t.Fatalf("sink got %d requests, want %d", len(reqs), n)
+	}
+	slices.SortFunc(reqs, func(a, b sinkRequest) int { return a.at.Compare(b.at) })
+	for i := range reqs {
+		if reqs[i].at.Before(admitted[i]) {
+			t.Fatalf("request %d arrived at %s, before admission %d at %s", i, reqs[i].at, i, admitted[i])
+		}
+	}
+	if got := testutil.ToFloat64(h.m.RateLimited.WithLabelValues("outbound")); got == 0 {
+		t.Fatal("no outbound rate limiting counted")
+	}
+}
+
+func TestSlowDestinationDoesNotDelayAnother(t *testing.T) {
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+	}))
+	defer slow.Close()
+	defer close(release)
+	fast := newSink(t, 200)
+	ds := []Destination{
+		{Name: "slow", URL: slow.URL, Enabled: true, AllowPrivate: true, Concurrency: 2, Timeout: time.Minute},
+		{Name: "fast", URL: fast.URL, Enabled: true, AllowPrivate: true, Concurrency: 2},
+	}
+	h := start(t, ds, func(o *Options) { o.MaxInFlight = 4 })
+	for i := range 6 {
+		h.enqueue("slow", "evt_s"+string(rune('a'+i)))
+	}
+	for i := range 6 {
+		h.enqueue("fast", "evt_f"+string(rune('a'+i)))
+	}
+	for range 6 {
+		o := h.st.next(t)
+		if o.Delivery.Destination != "fast" || o.State != store.Delivered {
+			t.Fatalf("outcome %s for %s, want fast deliveries while slow hangs", o.State, o.Delivery.Destination)
+		}
+	}
+}
+
+func TestShutdownLeavesInFlightForRestart(t *testing.T) {
+	release := make(chan struct{})
+	var calls sync.WaitGroup
+	calls.Add(1)
+	var once sync.Once
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		once.Do(calls.Done)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hang.Close()
+	defer close(release)
+	st := newMemStore()
+	clock := newTestClock()
+	d := Destination{Name: "crm", URL: hang.URL, Enabled: true, AllowPrivate: true, Timeout: time.Minute}
+	dp := New(Options{Store: st, Now: clock.Now})
+	dp.SetDestinations([]Destination{d})
+	ev := *sampleEvent()
+	did := st.add("crm", ev, clock.Now())
+	done := make(chan struct{})
+	go func() { _ = dp.Run(context.Background()); close(done) }()
+	calls.Wait()
+	dp.Shutdown(50 * time.Millisecond)
+	<-done
+	it := st.item(did)
+	if it.state != "pending" || len(it.attempts) != 0 || it.leasedUntil.IsZero() {
+		t.Fatalf("after shutdown: state %s, %d attempts, leased until %v; want pending, none, leased", it.state, len(it.attempts), it.leasedUntil)
+	}
+
+	// A restart after the lease ran out sends it again with the same id.
+	s := newSink(t, 200)
+	d.URL = s.URL
+	clock.Advance(time.Hour)
+	dp2 := New(Options{Store: st, Now: clock.Now})
+	dp2.SetDestinations([]Destination{d})
+	done2 := make(chan struct{})
+	go func() { _ = dp2.Run(context.Background()); close(done2) }()
+	defer func() { dp2.Shutdown(5 * time.Second); <-done2 }()
+	if o := st.next(t); o.State != store.Delivered {
+		t.Fatalf("after restart: %s, want delivered", o.State)
+	}
+	if r := <-s.got; r.header.Get("webhook-id") != ev.ID {
+		t.Fatalf("webhook-id = %q, want %q", r.header.Get("webhook-id"), ev.ID)
+	}
+}
+
+func TestSSRFRefusalDeadLetters(t *testing.T) {
+	s := newSink(t, 200)
+	d := Destination{Name: "sub", URL: s.URL, Enabled: true, AllowPrivate: false}
+	h := start(t, []Destination{d}, nil)
+	h.enqueue("sub", "evt_ssrf")
+	o := h.st.next(t)
+	if o.State != store.Dead || !strings.Contains(o.Attempt.Error, "not a public address") {
+		t.Fatalf("outcome %s %q, want dead for a private address", o.State, o.Attempt.Error)
+	}
+	if len(s.all()) != 0 {
+		t.Fatal("the private sink was reached")
+	}
+}
+
+// logBuffer collects JSON log lines from concurrent goroutines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) lines(t *testing.T) []map[string]any {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func TestDeliveryLogLinesCarryRequestID(t *testing.T) {
+	s := newSink(t, 503, 400)
+	notice := newSink(t, 500)
+	logs := &logBuffer{}
+	d := Destination{Name: "crm", URL: s.URL, Enabled: true, AllowPrivate: true, MaxAttempts: 8,
+		Schedule: []time.Duration{time.Second}, NotifyOnFailure: notice.URL}
+	h := start(t, []Destination{d}, func(o *Options) {
+		o.Log = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	ok := newSink(t, 200)
+	h.dp.SetDestinations([]Destination{d, {Name: "ok", URL: ok.URL, Enabled: true, AllowPrivate: true}})
+	h.st.addWithRequestID("crm", "evt_rid", "req-42", h.clock.Now())
+	h.st.addWithRequestID("ok", "evt_rid", "req-42", h.clock.Now())
+	h.dp.Kick()
+	for range 2 {
+		h.st.next(t)
+	}
+	h.clock.Advance(time.Second)
+	h.dp.Kick()
+	if o := h.st.next(t); o.State != store.Dead {
+		t.Fatalf("outcome %s, want dead", o.State)
+	}
+	<-notice.got
+	// The notice's failure is logged after its answer; wait for the line.
+	want := []string{"delivered", "delivery failed, will retry", "delivery dead-lettered", "dead-letter notice failed"}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		seen := map[string]bool{}
+		for _, l := range logs.lines(t) {
+			if l["event_id"] != "evt_rid" {
+				continue
+			}
+			if l["request_id"] != "req-42" {
+				t.Fatalf("log line without the request id: %v", l)
+			}
+			seen[l["msg"].(string)] = true
+		}
+		missing := ""
+		for _, msg := range want {
+			if !seen[msg] {
+				missing = msg
+			}
+		}
+		if missing == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q line with the request id in %v", missing, logs.lines(t))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestLeaseLetsAnotherReplicaTakeOverWithin30s(t *testing.T) {
+	tests := []struct {
+		name string
+		d    Destination
+		want time.Duration
+	}{
+		{"default timeout", Destination{}, 25 * time.Second},
+		{"short timeout", Destination{Timeout: 5 * time.Second}, 15 * time.Second},
+		{"paced", Destination{Timeout: 5 * time.Second, RateLimit: ratelimit.Limit{Requests: 25, Per: 5 * time.Second}}, 25 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := leaseFor(&tt.d); got != tt.want {
+				t.Fatalf("lease = %v, want %v", got, tt.want)
+			}
+			if got := leaseFor(&tt.d); got > 30*time.Second {
+				t.Fatalf("lease %v: a dead replica's work would wait longer than 30 s", got)
+			}
+		})
+	}
+}

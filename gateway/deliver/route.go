@@ -1,0 +1,110 @@
+package deliver
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+
+	"github.com/tidwall/gjson"
+
+	"leadgate/gateway/lead"
+)
+
+// Matches says whether d wants ev: d is enabled, ev's event and source are
+// among d's (empty lists admit all), a form.submitted comes from one of d's
+// landing pages when d names any, and every field filter matches.
+func Matches(d *Destination, ev *lead.Event) bool {
+	if !matchesNoFilters(d, ev) {
+		return false
+	}
+	if len(d.Filters) == 0 {
+		return true
+	}
+	doc, err := json.Marshal(ev)
+	if err != nil {
+		return false
+	}
+	return matchesFilters(d, doc)
+}
+
+func matchesNoFilters(d *Destination, ev *lead.Event) bool {
+	if !d.Enabled {
+		return false
+	}
+	if len(d.Events) > 0 && !slices.Contains(d.Events, ev.Event) {
+		return false
+	}
+	if len(d.Sources) > 0 && !slices.Contains(d.Sources, ev.Source) {
+		return false
+	}
+	if len(d.LandingPages) > 0 && ev.Event == lead.FormSubmitted {
+		page := normalizePage(ev.Lead.LandingPage)
+		if !slices.ContainsFunc(d.LandingPages, func(p string) bool { return normalizePage(p) == page }) {
+			return false
+		}
+	}
+	return true
+}
+
+// normalizePage compares landing pages as people write them: a trailing
+// slash and the letter case of the scheme and host do not matter.
+func normalizePage(p string) string {
+	p = strings.TrimSuffix(strings.TrimSpace(p), "/")
+	if i := strings.Index(p, "://"); i >= 0 {
+		rest := p[i+3:]
+		j := strings.IndexByte(rest, '/')
+		if j < 0 {
+			j = len(rest)
+		}
+		p = strings.ToLower(p[:i+3+j]) + rest[j:]
+	}
+	return p
+}
+
+// matchesFilters applies d's field filters to the event's JSON. A path that
+// selects an array (lead.assets.#.type) matches when any element does.
+func matchesFilters(d *Destination, doc []byte) bool {
+	for _, f := range d.Filters {
+		r := gjson.GetBytes(doc, f.Path)
+		ok := false
+		if r.IsArray() {
+			r.ForEach(func(_, v gjson.Result) bool {
+				ok = slices.Contains(f.Equals, v.String())
+				return !ok
+			})
+		} else {
+			ok = slices.Contains(f.Equals, r.String())
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// Route names the destinations of ds that want ev, marshaling the event at
+// most once however many destinations filter on fields. It is pure and fast
+// enough to run inside the store's write (store.IngestRequest.Route).
+func Route(ds []Destination, ev *lead.Event) []string {
+	var names []string
+	var doc []byte
+	for i := range ds {
+		d := &ds[i]
+		if !matchesNoFilters(d, ev) {
+			continue
+		}
+		if len(d.Filters) > 0 {
+			if doc == nil {
+				var err error
+				if doc, err = json.Marshal(ev); err != nil {
+					continue
+				}
+			}
+			if !matchesFilters(d, doc) {
+				continue
+			}
+		}
+		names = append(names, d.Name)
+	}
+	return names
+}

@@ -1,0 +1,274 @@
+package deliver
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"leadgate/gateway/lead"
+)
+
+// Sender makes one delivery attempt. Whether a failure is worth another
+// attempt is part of its answer, as in Alertmanager's notifiers.
+type Sender interface {
+	// Send delivers ev to d once. err is nil only for a 2xx; then and
+	// otherwise Result says what the destination answered.
+	Send(ctx context.Context, d *Destination, ev *lead.Event) (Result, error)
+}
+
+// Result is what one attempt got back.
+type Result struct {
+	// Code is the HTTP status, 0 when there was no response.
+	Code int
+	// Retry says a failure may succeed later: network errors, 408, 425,
+	// 429 and 5xx.
+	Retry bool
+	// RetryAfter is the answer's Retry-After, zero when absent.
+	RetryAfter time.Duration
+}
+
+var _ Sender = (*HTTPSender)(nil)
+
+// HTTPSender sends over HTTP with a keep-alive connection pool per
+// destination sized to its concurrency, and the SSRF guard on every connect.
+// Its zero value works; set the fields before the first Send.
+type HTTPSender struct {
+	// Version goes into User-Agent: leadgate/<version>.
+	Version string
+	// Resolver resolves destination hosts; nil is net.DefaultResolver.
+	Resolver Resolver
+	// AllowPrivate lifts the SSRF guard for every destination
+	// (server.allow_private_destinations).
+	AllowPrivate bool
+	// Now stamps webhook-timestamp; nil is time.Now.
+	Now func() time.Time
+
+	mu      sync.Mutex
+	clients map[string]*pooledClient
+}
+
+type pooledClient struct {
+	allowPrivate bool
+	conns        int
+	client       *http.Client
+}
+
+// client returns d's pooled client, rebuilding it when what shapes the pool
+// (the guard, the pool size) changed.
+func (s *HTTPSender) client(d *Destination) *http.Client {
+	allow := s.AllowPrivate || d.AllowPrivate
+	conns := d.concurrency()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.clients[d.Name]; ok && c.allowPrivate == allow && c.conns == conns {
+		return c.client
+	}
+	if s.clients == nil {
+		s.clients = map[string]*pooledClient{}
+	}
+	if old, ok := s.clients[d.Name]; ok {
+		old.client.CloseIdleConnections()
+	}
+	c := &pooledClient{allowPrivate: allow, conns: conns, client: newClient(s.Resolver, allow, conns)}
+	s.clients[d.Name] = c
+	return c.client
+}
+
+// Forget drops the pools of destinations not in keep, closing their idle
+// connections.
+func (s *HTTPSender) Forget(keep map[string]bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, c := range s.clients {
+		if !keep[name] {
+			c.client.CloseIdleConnections()
+			delete(s.clients, name)
+		}
+	}
+}
+
+func newClient(resolver Resolver, allowPrivate bool, conns int) *http.Client {
+	tr := &http.Transport{
+		// No proxy: a proxy would be the only address the guard sees.
+		Proxy:                 nil,
+		DialContext:           newDialContext(resolver, allowPrivate),
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          conns,
+		MaxIdleConnsPerHost:   conns,
+		MaxConnsPerHost:       conns,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+	return &http.Client{
+		Transport: tr,
+		// A webhook is answered where it was sent; following a redirect
+		// would turn a POST into a GET and could walk past the guard's
+		// intent, so a 3xx is an answer like any other non-2xx.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+func (s *HTTPSender) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// StatusError is a non-2xx answer.
+type StatusError struct{ Code int }
+
+func (e *StatusError) Error() string { return "unexpected status " + strconv.Itoa(e.Code) }
+
+// Send renders, signs and posts ev to d within d's timeout.
+func (s *HTTPSender) Send(ctx context.Context, d *Destination, ev *lead.Event) (Result, error) {
+	body, err := Render(d, ev)
+	if err != nil {
+		return Result{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.timeout())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, d.method(), d.URL, bytes.NewReader(body))
+	if err != nil {
+		// The URL may carry a token: say what failed, not the URL.
+		return Result{}, errors.New("build request: invalid destination url")
+	}
+	for i, h := range d.Headers {
+		if i == MaxHeaders {
+			break
+		}
+		req.Header.Add(h.Key, h.Value)
+	}
+	ts := s.now().Unix()
+	req.Header.Set("Content-Type", d.contentType())
+	req.Header.Set("User-Agent", "leadgate/"+s.Version)
+	req.Header.Set("webhook-id", ev.ID)
+	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
+	if len(d.Secrets) > 0 {
+		sig, err := Sign(d.Secrets, ev.ID, ts, body)
+		if err != nil {
+			return Result{}, fmt.Errorf("sign: %w", err)
+		}
+		req.Header.Set("webhook-signature", sig)
+	}
+	resp, err := s.client(d).Do(req)
+	if err != nil {
+		// url.Error would repeat the URL, which may hold a token.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+			err = fmt.Errorf("timeout after %s: %w", d.timeout(), err)
+		}
+		return Result{Retry: !errors.Is(err, ErrBlockedAddress)}, fmt.Errorf("send: %w", err)
+	}
+	// Drain a little so the connection can be reused; a huge answer is
+	// not worth reading.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+	res := Result{Code: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), s.now())}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return res, nil
+	}
+	res.Retry = retryable(resp.StatusCode)
+	return res, &StatusError{Code: resp.StatusCode}
+}
+
+func retryable(code int) bool {
+	switch code {
+	case http.StatusRequestTimeout, http.StatusTooEarly, http.StatusTooManyRequests:
+		return true
+	}
+	return code >= 500 && code <= 599
+}
+
+// parseRetryAfter reads delay-seconds or an HTTP date; anything else, or a
+// time in the past, is zero.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n <= 0 {
+			return 0
+		}
+		if n > int64(MaxRetryAfter/time.Second) {
+			return MaxRetryAfter
+		}
+		return time.Duration(n) * time.Second
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0
+	}
+	if d := t.Sub(now); d > 0 {
+		return d
+	}
+	return 0
+}
+
+// Notice is the JSON body POSTed to notify_on_failure when an event is
+// dead-lettered. It names what failed and why, never a secret, header or
+// the destination URL (which may carry a token).
+type Notice struct {
+	Type        string    `json:"type"`
+	Destination string    `json:"destination"`
+	DeliveryID  string    `json:"delivery_id"`
+	EventID     string    `json:"event_id"`
+	Event       string    `json:"event"`
+	Source      string    `json:"source"`
+	LeadID      string    `json:"lead_id"`
+	Attempts    int       `json:"attempts"`
+	Code        int       `json:"code"`
+	Error       string    `json:"error"`
+	DeadAt      time.Time `json:"dead_at"`
+	// Disabled is true when the answer was 410 Gone and the destination
+	// stops receiving until its config changes.
+	Disabled bool `json:"disabled"`
+}
+
+// NoticeType is Notice.Type for a dead letter.
+const NoticeType = "delivery.dead_lettered"
+
+// Notify POSTs n to target once, under the SSRF guard unless allowPrivate.
+func (s *HTTPSender) Notify(ctx context.Context, target string, allowPrivate bool, n Notice) error {
+	body, err := marshalJSON(n)
+	if err != nil {
+		return fmt.Errorf("notify: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+	if err != nil {
+		return errors.New("notify: invalid notify url")
+	}
+	req.Header.Set("Content-Type", ContentJSON)
+	req.Header.Set("User-Agent", "leadgate/"+s.Version)
+	req.Header.Set("webhook-id", "notice_"+n.DeliveryID)
+	req.Header.Set("webhook-timestamp", strconv.FormatInt(s.now().Unix(), 10))
+	c := newClient(s.Resolver, s.AllowPrivate || allowPrivate, 1)
+	defer c.CloseIdleConnections()
+	resp, err := c.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("notify: %w", err)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("notify: %w", &StatusError{Code: resp.StatusCode})
+	}
+	return nil
+}

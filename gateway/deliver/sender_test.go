@@ -1,0 +1,223 @@
+package deliver
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+var testSecret = "whsec_" + base64.StdEncoding.EncodeToString([]byte("leadgate test secret 0123456789"))
+
+func TestHTTPSenderHeadersAndSignature(t *testing.T) {
+	type seen struct {
+		method string
+		header http.Header
+		body   []byte
+	}
+	got := make(chan seen, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- seen{r.Method, r.Header.Clone(), b}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	clock := newTestClock()
+	s := &HTTPSender{Version: "1.2.3", Now: clock.Now}
+	d := &Destination{
+		Name: "crm", URL: srv.URL, Method: "PUT", ContentType: ContentForm, Format: FormatSaveLead,
+		Headers: []Header{{"X-Api-Key", "k1"}, {"X-Multi", "a"}, {"X-Multi", "b"}},
+		Secrets: []string{testSecret}, AllowPrivate: true,
+	}
+	res, err := s.Send(context.Background(), d, sampleEvent())
+	if err != nil || res.Code != http.StatusNoContent {
+		t.Fatalf("Send = %+v, %v; want 204, nil", res, err)
+	}
+	r := <-got
+	want := map[string]string{
+		"Content-Type":      ContentForm,
+		"User-Agent":        "leadgate/1.2.3",
+		"Webhook-Id":        "evt_1",
+		"Webhook-Timestamp": "1795341600",
+		"X-Api-Key":         "k1",
+	}
+	for k, v := range want {
+		if r.header.Get(k) != v {
+			t.Errorf("header %s = %q, want %q", k, r.header.Get(k), v)
+		}
+	}
+	if m := r.header.Values("X-Multi"); len(m) != 2 {
+		t.Errorf("X-Multi = %v, want both values", m)
+	}
+	if r.method != "PUT" {
+		t.Errorf("method = %s, want PUT", r.method)
+	}
+	wantBody, _ := Render(d, sampleEvent())
+	if string(r.body) != string(wantBody) {
+		t.Errorf("body = %s, want %s", r.body, wantBody)
+	}
+	if !verifyStandardWebhooks(testSecret, r.header, r.body) {
+		t.Errorf("signature %q does not verify", r.header.Get("webhook-signature"))
+	}
+}
+
+func TestHTTPSenderClassifiesAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		code       int
+		retryAfter string
+		wantErr    bool
+		wantRetry  bool
+		wantAfter  time.Duration
+	}{
+		{200, "", false, false, 0},
+		{201, "", false, false, 0},
+		{301, "", true, false, 0},
+		{400, "", true, false, 0},
+		{404, "", true, false, 0},
+		{408, "", true, true, 0},
+		{410, "", true, false, 0},
+		{425, "", true, true, 0},
+		{429, "30", true, true, 30 * time.Second},
+		{500, "", true, true, 0},
+		{503, "Sun, 22 Nov 2026 10:02:00 GMT", true, true, 2 * time.Minute},
+	} {
+		t.Run(http.StatusText(tc.code), func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tc.retryAfter != "" {
+					w.Header().Set("Retry-After", tc.retryAfter)
+				}
+				if tc.code == 301 {
+					w.Header().Set("Location", "/elsewhere")
+				}
+				w.WriteHeader(tc.code)
+			}))
+			defer srv.Close()
+			s := &HTTPSender{Now: newTestClock().Now}
+			res, err := s.Send(context.Background(), &Destination{Name: "x", URL: srv.URL, AllowPrivate: true}, sampleEvent())
+			if (err != nil) != tc.wantErr || res.Retry != tc.wantRetry || res.Code != tc.code || res.RetryAfter != tc.wantAfter {
+				t.Fatalf("Send = %+v, %v; want code %d retry %v after %s err %v", res, err, tc.code, tc.wantRetry, tc.wantAfter, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestHTTPSenderNetworkErrorRetriesWithoutURL(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	u := srv.URL + "/hook?token=secret-token"
+	srv.Close()
+	s := &HTTPSender{}
+	res, err := s.Send(context.Background(), &Destination{Name: "x", URL: u, AllowPrivate: true}, sampleEvent())
+	if err == nil || !res.Retry {
+		t.Fatalf("Send = %+v, %v; want a retryable error", res, err)
+	}
+	if strings.Contains(err.Error(), "secret-token") {
+		t.Fatalf("error repeats the URL: %v", err)
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+	}{
+		{"", 0},
+		{"120", 2 * time.Minute},
+		{"0", 0},
+		{"-5", 0},
+		{"99999999", MaxRetryAfter},
+		{"Sun, 22 Nov 2026 10:05:00 GMT", 5 * time.Minute},
+		{"Sun, 22 Nov 2026 09:05:00 GMT", 0},
+		{"soon", 0},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			if got := parseRetryAfter(tc.in, now); got != tc.want {
+				t.Fatalf("parseRetryAfter(%q) = %s, want %s", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSSRFGuard(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+	}))
+	defer srv.Close()
+	port := srv.URL[strings.LastIndexByte(srv.URL, ':')+1:]
+	resolver := mapResolver{
+		"sink.test":     {"127.0.0.1"},
+		"intranet.test": {"10.0.0.1"},
+		"metadata.test": {"169.254.169.254"},
+		"ec2v6.test":    {"fd00:ec2::254"},
+		"mapped.test":   {"::ffff:127.0.0.1"},
+		"cgnat.test":    {"100.64.0.1"},
+	}
+	for _, tc := range []struct {
+		name         string
+		url          string
+		allowPrivate bool
+		global       bool
+		wantBlocked  bool
+	}{
+		{"loopback literal", "http://127.0.0.1:" + port, false, false, true},
+		{"ipv6 loopback", "http://[::1]:" + port, false, false, true},
+		{"private literal", "http://10.0.0.1:" + port, false, false, true},
+		{"metadata literal", "http://169.254.169.254/latest/meta-data", false, false, true},
+		{"unspecified", "http://0.0.0.0:" + port, false, false, true},
+		{"name to loopback", "http://sink.test:" + port, false, false, true},
+		{"name to private", "http://intranet.test:" + port, false, false, true},
+		{"name to metadata", "http://metadata.test/", false, false, true},
+		{"name to ec2 v6 metadata", "http://ec2v6.test/", false, false, true},
+		{"name to mapped loopback", "http://mapped.test:" + port, false, false, true},
+		{"name to cgnat", "http://cgnat.test:" + port, false, false, true},
+		{"allowed destination", "http://sink.test:" + port, true, false, false},
+		{"allowed gateway-wide", "http://sink.test:" + port, false, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := hits.Load()
+			s := &HTTPSender{Resolver: resolver, AllowPrivate: tc.global}
+			d := &Destination{Name: "sub", URL: tc.url, AllowPrivate: tc.allowPrivate, Timeout: 5 * time.Second}
+			res, err := s.Send(context.Background(), d, sampleEvent())
+			if tc.wantBlocked {
+				if !errors.Is(err, ErrBlockedAddress) || res.Retry {
+					t.Fatalf("Send = %+v, %v; want a final ErrBlockedAddress", res, err)
+				}
+				if hits.Load() != before {
+					t.Fatal("the sink was reached")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Send: %v", err)
+			}
+			if hits.Load() != before+1 {
+				t.Fatal("the sink was not reached")
+			}
+		})
+	}
+}
+
+func TestBlockedAddresses(t *testing.T) {
+	for _, tc := range []struct {
+		ip   string
+		want bool
+	}{
+		{"127.0.0.1", true}, {"10.1.2.3", true}, {"172.16.0.1", true}, {"192.168.1.1", true},
+		{"169.254.169.254", true}, {"100.64.0.1", true}, {"0.0.0.0", true}, {"::", true},
+		{"::1", true}, {"fe80::1", true}, {"fd00:ec2::254", true}, {"64:ff9b::a00:1", true},
+		{"8.8.8.8", false}, {"2606:4700:4700::1111", false}, {"172.32.0.1", false}, {"64:ff9b::808:808", false},
+	} {
+		t.Run(tc.ip, func(t *testing.T) {
+			if got := blocked(mustAddr(t, tc.ip)); got != tc.want {
+				t.Fatalf("blocked(%s) = %v, want %v", tc.ip, got, tc.want)
+			}
+		})
+	}
+}
