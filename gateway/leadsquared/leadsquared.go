@@ -1,0 +1,420 @@
+// Package leadsquared is Leadgate's LeadSquared-compatible webhook API
+// (contract section 6): tools written for LeadSquared's
+// /v2/Webhook.svc/Create can subscribe to Leadgate's lead events unchanged.
+// Subscriptions live in the store, so they survive restarts and every
+// replica sees them; each becomes a deliver.Destination delivered by the
+// same workers, formats, signatures and retries as gateway.yaml's.
+package leadsquared
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+
+	"leadgate/gateway/deliver"
+	"leadgate/gateway/metrics"
+	"leadgate/gateway/ratelimit"
+	"leadgate/gateway/store"
+)
+
+// DefaultLimit is LeadSquared's published API limit: 25 calls in 5 seconds
+// per access key.
+var DefaultLimit = ratelimit.Limit{Requests: 25, Per: 5 * time.Second}
+
+// requestTimeout bounds the store calls of one API request; fiber.Ctx is
+// never cancelled, so the handler makes its own deadline.
+const requestTimeout = 10 * time.Second
+
+// limiterTimeout is shorter: a hung shared limiter should cost a call little
+// before it is admitted anyway.
+const limiterTimeout = 2 * time.Second
+
+// Options are New's arguments. Store, Limiter and Metrics are required.
+type Options struct {
+	Store   store.Store
+	Limiter ratelimit.Limiter
+	Metrics *metrics.Metrics
+	// Log defaults to discarding.
+	Log *slog.Logger
+	// AccessKey and SecretKey are admin.access_key and admin.secret_key.
+	// When either is empty every call is refused with 401.
+	AccessKey string
+	SecretKey string
+	// Limit is the API's own rate limit per access key; zero means
+	// DefaultLimit.
+	Limit ratelimit.Limit
+	// AllowPrivate is server.allow_private_destinations: subscriptions may
+	// then reach loopback, private, link-local and metadata addresses.
+	AllowPrivate bool
+	// Defaults fill the delivery settings LeadSquared has no attribute for.
+	Defaults Defaults
+	// OnChange, when set, receives every subscription's destination (see
+	// Destinations) after this replica's own Create, Update and Delete,
+	// before the call is answered, and from Watch when another replica
+	// changed them. Calls never overlap and arrive in the order the store
+	// was read; OnChange should return quickly.
+	OnChange func([]deliver.Destination)
+	// Now defaults to time.Now; tests pin it.
+	Now func() time.Time
+}
+
+// API serves the LeadSquared-compatible routes and turns the stored
+// subscriptions into destinations. It is safe for concurrent use.
+type API struct {
+	store        store.Store
+	limiter      ratelimit.Limiter
+	metrics      *metrics.Metrics
+	log          *slog.Logger
+	accessSum    [32]byte
+	secretSum    [32]byte
+	keysSet      bool
+	limit        ratelimit.Limit
+	allowPrivate bool
+	defaults     Defaults
+	now          func() time.Time
+
+	onChange func([]deliver.Destination)
+
+	// mu serializes change callbacks so that destinations are applied in
+	// the order they were read; it guards the fields below.
+	mu          sync.Mutex
+	version     int64
+	loaded      bool
+	pollFailing bool
+}
+
+// New builds the API. It panics when Store, Limiter or Metrics is nil, which
+// is a wiring mistake rather than a runtime condition.
+func New(opts Options) *API {
+	if opts.Store == nil || opts.Limiter == nil || opts.Metrics == nil {
+		panic("leadsquared.New: Store, Limiter and Metrics are required")
+	}
+	a := &API{
+		store:        opts.Store,
+		limiter:      opts.Limiter,
+		metrics:      opts.Metrics,
+		log:          opts.Log,
+		onChange:     opts.OnChange,
+		limit:        opts.Limit,
+		allowPrivate: opts.AllowPrivate,
+		defaults:     opts.Defaults.withZeroesFilled(),
+		now:          opts.Now,
+		// Hashing both sides gives equal-length inputs to the constant-time
+		// comparison, so not even the keys' lengths leak.
+		accessSum: sha256.Sum256([]byte(opts.AccessKey)),
+		secretSum: sha256.Sum256([]byte(opts.SecretKey)),
+		keysSet:   opts.AccessKey != "" && opts.SecretKey != "",
+	}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	if a.limit.Requests <= 0 || a.limit.Per <= 0 {
+		a.limit = DefaultLimit
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	return a
+}
+
+// Mount registers the API under /v2 on r: the four Webhook.svc calls, and a
+// 404 in LeadSquared's error shape for any other path under /v2/. Every
+// route, the 404 included, is rate limited per access key.
+func (a *API) Mount(r fiber.Router) {
+	g := r.Group("/v2", a.rateLimit)
+	g.Post("/Webhook.svc/Create", a.authed(a.create))
+	g.Get("/Webhook.svc/Retrieve", a.authed(a.retrieve))
+	g.Post("/Webhook.svc/Update", a.authed(a.update))
+	g.Post("/Webhook.svc/Delete", a.authed(a.remove))
+	g.All("/*", func(c *fiber.Ctx) error {
+		return a.fail(c, &apiError{Code: fiber.StatusNotFound, Type: "MXInvalidAPIException",
+			Msg: "The API could not be found. Please check the API signature."})
+	})
+}
+
+// apiError keeps what the caller is told (Type, Msg) apart from what is
+// logged (Err), which never reaches the response.
+type apiError struct {
+	Code int
+	Type string
+	Msg  string
+	Err  error
+}
+
+func (e *apiError) Error() string {
+	if e.Err != nil {
+		return e.Msg + ": " + e.Err.Error()
+	}
+	return e.Msg
+}
+
+func (e *apiError) Unwrap() error { return e.Err }
+
+// errorBody is LeadSquared's error shape.
+type errorBody struct {
+	Status           string `json:"Status"`
+	ExceptionType    string `json:"ExceptionType"`
+	ExceptionMessage string `json:"ExceptionMessage"`
+}
+
+// fail answers err in LeadSquared's error shape. A 500 is logged with a
+// reference the caller is given, and tells nothing else.
+func (a *API) fail(c *fiber.Ctx, err error) error {
+	var ae *apiError
+	var fe *fieldError
+	switch {
+	case errors.As(err, &ae):
+	case errors.As(err, &fe):
+		ae = &apiError{Code: fiber.StatusBadRequest, Type: "MXInvalidInputException", Msg: fe.Error()}
+		if fe.Missing {
+			ae.Type = "MXMandatoryAttributeMissingException"
+		}
+	default:
+		ae = &apiError{Code: fiber.StatusInternalServerError, Err: err}
+	}
+	if ae.Code >= 500 {
+		ref := reference()
+		a.log.Error("leadsquared api call failed", "path", c.Path(), "ref", ref, "err", ae.Err)
+		ae.Type = "MXUnknownException"
+		ae.Msg = "The API call failed. Retry later; if it persists, report reference " + ref + " to the gateway's operator."
+	}
+	return c.Status(ae.Code).JSON(errorBody{Status: "Error", ExceptionType: ae.Type, ExceptionMessage: ae.Msg})
+}
+
+// reference is a short random id tying a 500 answer to its log line.
+func reference() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// credentials reads the keys from the query, as LeadSquared sends them
+// (parameter names matched in any case), or from LeadSquared's
+// x-LSQ-AccessKey / x-LSQ-SecretKey headers.
+func credentials(c *fiber.Ctx) (access, secret string) {
+	c.Context().QueryArgs().VisitAll(func(k, v []byte) {
+		switch strings.ToLower(string(k)) {
+		case "accesskey":
+			access = string(v)
+		case "secretkey":
+			secret = string(v)
+		}
+	})
+	if access == "" {
+		access = c.Get("x-LSQ-AccessKey")
+	}
+	if secret == "" {
+		secret = c.Get("x-LSQ-SecretKey")
+	}
+	return access, secret
+}
+
+// rateLimit admits at most a.limit calls per access key (the key as given,
+// right or wrong, so guessing is limited too). When the shared limiter is
+// unreachable the call goes through: the keys still guard the API and the
+// store call that follows fails on its own if Redis is down.
+func (a *API) rateLimit(c *fiber.Ctx) error {
+	access, _ := credentials(c)
+	sum := sha256.Sum256([]byte(access))
+	key := "api:lsq:" + hex.EncodeToString(sum[:8])
+	ctx, cancel := context.WithTimeout(context.Background(), limiterTimeout)
+	defer cancel()
+	d, err := a.limiter.Allow(ctx, key, a.limit)
+	if err != nil {
+		a.log.Warn("leadsquared api rate limiter unavailable; admitting", "err", err)
+		return c.Next()
+	}
+	policy, remaining := ratelimit.Headers(d, "api")
+	c.Set("RateLimit-Policy", policy)
+	c.Set("RateLimit", remaining)
+	if !d.Allowed {
+		a.metrics.RateLimited.WithLabelValues("api").Inc()
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(ratelimit.RetryAfterSeconds(d)))
+		return a.fail(c, &apiError{Code: fiber.StatusTooManyRequests, Type: "MXAPIRateLimitExceededException",
+			Msg: fmt.Sprintf("API calls exceeded the limit of %d in %s", a.limit.Requests, perText(a.limit.Per))})
+	}
+	return c.Next()
+}
+
+// perText writes a window the way the seed does: "5 second(s)".
+func perText(d time.Duration) string {
+	if d%time.Second == 0 {
+		return fmt.Sprintf("%d second(s)", int(d/time.Second))
+	}
+	return d.String()
+}
+
+// authed refuses a call without the admin keys before h runs.
+func (a *API) authed(h fiber.Handler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		access, secret := credentials(c)
+		as := sha256.Sum256([]byte(access))
+		ss := sha256.Sum256([]byte(secret))
+		okAccess := subtle.ConstantTimeCompare(as[:], a.accessSum[:])
+		okSecret := subtle.ConstantTimeCompare(ss[:], a.secretSum[:])
+		if !a.keysSet || okAccess&okSecret != 1 {
+			return a.fail(c, &apiError{Code: fiber.StatusUnauthorized, Type: "MXUnAuthorizedAccessException",
+				Msg: "The API call was made with invalid access credentials. Check your AccessKey and SecretKey."})
+		}
+		if err := h(c); err != nil {
+			return a.fail(c, err)
+		}
+		return nil
+	}
+}
+
+// success is LeadSquared's success envelope.
+type success struct {
+	Status  string `json:"Status"`
+	Message any    `json:"Message"`
+}
+
+// idMessage is the Message of Create, Update and Delete.
+type idMessage struct {
+	ID           string `json:"Id"`
+	AffectedRows int    `json:"AffectedRows,omitempty"`
+}
+
+func (a *API) create(c *fiber.Ctx) error {
+	s, err := parseBody(c.Body(), a.allowPrivate)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	s.ID = uuid.NewString()
+	s.CreatedAt = a.now().UTC()
+	s.UpdatedAt = s.CreatedAt
+	if err := a.put(ctx, s); err != nil {
+		return err
+	}
+	a.log.Info("leadsquared subscription created", "id", s.ID, "event", s.Event, "host", hostOf(s.URL))
+	a.changed(ctx)
+	return c.JSON(success{Status: "Success", Message: idMessage{ID: s.ID}})
+}
+
+func (a *API) update(c *fiber.Ctx) error {
+	id, err := idParam(c)
+	if err != nil {
+		return err
+	}
+	s, err := parseBody(c.Body(), a.allowPrivate)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	old, err := a.get(ctx, id)
+	if err != nil {
+		return err
+	}
+	s.ID = old.ID
+	s.CreatedAt = old.CreatedAt
+	s.UpdatedAt = a.now().UTC()
+	if err := a.put(ctx, s); err != nil {
+		return err
+	}
+	a.log.Info("leadsquared subscription updated", "id", s.ID, "event", s.Event, "host", hostOf(s.URL))
+	a.changed(ctx)
+	return c.JSON(success{Status: "Success", Message: idMessage{ID: s.ID, AffectedRows: 1}})
+}
+
+func (a *API) remove(c *fiber.Ctx) error {
+	id, err := idParam(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	if err := a.store.DeleteSubscription(ctx, id); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return notFound(id)
+		}
+		return fmt.Errorf("delete subscription: %w", err)
+	}
+	a.log.Info("leadsquared subscription deleted", "id", id)
+	a.changed(ctx)
+	return c.JSON(success{Status: "Success", Message: idMessage{ID: id, AffectedRows: 1}})
+}
+
+// retrieve answers a JSON array of every subscription, oldest first, or of
+// the one named by ?id=.
+func (a *API) retrieve(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	if id := strings.TrimSpace(c.Query("id")); id != "" {
+		s, err := a.get(ctx, id)
+		if err != nil {
+			return err
+		}
+		return c.JSON([]Subscription{s})
+	}
+	subs, err := a.list(ctx)
+	if err != nil {
+		return err
+	}
+	return c.JSON(subs)
+}
+
+func idParam(c *fiber.Ctx) (string, error) {
+	id := strings.TrimSpace(c.Query("id"))
+	if id == "" {
+		return "", missing("id")
+	}
+	return id, nil
+}
+
+func notFound(id string) error {
+	return &apiError{Code: fiber.StatusNotFound, Type: "MXDoesNotExistException",
+		Msg: fmt.Sprintf("No webhook with Id %q exists.", id)}
+}
+
+// hostOf is what the logs say about a subscription's URL: its query may hold
+// the subscriber's own secrets.
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Host
+}
+
+func (a *API) put(ctx context.Context, s Subscription) error {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("encode subscription: %w", err)
+	}
+	if err := a.store.PutSubscription(ctx, store.Subscription{ID: s.ID, Body: b}); err != nil {
+		return fmt.Errorf("put subscription: %w", err)
+	}
+	return nil
+}
+
+// get finds one subscription. The store has no single-item read; the list
+// is small (one record per subscription) and read on change anyway.
+func (a *API) get(ctx context.Context, id string) (Subscription, error) {
+	subs, err := a.list(ctx)
+	if err != nil {
+		return Subscription{}, err
+	}
+	for _, s := range subs {
+		if s.ID == id {
+			return s, nil
+		}
+	}
+	return Subscription{}, notFound(id)
+}

@@ -1,0 +1,95 @@
+package leadsquared
+
+import (
+	"context"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"leadgate/gateway/deliver"
+	"leadgate/gateway/metrics"
+	"leadgate/gateway/ratelimit"
+	"leadgate/gateway/redistest"
+	"leadgate/gateway/store/redisstore"
+)
+
+// redisReplica is one gateway replica on a shared Redis: its own client,
+// store and limiter, as main builds them.
+func redisReplica(t *testing.T, srv *redistest.Server, limit ratelimit.Limit, onChange func([]deliver.Destination)) *harness {
+	t.Helper()
+	opt, err := redis.ParseURL(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := redis.NewClient(opt)
+	t.Cleanup(func() { client.Close() })
+	st, err := redisstore.Open(context.Background(), srv.URL(), redisstore.Options{})
+	if err != nil {
+		t.Fatalf("open redis store: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	m := metrics.New(prometheus.NewRegistry())
+	api := New(Options{
+		Store: st, Limiter: ratelimit.NewRedis(client, ratelimit.RedisOptions{}), Metrics: m,
+		AccessKey: testAccess, SecretKey: testSecret, Limit: limit, OnChange: onChange,
+	})
+	app := fiber.New()
+	api.Mount(app)
+	return &harness{app: app, api: api, store: st, metrics: m}
+}
+
+// TestRedisReplicas: two replicas share one rate limit per access key and
+// see each other's subscriptions.
+func TestRedisReplicas(t *testing.T) {
+	srv := redistest.Start(t)
+	// An hour-long window keeps the burst independent of the test's speed.
+	limit := ratelimit.Limit{Requests: 25, Per: time.Hour}
+	remote := make(recorder, 8)
+	a, b := redisReplica(t, srv, limit, nil), redisReplica(t, srv, limit, remote.fn)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() { b.api.Watch(ctx, 10*time.Millisecond); close(done) }()
+	if d := remote.next(t); len(d) != 0 {
+		t.Fatalf("initial callback = %v", names(d))
+	}
+
+	id := a.create(t, seedBody(t))
+	if d := remote.next(t); !reflect.DeepEqual(names(d), []string{"lsq-" + id}) {
+		t.Fatalf("replica b after Create on a = %v", names(d))
+	}
+	if got := b.retrieve(t, ""); len(got) != 1 || got[0].ID != id || len(got[0].CustomHeaders) != 2 {
+		t.Fatalf("Retrieve on b = %+v", got)
+	}
+
+	// Create and Retrieve above used 2 calls; alternate replicas until the
+	// shared limit refuses.
+	admitted, firstRefused := 2, -1
+	for i := 0; i < 30; i++ {
+		h := a
+		if i%2 == 1 {
+			h = b
+		}
+		code, _, _ := h.call(t, "GET", "/v2/Webhook.svc/Retrieve?"+keys, "")
+		switch {
+		case code == 200 && firstRefused < 0:
+			admitted++
+		case code == 429:
+			if firstRefused < 0 {
+				firstRefused = i
+			}
+		default:
+			t.Fatalf("call %d: status %d after the first refusal at %d", i, code, firstRefused)
+		}
+	}
+	if admitted != 25 {
+		t.Fatalf("%d calls admitted across two replicas, want 25", admitted)
+	}
+	cancel()
+	<-done
+}
