@@ -1,0 +1,236 @@
+package metrics
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"gopkg.in/yaml.v3"
+)
+
+// opsDir holds the operators' files that must agree with this package.
+const opsDir = "../../scripts/ops"
+
+var metricName = regexp.MustCompile(`\bgateway_[a-z0-9_]+`)
+
+type ruleFile struct {
+	Groups []struct {
+		Name  string `yaml:"name"`
+		Rules []struct {
+			Alert string `yaml:"alert"`
+			Expr  string `yaml:"expr"`
+		} `yaml:"rules"`
+	} `yaml:"groups"`
+}
+
+func readRules(t *testing.T) ruleFile {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(opsDir, "alerts.yml"))
+	if err != nil {
+		t.Fatalf("read alert rules: %v", err)
+	}
+	var rf ruleFile
+	if err := yaml.Unmarshal(raw, &rf); err != nil {
+		t.Fatalf("parse alert rules: %v", err)
+	}
+	return rf
+}
+
+// dashboardExprs returns every "expr" and template "query" string in the
+// dashboard, by panel title, wherever it is nested.
+func dashboardExprs(t *testing.T) map[string][]string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(opsDir, "grafana-dashboard.json"))
+	if err != nil {
+		t.Fatalf("read dashboard: %v", err)
+	}
+	var doc any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("parse dashboard: %v", err)
+	}
+	exprs := map[string][]string{}
+	var walk func(v any, where string)
+	walk = func(v any, where string) {
+		switch v := v.(type) {
+		case map[string]any:
+			if title, ok := v["title"].(string); ok {
+				where = title
+			}
+			for k, child := range v {
+				if s, ok := child.(string); ok && (k == "expr" || k == "definition") {
+					exprs[where] = append(exprs[where], s)
+					continue
+				}
+				walk(child, where)
+			}
+		case []any:
+			for _, child := range v {
+				walk(child, where)
+			}
+		}
+	}
+	walk(doc, "dashboard")
+	return exprs
+}
+
+// exposedNames lists every series name a fresh registry exposes: counters
+// and gauges by name, histograms by their _bucket, _sum and _count series.
+func exposedNames(t *testing.T) map[string]bool {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	New(reg).Precreate([]string{"website"}, []string{"crm"})
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	names := map[string]bool{}
+	for _, mf := range mfs {
+		names[mf.GetName()] = true
+		if mf.GetType() == dto.MetricType_HISTOGRAM {
+			for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+				names[mf.GetName()+suffix] = true
+			}
+		}
+	}
+	// gateway_destination_enabled has no series until SetDestinations, but
+	// it is registered: Describe proves it.
+	names["gateway_destination_enabled"] = true
+	return names
+}
+
+func TestOpsFilesUseOnlyExposedMetrics(t *testing.T) {
+	exposed := exposedNames(t)
+	check := func(t *testing.T, where, expr string) {
+		t.Helper()
+		for _, name := range metricName.FindAllString(expr, -1) {
+			if !exposed[name] {
+				t.Errorf("%s uses %s, which metrics.New does not expose", where, name)
+			}
+		}
+	}
+	t.Run("alerts.yml", func(t *testing.T) {
+		rf := readRules(t)
+		n := 0
+		for _, g := range rf.Groups {
+			for _, r := range g.Rules {
+				check(t, r.Alert, r.Expr)
+				n++
+			}
+		}
+		if n == 0 {
+			t.Fatalf("no rules parsed from alerts.yml")
+		}
+	})
+	t.Run("grafana-dashboard.json", func(t *testing.T) {
+		exprs := dashboardExprs(t)
+		if len(exprs) == 0 {
+			t.Fatalf("no expressions found in the dashboard")
+		}
+		for where, list := range exprs {
+			for _, e := range list {
+				check(t, where, e)
+			}
+		}
+	})
+}
+
+func TestDashboardShowsEveryGatewayMetric(t *testing.T) {
+	var all strings.Builder
+	for _, list := range dashboardExprs(t) {
+		for _, e := range list {
+			all.WriteString(e)
+			all.WriteByte('\n')
+		}
+	}
+	used := metricName.FindAllString(all.String(), -1)
+	for _, name := range contractMetrics {
+		t.Run(name, func(t *testing.T) {
+			if !slices.ContainsFunc(used, func(u string) bool { return strings.HasPrefix(u, name) }) {
+				t.Fatalf("no dashboard panel queries %s", name)
+			}
+		})
+	}
+}
+
+// TestEveryAlertIsTested keeps alerts_test.yml honest: each alert needs a
+// case where it fires and one where it must not.
+func TestEveryAlertIsTested(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(opsDir, "alerts_test.yml"))
+	if err != nil {
+		t.Fatalf("read alert tests: %v", err)
+	}
+	var tf struct {
+		RuleFiles []string `yaml:"rule_files"`
+		Tests     []struct {
+			AlertRuleTest []struct {
+				Alertname string           `yaml:"alertname"`
+				ExpAlerts []map[string]any `yaml:"exp_alerts"`
+			} `yaml:"alert_rule_test"`
+		} `yaml:"tests"`
+	}
+	if err := yaml.Unmarshal(raw, &tf); err != nil {
+		t.Fatalf("parse alert tests: %v", err)
+	}
+	if !slices.Contains(tf.RuleFiles, "alerts.yml") {
+		t.Fatalf("alerts_test.yml rule_files = %v, want alerts.yml", tf.RuleFiles)
+	}
+	fires, silent := map[string]bool{}, map[string]bool{}
+	for _, tc := range tf.Tests {
+		for _, a := range tc.AlertRuleTest {
+			if len(a.ExpAlerts) > 0 {
+				fires[a.Alertname] = true
+			} else {
+				silent[a.Alertname] = true
+			}
+		}
+	}
+	for _, g := range readRules(t).Groups {
+		for _, r := range g.Rules {
+			t.Run(r.Alert, func(t *testing.T) {
+				if !fires[r.Alert] {
+					t.Errorf("no test case where %s fires", r.Alert)
+				}
+				if !silent[r.Alert] {
+					t.Errorf("no test case where %s stays silent", r.Alert)
+				}
+			})
+		}
+	}
+}
+
+// TestPromtool runs the same checks as scripts/ops/check.sh so the normal
+// test run covers the rules. promtool comes from Debian's prometheus package;
+// CI installs it (scripts/test.sh) and must not pass without it.
+func TestPromtool(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") == "true" || os.Getenv("LEADGATE_REQUIRE_TOOLS") == "1" {
+			t.Fatalf("promtool not on PATH (install Debian's prometheus package): %v", err)
+		}
+		t.Skip("promtool not on PATH; install Debian's prometheus package or run scripts/ops/check.sh (CI=true makes this a failure)")
+	}
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"check config", []string{"check", "config", "prometheus.yml"}},
+		{"check rules", []string{"check", "rules", "alerts.yml"}},
+		{"test rules", []string{"test", "rules", "alerts_test.yml"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(promtool, tt.args...)
+			cmd.Dir = opsDir
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("promtool %s: %v\n%s", strings.Join(tt.args, " "), err, out)
+			}
+		})
+	}
+}
