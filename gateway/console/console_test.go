@@ -1,0 +1,404 @@
+package console_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"leadgate/gateway/console"
+)
+
+// client talks to a test gateway without following redirects, so the
+// sign-in answer itself can be checked.
+func client() *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}
+}
+
+func do(t *testing.T, method, u string, body string, header map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, u, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	res, err := client().Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, u, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res, string(b)
+}
+
+// signIn posts the keys through the form and returns the session cookie.
+func signIn(t *testing.T, g *gateway, access, secret string) (*http.Response, string) {
+	t.Helper()
+	form := url.Values{"access_key": {access}, "secret_key": {secret}}.Encode()
+	return do(t, http.MethodPost, g.base+"/ui/login", form, map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
+}
+
+func sessionCookie(t *testing.T, g *gateway) string {
+	t.Helper()
+	res, _ := signIn(t, g, testAccess, testSecret)
+	for _, c := range res.Cookies() {
+		if c.Name == console.CookieName {
+			return c.Name + "=" + c.Value
+		}
+	}
+	t.Fatalf("sign-in set no %s cookie (status %d)", console.CookieName, res.StatusCode)
+	return ""
+}
+
+func consoleHeaders(cookie string) map[string]string {
+	return map[string]string{"Cookie": cookie, console.CSRFHeader: "1", "Content-Type": "application/json"}
+}
+
+func TestSignIn(t *testing.T) {
+	g := startGateway(t, "http://127.0.0.1:9/")
+	tests := []struct {
+		name           string
+		access, secret string
+		wantCode       int
+		wantCookie     bool
+	}{
+		{"right keys", testAccess, testSecret, http.StatusSeeOther, true},
+		{"wrong secret", testAccess, "nope", http.StatusUnauthorized, false},
+		{"wrong access", "nope", testSecret, http.StatusUnauthorized, false},
+		{"swapped", testSecret, testAccess, http.StatusUnauthorized, false},
+		{"empty", "", "", http.StatusUnauthorized, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, body := signIn(t, g, tt.access, tt.secret)
+			if res.StatusCode != tt.wantCode {
+				t.Fatalf("status = %d, want %d", res.StatusCode, tt.wantCode)
+			}
+			var cookie *http.Cookie
+			for _, c := range res.Cookies() {
+				if c.Name == console.CookieName {
+					cookie = c
+				}
+			}
+			if (cookie != nil) != tt.wantCookie {
+				t.Fatalf("cookie set = %v, want %v", cookie != nil, tt.wantCookie)
+			}
+			if !tt.wantCookie {
+				if !strings.Contains(body, `action="/ui/login"`) || !strings.Contains(body, "not right") {
+					t.Fatalf("wrong keys did not get the form again: %s", body)
+				}
+				return
+			}
+			if !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode || cookie.Path != "/ui" {
+				t.Fatalf("cookie = %+v, want HttpOnly, SameSite=Strict, Path=/ui", cookie)
+			}
+			for _, key := range []string{testAccess, testSecret} {
+				if strings.Contains(cookie.Value, key) || strings.Contains(res.Header.Get("Location"), key) {
+					t.Fatalf("a key leaked into the cookie or the redirect")
+				}
+			}
+		})
+	}
+}
+
+func TestIndexServesFormOrConsole(t *testing.T) {
+	g := startGateway(t, "http://127.0.0.1:9/")
+	cookie := sessionCookie(t, g)
+	_, body := do(t, http.MethodGet, g.base+"/ui/", "", nil)
+	if !strings.Contains(body, `action="/ui/login"`) {
+		t.Fatalf("signed-out /ui/ is not the sign-in form: %s", body)
+	}
+	res, body := do(t, http.MethodGet, g.base+"/ui/", "", map[string]string{"Cookie": cookie})
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, "/ui/assets/app.js") {
+		t.Fatalf("signed-in /ui/ = %d %s", res.StatusCode, body)
+	}
+	if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
+		t.Fatalf("Content-Security-Policy = %q", csp)
+	}
+	for _, asset := range []string{"/ui/assets/app.js", "/ui/assets/app.css", "/ui/assets/samples.json"} {
+		if res, _ := do(t, http.MethodGet, g.base+asset, "", nil); res.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s = %d", asset, res.StatusCode)
+		}
+	}
+}
+
+// TestNoCallWithoutKeys: every console call needs the session cookie and
+// the anti-forgery header; the /admin twins need the admin key headers.
+func TestNoCallWithoutKeys(t *testing.T) {
+	g := startGateway(t, "http://127.0.0.1:9/")
+	good := sessionCookie(t, g)
+	forged := console.CookieName + "=" + "4102444800.AAAA"
+	calls := []struct{ method, path string }{
+		{http.MethodGet, "/ui/api/meta"},
+		{http.MethodGet, "/ui/api/overview"},
+		{http.MethodGet, "/ui/api/events"},
+		{http.MethodGet, "/ui/api/events/evt_00000000000000000000000000000000"},
+		{http.MethodPost, "/ui/api/preview"},
+		{http.MethodGet, "/ui/api/dead-letters"},
+		{http.MethodPost, "/ui/api/dead-letters/replay?destination=crm"},
+		{http.MethodPost, "/ui/api/dead-letters/x/replay"},
+		{http.MethodGet, "/ui/api/subscriptions"},
+		{http.MethodDelete, "/ui/api/subscriptions/x"},
+		{http.MethodPost, "/ui/api/logout"},
+	}
+	for _, c := range calls {
+		t.Run(c.method+" "+c.path, func(t *testing.T) {
+			for _, tt := range []struct {
+				name   string
+				header map[string]string
+				want   int
+			}{
+				{"no cookie", map[string]string{console.CSRFHeader: "1"}, http.StatusUnauthorized},
+				{"forged cookie", map[string]string{"Cookie": forged, console.CSRFHeader: "1"}, http.StatusUnauthorized},
+				{"admin headers are not a session", map[string]string{"X-Access-Key": testAccess, "X-Secret-Key": testSecret, console.CSRFHeader: "1"}, http.StatusUnauthorized},
+				{"cookie without the header", map[string]string{"Cookie": good}, http.StatusForbidden},
+			} {
+				if res, body := do(t, c.method, g.base+c.path, "{}", tt.header); res.StatusCode != tt.want {
+					t.Fatalf("%s: status = %d, want %d (%s)", tt.name, res.StatusCode, tt.want, body)
+				}
+			}
+		})
+	}
+	for _, path := range []string{"/admin/events", "/admin/overview"} {
+		t.Run("GET "+path, func(t *testing.T) {
+			if res, _ := do(t, http.MethodGet, g.base+path, "", map[string]string{"Cookie": good}); res.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("cookie only: status = %d, want 401", res.StatusCode)
+			}
+			if res, _ := do(t, http.MethodGet, g.base+path, "", map[string]string{"X-Access-Key": testAccess, "X-Secret-Key": "wrong"}); res.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("wrong keys: status = %d, want 401", res.StatusCode)
+			}
+			if res, body := do(t, http.MethodGet, g.base+path, "", map[string]string{"X-Access-Key": testAccess, "X-Secret-Key": testSecret}); res.StatusCode != http.StatusOK {
+				t.Fatalf("keys: status = %d, want 200 (%s)", res.StatusCode, body)
+			}
+		})
+	}
+}
+
+func TestSignOut(t *testing.T) {
+	g := startGateway(t, "http://127.0.0.1:9/")
+	cookie := sessionCookie(t, g)
+	res, _ := do(t, http.MethodPost, g.base+"/ui/api/logout", "", consoleHeaders(cookie))
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("logout = %d", res.StatusCode)
+	}
+	cleared := false
+	for _, c := range res.Cookies() {
+		cleared = cleared || (c.Name == console.CookieName && c.Value == "")
+	}
+	if !cleared {
+		t.Fatalf("logout did not clear the cookie")
+	}
+}
+
+// postLead posts a payload to a source and returns the lead id.
+func postLead(t *testing.T, g *gateway, source, body string) string {
+	t.Helper()
+	res, out := do(t, http.MethodPost, g.base+"/hooks/"+source, body, map[string]string{"Content-Type": "application/json"})
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("post lead = %d %s", res.StatusCode, out)
+	}
+	var a struct {
+		LeadID string `json:"lead_id"`
+	}
+	if err := json.Unmarshal([]byte(out), &a); err != nil {
+		t.Fatal(err)
+	}
+	return a.LeadID
+}
+
+func TestSearchEvents(t *testing.T) {
+	g := startGateway(t, "http://127.0.0.1:9/")
+	cookie := sessionCookie(t, g)
+	john := postLead(t, g, "save_lead", `{"data": {"email": "John@Example.com", "phone": "+1 415 555 0100", "score": 1}}`)
+	postLead(t, g, "save_lead", `{"data": {"email": "jane@example.com"}}`)
+	postLead(t, g, "save_lead", `{"data": {"email": "john@example.com", "score": 2}}`)
+
+	type page struct {
+		Items []struct {
+			ID     string `json:"id"`
+			Event  string `json:"event"`
+			LeadID string `json:"lead_id"`
+		} `json:"items"`
+		Next string `json:"next"`
+	}
+	search := func(t *testing.T, query string, header map[string]string, prefix string) page {
+		t.Helper()
+		res, body := do(t, http.MethodGet, g.base+prefix+"/events?"+query, "", header)
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("search %s = %d %s", query, res.StatusCode, body)
+		}
+		var p page
+		if err := json.Unmarshal([]byte(body), &p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	all := search(t, "", consoleHeaders(cookie), "/ui/api")
+	if len(all.Items) != 5 {
+		t.Fatalf("all events = %d, want 5", len(all.Items))
+	}
+	tests := []struct {
+		query string
+		want  int
+	}{
+		{"email=" + url.QueryEscape(" JOHN@example.com "), 4},
+		{"phone=" + url.QueryEscape("+1 (415) 555-0100"), 4},
+		{"lead_id=" + john, 4},
+		{"event_id=" + all.Items[0].ID, 1},
+		{"email=nobody%40example.com", 0},
+		{"limit=2", 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			for _, via := range []struct {
+				prefix string
+				header map[string]string
+			}{
+				{"/ui/api", consoleHeaders(cookie)},
+				{"/admin", map[string]string{"X-Access-Key": testAccess, "X-Secret-Key": testSecret}},
+			} {
+				p := search(t, tt.query, via.header, via.prefix)
+				if len(p.Items) != tt.want {
+					t.Fatalf("%s: %d events, want %d", via.prefix, len(p.Items), tt.want)
+				}
+			}
+		})
+	}
+	res, body := do(t, http.MethodGet, g.base+"/ui/api/events?limit=0", "", consoleHeaders(cookie))
+	if res.StatusCode != http.StatusBadRequest {
+		t.Fatalf("limit=0 = %d %s, want 400", res.StatusCode, body)
+	}
+}
+
+func TestEventDetailHidesSecrets(t *testing.T) {
+	s := newSink(t, http.StatusOK)
+	g := startGateway(t, s.srv.URL+"/leads?token=sink-query-token")
+	cookie := sessionCookie(t, g)
+	postLead(t, g, "save_lead", `{"data": {"email": "john@example.com"}}`)
+	var p struct {
+		Items []struct {
+			ID string `json:"id"`
+		} `json:"items"`
+	}
+	_, body := do(t, http.MethodGet, g.base+"/ui/api/events", "", consoleHeaders(cookie))
+	if err := json.Unmarshal([]byte(body), &p); err != nil || len(p.Items) != 1 {
+		t.Fatalf("events = %s", body)
+	}
+	var detail struct {
+		Event struct {
+			ID string `json:"id"`
+		} `json:"event"`
+		Deliveries []struct {
+			Destination string `json:"destination"`
+			Status      string `json:"status"`
+			Config      struct {
+				URL     string   `json:"url"`
+				Headers []string `json:"headers"`
+				Signed  bool     `json:"signed"`
+			} `json:"config"`
+		} `json:"deliveries"`
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, body = do(t, http.MethodGet, g.base+"/ui/api/events/"+p.Items[0].ID, "", consoleHeaders(cookie))
+		if err := json.Unmarshal([]byte(body), &detail); err != nil {
+			t.Fatalf("detail = %s", body)
+		}
+		if len(detail.Deliveries) == 1 && detail.Deliveries[0].Status == "delivered" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never delivered: %s", body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, secret := range []string{"sink-query-token", "crm-secret-header-value", "whsec_"} {
+		if strings.Contains(body, secret) {
+			t.Fatalf("event detail shows %q: %s", secret, body)
+		}
+	}
+	d := detail.Deliveries[0]
+	if d.Config.URL != s.srv.URL+"/leads" || len(d.Config.Headers) != 1 || d.Config.Headers[0] != "X-Api-Key" || !d.Config.Signed {
+		t.Fatalf("config = %+v", d.Config)
+	}
+	res, _ := do(t, http.MethodGet, g.base+"/ui/api/events/evt_00000000000000000000000000000000", "", consoleHeaders(cookie))
+	if res.StatusCode != http.StatusNotFound {
+		t.Fatalf("unknown event = %d, want 404", res.StatusCode)
+	}
+}
+
+func TestSubscriptionsListAndDelete(t *testing.T) {
+	g := startGateway(t, "http://127.0.0.1:9/")
+	cookie := sessionCookie(t, g)
+	create := `{"Description": "CRM hook", "URL": "https://crm.example.com/hook?key=subscriber-secret", "Method": "POST",
+		"ContentType": "application/json", "WebhookEvent": 3,
+		"CustomHeaders": [{"Key": "Authorization", "Value": "Bearer subscriber-header-secret"}]}`
+	res, body := do(t, http.MethodPost, g.base+"/v2/Webhook.svc/Create?accessKey="+testAccess+"&secretKey="+testSecret, create,
+		map[string]string{"Content-Type": "application/json"})
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("create = %d %s", res.StatusCode, body)
+	}
+	var created struct {
+		Message struct {
+			ID string `json:"Id"`
+		} `json:"Message"`
+	}
+	if err := json.Unmarshal([]byte(body), &created); err != nil {
+		t.Fatal(err)
+	}
+	_, body = do(t, http.MethodGet, g.base+"/ui/api/subscriptions", "", consoleHeaders(cookie))
+	if !strings.Contains(body, created.Message.ID) || !strings.Contains(body, "lead.created") {
+		t.Fatalf("list = %s", body)
+	}
+	for _, secret := range []string{"subscriber-secret", "subscriber-header-secret"} {
+		if strings.Contains(body, secret) {
+			t.Fatalf("list shows %q: %s", secret, body)
+		}
+	}
+	if res, body := do(t, http.MethodDelete, g.base+"/ui/api/subscriptions/"+created.Message.ID, "", consoleHeaders(cookie)); res.StatusCode != http.StatusOK {
+		t.Fatalf("delete = %d %s", res.StatusCode, body)
+	}
+	if res, _ := do(t, http.MethodDelete, g.base+"/ui/api/subscriptions/"+created.Message.ID, "", consoleHeaders(cookie)); res.StatusCode != http.StatusNotFound {
+		t.Fatalf("delete again = %d, want 404", res.StatusCode)
+	}
+	_, body = do(t, http.MethodGet, g.base+"/ui/api/subscriptions", "", consoleHeaders(cookie))
+	if strings.Contains(body, created.Message.ID) {
+		t.Fatalf("deleted subscription still listed: %s", body)
+	}
+}
+
+func TestOverview(t *testing.T) {
+	g := startGateway(t, "http://127.0.0.1:9/")
+	res, body := do(t, http.MethodGet, g.base+"/admin/overview", "", map[string]string{"X-Access-Key": testAccess, "X-Secret-Key": testSecret})
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("overview = %d %s", res.StatusCode, body)
+	}
+	var v struct {
+		Sources []struct {
+			Name string `json:"name"`
+		} `json:"sources"`
+		Destinations []struct {
+			Name    string `json:"name"`
+			Enabled bool   `json:"enabled"`
+		} `json:"destinations"`
+		Queue map[string]int64 `json:"queue"`
+	}
+	if err := json.Unmarshal([]byte(body), &v); err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Sources) != 3 || len(v.Destinations) != 1 || v.Destinations[0].Name != "crm" || !v.Destinations[0].Enabled {
+		t.Fatalf("overview = %s", body)
+	}
+	for _, state := range []string{"due", "scheduled", "in_flight", "dead"} {
+		if _, ok := v.Queue[state]; !ok {
+			t.Fatalf("queue lacks %q: %s", state, body)
+		}
+	}
+}

@@ -1,0 +1,144 @@
+package console
+
+import (
+	"net/url"
+	"sort"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"leadgate/gateway/leadsquared"
+	"leadgate/gateway/server"
+	"leadgate/gateway/store"
+)
+
+type deadLetterPage struct {
+	Items []store.DeadLetter `json:"items"`
+	Next  string             `json:"next"`
+}
+
+func (c *Console) deadLetters(ctx *fiber.Ctx) error {
+	limit, err := pageLimit(ctx, 100)
+	if err != nil {
+		return err
+	}
+	ctx2, cancel := callContext()
+	defer cancel()
+	items, next, err := c.opts.Store.DeadLetters(ctx2, ctx.Query("destination"), ctx.Query("cursor"), limit)
+	if err != nil {
+		return storeError(err, "dead letters")
+	}
+	if items == nil {
+		items = []store.DeadLetter{}
+	}
+	return ctx.JSON(deadLetterPage{Items: items, Next: next})
+}
+
+func (c *Console) replayOne(ctx *fiber.Ctx) error {
+	ctx2, cancel := callContext()
+	defer cancel()
+	if err := c.opts.Store.Replay(ctx2, ctx.Params("id"), c.opts.Now()); err != nil {
+		return storeError(err, "dead letter")
+	}
+	c.kick()
+	c.log.Info("console replayed a dead letter", "dead_letter_id", ctx.Params("id"))
+	return ctx.JSON(fiber.Map{"replayed": 1})
+}
+
+func (c *Console) replayAll(ctx *fiber.Ctx) error {
+	dest := ctx.Query("destination")
+	if dest == "" {
+		return &server.HTTPError{Code: fiber.StatusBadRequest, Msg: "destination required"}
+	}
+	ctx2, cancel := callContext()
+	defer cancel()
+	n, err := c.opts.Store.ReplayAll(ctx2, dest, c.opts.Now())
+	if err != nil {
+		return storeError(err, "dead letters")
+	}
+	c.kick()
+	c.log.Info("console replayed dead letters", "destination", dest, "replayed", n)
+	return ctx.JSON(fiber.Map{"replayed": n})
+}
+
+// subscriptionView is a subscription as the console lists it: the URL
+// without its query and the custom headers' names only.
+type subscriptionView struct {
+	ID              string   `json:"id"`
+	Destination     string   `json:"destination"`
+	Description     string   `json:"description"`
+	URL             string   `json:"url"`
+	Method          string   `json:"method"`
+	ContentType     string   `json:"content_type"`
+	Event           string   `json:"event"`
+	LandingPages    []string `json:"landing_pages"`
+	NotifyOnFailure bool     `json:"notify_on_failure"`
+	Headers         []string `json:"headers"`
+	CreatedAt       string   `json:"created_at"`
+}
+
+func (c *Console) subscriptions(ctx *fiber.Ctx) error {
+	out := []subscriptionView{}
+	if c.opts.Subscriptions == nil {
+		return ctx.JSON(fiber.Map{"items": out})
+	}
+	ctx2, cancel := callContext()
+	defer cancel()
+	subs, err := c.opts.Subscriptions.List(ctx2)
+	if err != nil {
+		return &server.HTTPError{Code: fiber.StatusServiceUnavailable, Msg: "store unavailable, retry later", RetryAfter: 1, Err: err}
+	}
+	for _, s := range subs {
+		v := subscriptionView{ID: s.ID, Destination: leadsquared.DestinationName(s.ID), Description: s.Description,
+			URL: redactURL(s.URL), Method: s.Method, ContentType: s.ContentType, Event: s.Event,
+			LandingPages: []string{}, NotifyOnFailure: s.NotifyOnFailure, Headers: []string{},
+			CreatedAt: s.CreatedAt.UTC().Format("2006-01-02T15:04:05Z")}
+		if s.IsSpecificLandingPage {
+			v.LandingPages = append(v.LandingPages, s.LandingPageUrls...)
+		}
+		for _, h := range s.CustomHeaders {
+			v.Headers = append(v.Headers, h.Key)
+		}
+		out = append(out, v)
+	}
+	return ctx.JSON(fiber.Map{"items": out})
+}
+
+func (c *Console) deleteSubscription(ctx *fiber.Ctx) error {
+	if c.opts.Subscriptions == nil {
+		return &server.HTTPError{Code: fiber.StatusNotFound, Msg: "subscription not found"}
+	}
+	id, err := url.PathUnescape(ctx.Params("id"))
+	if err != nil {
+		return &server.HTTPError{Code: fiber.StatusBadRequest, Msg: "bad id"}
+	}
+	ctx2, cancel := callContext()
+	defer cancel()
+	if err := c.opts.Subscriptions.Delete(ctx2, id); err != nil {
+		return storeError(err, "subscription")
+	}
+	c.log.Info("console deleted a subscription", "id", id)
+	return ctx.JSON(fiber.Map{"deleted": id})
+}
+
+// metaView is what every page needs to start: the sources, the
+// destinations and the playground's samples.
+type metaView struct {
+	Sources      []string `json:"sources"`
+	Destinations []string `json:"destinations"`
+}
+
+func (c *Console) meta(ctx *fiber.Ctx) error {
+	rt := c.runtime()
+	v := metaView{Sources: []string{}, Destinations: []string{}}
+	if rt.Mappings != nil {
+		v.Sources = append(v.Sources, rt.Mappings.Names()...)
+	}
+	for _, d := range rt.Destinations {
+		v.Destinations = append(v.Destinations, d.Name)
+	}
+	sort.Slice(v.Destinations, func(i, j int) bool {
+		return strings.ToLower(v.Destinations[i]) < strings.ToLower(v.Destinations[j])
+	})
+	return ctx.JSON(v)
+}

@@ -1,0 +1,119 @@
+package console_test
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"leadgate/gateway/console"
+	"leadgate/gateway/deliver"
+	"leadgate/gateway/leadsquared"
+	"leadgate/gateway/mapping"
+	"leadgate/gateway/metrics"
+	"leadgate/gateway/ratelimit"
+	"leadgate/gateway/server"
+	"leadgate/gateway/store"
+	"leadgate/gateway/store/bolt"
+)
+
+// Admin keys of every test gateway.
+const (
+	testAccess = "ak_console_test"
+	testSecret = "sk_console_test_secret"
+)
+
+// sink is a destination whose answer the test sets.
+type sink struct {
+	srv  *httptest.Server
+	code atomic.Int32
+	hits atomic.Int32
+}
+
+func newSink(t *testing.T, code int) *sink {
+	t.Helper()
+	s := &sink{}
+	s.code.Store(int32(code))
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.hits.Add(1)
+		w.WriteHeader(int(s.code.Load()))
+		_, _ = w.Write([]byte(`{"answer":"from the test sink"}`))
+	}))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+// gateway is a real gateway wired as main wires it (bbolt store, delivery
+// workers, LeadSquared API, server, console), listening on a free port.
+type gateway struct {
+	base  string
+	store store.Store
+	srv   *server.Server
+	con   *console.Console
+}
+
+// startGateway runs a gateway with the shipped mappings and one destination
+// "crm" posting canonical JSON to sinkURL.
+func startGateway(t *testing.T, sinkURL string) *gateway {
+	t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	set, err := mapping.LoadDir("../../mappings")
+	if err != nil {
+		t.Fatalf("load mappings: %v", err)
+	}
+	st, err := bolt.Open(t.TempDir(), bolt.Options{Log: log})
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg)
+	limiter := ratelimit.NewLocal(ratelimit.LocalOptions{})
+	disp := deliver.New(deliver.Options{Store: st, Limiter: limiter, Metrics: m, Log: log, Version: "test",
+		AllowPrivate: true, Grace: time.Second, Jitter: func(d time.Duration) time.Duration { return d }})
+	lsq := leadsquared.New(leadsquared.Options{Store: st, Limiter: limiter, Metrics: m, Log: log,
+		AccessKey: testAccess, SecretKey: testSecret, AllowPrivate: true})
+	dests := []deliver.Destination{{
+		Name: "crm", URL: sinkURL, Method: http.MethodPost, ContentType: "application/json", Format: "canonical",
+		Headers: []deliver.Header{{Key: "X-Api-Key", Value: "crm-secret-header-value"}},
+		Enabled: true, Timeout: 5 * time.Second, MaxAttempts: 3, Schedule: []time.Duration{time.Second},
+		Secrets: []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, AllowPrivate: true, Concurrency: 4,
+	}}
+	rt := &server.Runtime{Mappings: set, Destinations: dests, Inbound: ratelimit.Limit{Requests: 10000, Per: time.Second},
+		BodyLimit: 1 << 20, AccessKey: testAccess, SecretKey: testSecret}
+
+	g := &gateway{store: st}
+	g.con = console.New(console.Options{Log: log, Store: st, Runtime: func() *server.Runtime { return g.srv.Runtime() },
+		Gatherer: reg, Subscriptions: lsq, Kick: disp.Kick, SampleEvery: time.Second})
+	g.srv = server.New(server.Options{Log: log, Metrics: m, Store: st, Limiter: limiter, Kick: disp.Kick, Route: disp.Route,
+		MetricsHandler: metrics.Handler(reg), BodyLimit: 1 << 20,
+		Mount: func(r fiber.Router) { lsq.Mount(r); g.con.Mount(r) }}, rt)
+	disp.SetDestinations(dests)
+	m.Precreate(set.Names(), []string{"crm"})
+	m.SetDestinations(map[string]bool{"crm": true})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { _ = disp.Run(ctx) }()
+	go g.con.Run(ctx)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = g.srv.App().Listener(ln) }()
+	g.base = "http://" + ln.Addr().String()
+	t.Cleanup(func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		_ = g.srv.Shutdown(sctx)
+		cancel()
+		disp.Shutdown(time.Second)
+		_ = st.Close()
+	})
+	return g
+}
