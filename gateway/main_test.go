@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"leadgate/gateway/console"
+)
+
+func TestValidateShippedConfig(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := run([]string{"validate", "-config", "../gateway.yaml"}, nil, &out, &errOut)
+	if code != 0 {
+		t.Fatalf("validate ../gateway.yaml = exit %d\nstdout: %s\nstderr: %s", code, &out, &errOut)
+	}
+	if !strings.Contains(out.String(), "ok") || !strings.Contains(out.String(), "website") {
+		t.Errorf("validate said %q, want ok naming the mappings", &out)
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "mappings"), 0o755)
+	os.WriteFile(filepath.Join(dir, "mappings", "shop.yaml"), []byte("events: [lead.created]\nfields:\n  email: email\n  emial: mail\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "gateway.yaml"), []byte(`mappings_dir: mappings
+destinations:
+  - name: crm
+    url: not-a-url
+    sources: [shop, nope]
+`), 0o644)
+	var out, errOut bytes.Buffer
+	code := run([]string{"validate", "-config", filepath.Join(dir, "gateway.yaml")}, nil, &out, &errOut)
+	if code != 1 {
+		t.Fatalf("validate = exit %d, want 1; stderr:\n%s", code, &errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(errOut.String()), "\n")
+	want := []string{"gateway.yaml:4: destinations[0].url", "gateway.yaml:5: destinations[0].sources[1]", "shop.yaml:4:"}
+	for _, w := range want {
+		found := false
+		for _, l := range lines {
+			if strings.Contains(l, w) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no line contains %q; got:\n%s", w, &errOut)
+		}
+	}
+	if len(lines) != 3 {
+		t.Errorf("got %d problem lines, want 3:\n%s", len(lines), &errOut)
+	}
+}
+
+func TestMapPrintsEvents(t *testing.T) {
+	tests := []struct {
+		name   string
+		args   []string
+		stdin  string
+		events []string
+		check  func(t *testing.T, p console.Result)
+	}{
+		{
+			name:   "ledsak seed",
+			args:   []string{"-source", "website"},
+			stdin:  `{"client": "example_client", "source": "website", "branch": "Main Branch", "lead_details": [{"lead_field": "name", "lead_value": "John Doe"}, {"lead_field": "email", "lead_value": "JohnDoe@Example.com"}]}`,
+			events: []string{"form.submitted", "lead.created"},
+			check: func(t *testing.T, p console.Result) {
+				l := p.Events[0].Lead
+				if l.Email != "johndoe@example.com" || l.FirstName != "John" || l.LastName != "Doe" || l.Client != "example_client" || l.Branch != "Main Branch" {
+					t.Errorf("lead = %+v", l)
+				}
+				traced := false
+				for _, tr := range p.Trace {
+					if tr.Field == "email" && tr.Path != "" {
+						traced = true
+					}
+				}
+				if !traced {
+					t.Errorf("trace %+v does not say which path gave email", p.Trace)
+				}
+			},
+		},
+		{
+			name:   "urlencoded form",
+			args:   []string{"-source", "website", "-header", "Content-Type: application/x-www-form-urlencoded"},
+			stdin:  "name=Jane+Roe&email=jane@example.com&budget=5000",
+			events: []string{"form.submitted", "lead.created"},
+			check: func(t *testing.T, p console.Result) {
+				if fmt.Sprint(p.Events[0].Lead.Fields["budget"]) != "5000" {
+					t.Errorf("fields = %v, want budget 5000", p.Events[0].Lead.Fields)
+				}
+			},
+		},
+		{
+			name:   "leadsie with customUserId",
+			args:   []string{"-source", "leadsie", "-query", "customUserId=user123456"},
+			stdin:  `{"user": "body-user", "status": "SUCCESS", "connectionAssets": [{"type": "Ad Account", "name": "A", "id": "act_1", "isSuccess": true}, {"type": "Ad Account", "name": "B", "id": "act_2", "isSuccess": false}]}`,
+			events: nil, // checked below: whatever leadsie emits, connection.created is last
+			check: func(t *testing.T, p console.Result) {
+				last := p.Events[len(p.Events)-1]
+				if last.Event != "connection.created" || last.Lead.User != "user123456" {
+					t.Errorf("last event = %s for user %q, want connection.created for user123456", last.Event, last.Lead.User)
+				}
+				if got := fmt.Sprint(last.Lead.Fields["ad_account_id"]); got != "act_1, act_2" {
+					t.Errorf("ad_account_id = %q, want \"act_1, act_2\"", got)
+				}
+				if got := fmt.Sprint(last.Lead.Fields["ad_account_is_success"]); got != "true, false" {
+					t.Errorf("ad_account_is_success = %q, want \"true, false\"", got)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			args := append([]string{"map", "-config", "../gateway.yaml"}, tt.args...)
+			if code := run(args, strings.NewReader(tt.stdin), &out, &errOut); code != 0 {
+				t.Fatalf("map = exit %d: %s", code, &errOut)
+			}
+			var p console.Result
+			if err := json.Unmarshal(out.Bytes(), &p); err != nil {
+				t.Fatalf("map printed non-JSON: %v\n%s", err, &out)
+			}
+			if tt.events != nil {
+				var got []string
+				for _, e := range p.Events {
+					got = append(got, e.Event)
+				}
+				if fmt.Sprint(got) != fmt.Sprint(tt.events) {
+					t.Errorf("events = %v, want %v", got, tt.events)
+				}
+			}
+			tt.check(t, p)
+		})
+	}
+}
+
+func TestMapErrors(t *testing.T) {
+	tests := []struct {
+		name, stdin, want string
+		args              []string
+	}{
+		{"unknown source", `{}`, "unknown source", []string{"-source", "nope"}},
+		{"malformed", `{"data": `, "parse body", []string{"-source", "save_lead"}},
+		{"wrong type", `{"data": {"email": "a@example.com", "score": "lots"}}`, "score", []string{"-source", "save_lead"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			args := append([]string{"map", "-config", "../gateway.yaml"}, tt.args...)
+			if code := run(args, strings.NewReader(tt.stdin), &out, &errOut); code != 1 {
+				t.Fatalf("map = exit %d, want 1; stdout %s", code, &out)
+			}
+			if !strings.Contains(errOut.String(), tt.want) {
+				t.Errorf("stderr %q does not mention %q", &errOut, tt.want)
+			}
+		})
+	}
+}
+
+// TestHotReload edits a mapping under a running gateway: a valid edit takes
+// effect without a restart, a broken one is refused and the running mapping
+// stays, and SIGHUP reloads too.
+func TestHotReload(t *testing.T) {
+	dir := t.TempDir()
+	listen := freeAddr(t)
+	config := writeConfig(t, dir, listen, "http://127.0.0.1:9/", "")
+	g := start(t, config, listen)
+	shop := filepath.Join(dir, "mappings", "shop.yaml")
+	posted := func() int {
+		code, _ := g.post("/hooks/shop", `{"mail": "a@example.com"}`)
+		return code
+	}
+	if code := posted(); code != 404 {
+		t.Fatalf("before the mapping exists: %d, want 404", code)
+	}
+	os.WriteFile(shop, []byte("events: [lead.created]\nfields:\n  email: mail\n"), 0o644)
+	waitFor(t, 10*time.Second, func() bool { return posted() == 200 }, func() string { return "new mapping never loaded; logs:\n" + g.logs.String() })
+
+	os.WriteFile(shop, []byte("events: [lead.created]\nfields:\n  email: [mail\n"), 0o644) // broken YAML
+	waitFor(t, 10*time.Second, func() bool { return strings.Contains(g.logs.String(), "reload failed") }, func() string { return "broken edit not reported; logs:\n" + g.logs.String() })
+	if code, body := g.post("/hooks/shop", `{"mail": "b@example.com"}`); code != 200 {
+		t.Fatalf("after a broken edit the running mapping should stay: %d %s", code, body)
+	}
+
+	os.WriteFile(filepath.Join(dir, "mappings", "shop.yaml"), []byte("events: [lead.created]\nfields:\n  email: email\n"), 0o644)
+	g.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 10*time.Second, func() bool {
+		code, _ := g.post("/hooks/shop", `{"email": "c@example.com"}`)
+		return code == 200
+	}, func() string { return "reload after the fix never happened; logs:\n" + g.logs.String() })
+	resp, err := http.Get(g.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	b.ReadFrom(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(b.String(), `gateway_config_reloads_total{result="failure"} 1`) {
+		t.Errorf("metrics do not count the failed reload:\n%s", grep(b.String(), "reloads"))
+	}
+	// The new mapping and the SIGHUP after the fix each reloaded.
+	if strings.Contains(b.String(), `gateway_config_reloads_total{result="success"} 0`) ||
+		!strings.Contains(b.String(), `gateway_config_reloads_total{result="success"}`) {
+		t.Errorf("metrics do not count the successful reloads:\n%s", grep(b.String(), "reloads"))
+	}
+}
+
+func grep(s, substr string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

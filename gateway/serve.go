@@ -1,0 +1,397 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"leadgate/config"
+	"leadgate/gateway/console"
+	"leadgate/gateway/deliver"
+	"leadgate/gateway/leadsquared"
+	"leadgate/gateway/metrics"
+	"leadgate/gateway/ratelimit"
+	"leadgate/gateway/server"
+	"leadgate/gateway/store"
+	"leadgate/gateway/store/bolt"
+	"leadgate/gateway/store/redisstore"
+)
+
+// serve runs the gateway until SIGINT or SIGTERM.
+func serve(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", defaultConfig(), "config file")
+	logFormat := fs.String("log-format", "", "json or text (default: log.format of the config, else json)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	l, err := load(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	format := l.cfg.Log.Format
+	if *logFormat != "" {
+		format = *logFormat
+	}
+	log := newLogger(stderr, format, l.cfg.Log.SlogLevel())
+	if os.Getenv("GOGC") == "" {
+		// The gateway's live heap is small (tens of MB) and churns per
+		// request; collecting four times less often bought 25-40% more leads
+		// per second end to end in scripts/bench.sh. GOGC still overrides.
+		debug.SetGCPercent(400)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := (&gateway{path: *path, log: log}).run(ctx, l); err != nil {
+		log.Error("gateway stopped", "error", err.Error())
+		return 1
+	}
+	return 0
+}
+
+func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// gateway is the running process: what reloads swap and what shutdown stops.
+type gateway struct {
+	path    string
+	log     *slog.Logger
+	metrics *metrics.Metrics
+	srv     *server.Server
+	disp    *deliver.Dispatcher
+
+	mu      sync.Mutex // guards current and subs
+	current *loaded
+	subs    []deliver.Destination
+}
+
+func (g *gateway) run(ctx context.Context, l *loaded) error {
+	cfg := l.cfg
+	reg := prometheus.NewRegistry()
+	g.metrics = metrics.New(reg)
+	version, _ := metrics.Build()
+	g.current = l
+
+	st, limiter, closeBackend, err := openBackend(ctx, cfg, g.log)
+	if err != nil {
+		return err
+	}
+	defer closeBackend()
+
+	g.disp = deliver.New(deliver.Options{
+		Store:        st,
+		Limiter:      limiter,
+		Metrics:      g.metrics,
+		Log:          g.log,
+		Version:      version,
+		NotifyURL:    cfg.NotifyURL,
+		AllowPrivate: cfg.Server.AllowPrivateDestinations,
+		Grace:        cfg.Server.ShutdownGrace,
+	})
+	lsq := leadsquared.New(leadsquared.Options{
+		Store:        st,
+		Limiter:      limiter,
+		Metrics:      g.metrics,
+		Log:          g.log,
+		AccessKey:    cfg.Admin.AccessKey.Reveal(),
+		SecretKey:    cfg.Admin.SecretKey.Reveal(),
+		AllowPrivate: cfg.Server.AllowPrivateDestinations,
+		OnChange:     g.setSubscriptions,
+	})
+	subs, err := lsq.Destinations(ctx)
+	if err != nil {
+		// The watcher below loads them as soon as the store answers.
+		g.log.Warn("subscriptions not loaded yet", "error", err.Error())
+	}
+	g.subs = subs
+
+	con := console.New(console.Options{Log: g.log, Store: st, Gatherer: reg, Subscriptions: lsq, Kick: g.disp.Kick,
+		Runtime: func() *server.Runtime { return g.srv.Runtime() }})
+
+	var metricsHandler http.Handler = metrics.Handler(reg)
+	if cfg.Server.MetricsListen != "" {
+		go g.serveMetrics(ctx, cfg.Server.MetricsListen, metricsHandler)
+		metricsHandler = nil
+	}
+	g.srv = server.New(server.Options{
+		Log:            g.log,
+		Metrics:        g.metrics,
+		Store:          st,
+		Limiter:        limiter,
+		Kick:           g.disp.Kick,
+		Route:          g.disp.Route,
+		MetricsHandler: metricsHandler,
+		Mount:          func(r fiber.Router) { lsq.Mount(r); con.Mount(r) },
+		BodyLimit:      int(cfg.Server.BodyLimit),
+	}, l.runtime(subs))
+	g.apply(l, subs)
+	g.warnUnauthenticated(l)
+
+	deliveries, stopDeliveries := context.WithCancel(context.Background())
+	defer stopDeliveries()
+	go g.disp.Run(deliveries)
+	go lsq.Watch(ctx, time.Second)
+	go con.Run(ctx)
+	go g.watch(ctx)
+	go g.reportDepth(ctx, st)
+
+	listenErr := make(chan error, 1)
+	go func() { listenErr <- g.srv.Listen(cfg.Server.Listen) }()
+	g.log.Info("gateway listening", "listen", cfg.Server.Listen, "version", version,
+		"store", backendName(cfg), "mappings", l.mappings.Names(), "destinations", len(l.destinations)+len(subs))
+
+	select {
+	case err := <-listenErr:
+		return fmt.Errorf("listen %s: %w", cfg.Server.Listen, err)
+	case <-ctx.Done():
+	}
+	g.log.Info("shutting down", "grace", cfg.Server.ShutdownGrace.String())
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownGrace)
+	defer cancel()
+	if err := g.srv.Shutdown(shutdownCtx); err != nil {
+		g.log.Warn("http shutdown", "error", err.Error())
+	}
+	g.disp.Shutdown(cfg.Server.ShutdownGrace)
+	stopDeliveries()
+	return nil
+}
+
+// openBackend opens Redis when configured, else the embedded store, with the
+// matching limiter.
+func openBackend(ctx context.Context, cfg *config.Config, log *slog.Logger) (store.Store, ratelimit.Limiter, func(), error) {
+	if cfg.Redis.URL == "" {
+		st, err := bolt.Open(cfg.Storage.DataDir, bolt.Options{Log: log})
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("open embedded store in %s: %w", cfg.Storage.DataDir, err)
+		}
+		return st, ratelimit.NewLocal(ratelimit.LocalOptions{}), func() { st.Close() }, nil
+	}
+	redis.SetLogger(redisLogger{log})
+	opt, err := redis.ParseURL(cfg.Redis.URL)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("parse redis url: %w", err)
+	}
+	// One pool serves the store and the limiter. A Redis that is down at
+	// start is not fatal: the gateway answers 503 and fails /readyz until it
+	// is back, as it does when Redis goes away later.
+	client := redis.NewClient(opt)
+	st := redisstore.New(client, redisstore.Options{Logger: log})
+	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := st.Ping(pctx); err != nil {
+		log.Warn("redis unreachable at start; answering 503 until it is back", "error", err.Error())
+	}
+	return st, ratelimit.NewRedis(client, ratelimit.RedisOptions{}), func() { st.Close() }, nil
+}
+
+// redisLogger routes go-redis's own messages (dial failures while Redis is
+// away) into the gateway's structured log instead of raw stderr lines.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis client", "message", fmt.Sprintf(format, v...))
+}
+
+func backendName(cfg *config.Config) string {
+	if cfg.Redis.URL != "" {
+		return "redis"
+	}
+	return "embedded"
+}
+
+// setSubscriptions is called when the subscriptions change on any replica.
+func (g *gateway) setSubscriptions(subs []deliver.Destination) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.subs = subs
+	g.applyLocked()
+}
+
+func (g *gateway) apply(l *loaded, subs []deliver.Destination) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.current, g.subs = l, subs
+	g.applyLocked()
+}
+
+func (g *gateway) applyLocked() {
+	rt := g.current.runtime(g.subs)
+	g.srv.Swap(rt)
+	g.disp.SetDestinations(rt.Destinations)
+	names := make([]string, 0, len(rt.Destinations))
+	for _, d := range rt.Destinations {
+		names = append(names, d.Name)
+	}
+	g.metrics.Precreate(g.current.mappings.Names(), names)
+}
+
+// reload loads the config and mappings again and swaps them in only when
+// they validate; a bad edit is logged and counted and the running config
+// stays.
+func (g *gateway) reload(why string) {
+	l, err := load(g.path)
+	if err != nil {
+		g.metrics.ConfigReloads.WithLabelValues("failure").Inc()
+		g.log.Error("reload failed; keeping the running config", "trigger", why, "error", err.Error())
+		return
+	}
+	g.mu.Lock()
+	old := g.current.cfg
+	g.current = l
+	g.applyLocked()
+	g.mu.Unlock()
+	for _, key := range restartOnly(old, l.cfg) {
+		g.log.Warn("changed key needs a restart to take effect", "key", key)
+	}
+	g.metrics.ConfigReloads.WithLabelValues("success").Inc()
+	g.log.Info("config reloaded", "trigger", why, "mappings", l.mappings.Names(), "destinations", len(l.destinations))
+	g.warnUnauthenticated(l)
+}
+
+// restartOnly names the keys a reload cannot change.
+func restartOnly(old, cur *config.Config) []string {
+	var keys []string
+	if old.Server.Listen != cur.Server.Listen {
+		keys = append(keys, "server.listen")
+	}
+	if old.Server.BodyLimit < cur.Server.BodyLimit {
+		keys = append(keys, "server.body_limit (raised)")
+	}
+	if old.Server.MetricsListen != cur.Server.MetricsListen {
+		keys = append(keys, "server.metrics_listen")
+	}
+	if old.Storage.DataDir != cur.Storage.DataDir {
+		keys = append(keys, "storage.data_dir")
+	}
+	if old.Redis.URL != cur.Redis.URL {
+		keys = append(keys, "redis.url")
+	}
+	return keys
+}
+
+func (g *gateway) warnUnauthenticated(l *loaded) {
+	for _, name := range l.mappings.Names() {
+		if m, _ := l.mappings.Get(name); !m.HasAuth() {
+			g.log.Warn("source accepts unauthenticated webhooks; set auth in its mapping", "source", name)
+		}
+	}
+}
+
+// watch reloads on SIGHUP and on edits of gateway.yaml or a mapping file.
+// Editors save by rename, so the folders are watched, not the files.
+func (g *gateway) watch(ctx context.Context) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		g.log.Warn("file watching off; reload with SIGHUP", "error", err.Error())
+	} else {
+		defer w.Close()
+		g.mu.Lock()
+		dirs := []string{filepath.Dir(g.path), g.current.cfg.MappingsDir}
+		g.mu.Unlock()
+		for _, d := range dirs {
+			if err := w.Add(d); err != nil {
+				g.log.Warn("cannot watch folder; reload with SIGHUP", "dir", d, "error", err.Error())
+			}
+		}
+	}
+	var events chan fsnotify.Event
+	var errs chan error
+	if w != nil {
+		events, errs = w.Events, w.Errors
+	}
+	const settle = 250 * time.Millisecond // editors write in bursts
+	var timer *time.Timer
+	var fire <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			g.reload("sighup")
+		case ev := <-events:
+			if !g.relevant(ev.Name) {
+				continue
+			}
+			if timer == nil {
+				timer = time.NewTimer(settle)
+			} else {
+				timer.Reset(settle)
+			}
+			fire = timer.C
+		case <-fire:
+			fire = nil
+			g.reload("file change")
+		case err := <-errs:
+			g.log.Warn("file watcher", "error", err.Error())
+		}
+	}
+}
+
+func (g *gateway) relevant(name string) bool {
+	abs, _ := filepath.Abs(name)
+	cfgAbs, _ := filepath.Abs(g.path)
+	if abs == cfgAbs {
+		return true
+	}
+	ext := filepath.Ext(name)
+	return ext == ".yaml" || ext == ".yml" || ext == ".tmpl"
+}
+
+func (g *gateway) serveMetrics(ctx context.Context, addr string, h http.Handler) {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", h)
+	hs := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		hs.Close()
+	}()
+	if err := hs.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		g.log.Error("metrics listener stopped", "listen", addr, "error", err.Error())
+	}
+}
+
+// reportDepth refreshes gateway_queue_depth.
+func (g *gateway) reportDepth(ctx context.Context, st store.Store) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		depth, err := st.Depth(qctx)
+		cancel()
+		if err == nil {
+			g.metrics.SetQueueDepth(depth)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

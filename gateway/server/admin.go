@@ -1,0 +1,132 @@
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"leadgate/gateway/store"
+)
+
+// adminTimeout bounds an admin call's store work.
+const adminTimeout = 10 * time.Second
+
+// adminAuth requires X-Access-Key and X-Secret-Key equal to the configured
+// keys, compared in constant time. Empty configured keys disable the API.
+func (s *Server) adminAuth(c *fiber.Ctx) error {
+	rt := s.Runtime()
+	if !KeysMatch(rt.AccessKey, rt.SecretKey, c.Get("X-Access-Key"), c.Get("X-Secret-Key")) {
+		return &HTTPError{Code: fiber.StatusUnauthorized, Msg: "admin keys missing or wrong",
+			Details: []any{"send X-Access-Key and X-Secret-Key with the keys of admin in gateway.yaml"}}
+	}
+	return c.Next()
+}
+
+// KeysMatch compares a presented key pair with the configured one in
+// constant time; an empty configured key never matches.
+func KeysMatch(access, secret, gotAccess, gotSecret string) bool {
+	if access == "" || secret == "" {
+		return false
+	}
+	a := subtle.ConstantTimeCompare([]byte(access), []byte(gotAccess))
+	b := subtle.ConstantTimeCompare([]byte(secret), []byte(gotSecret))
+	return a&b == 1
+}
+
+type eventView struct {
+	ID         string                 `json:"id"`
+	Event      string                 `json:"event"`
+	Source     string                 `json:"source"`
+	LeadID     string                 `json:"lead_id"`
+	ReceivedAt time.Time              `json:"received_at"`
+	Deliveries []store.DeliveryStatus `json:"deliveries"`
+}
+
+func (s *Server) adminEvent(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	defer cancel()
+	rec, err := s.opts.Store.Event(ctx, c.Params("id"))
+	if err != nil {
+		return storeError(err, "event")
+	}
+	deliveries := rec.Deliveries
+	if deliveries == nil {
+		deliveries = []store.DeliveryStatus{}
+	}
+	for i := range deliveries {
+		if deliveries[i].Attempts == nil {
+			deliveries[i].Attempts = []store.Attempt{}
+		}
+	}
+	return c.JSON(eventView{ID: rec.Event.ID, Event: rec.Event.Event, Source: rec.Event.Source,
+		LeadID: rec.Event.LeadID, ReceivedAt: rec.Event.ReceivedAt, Deliveries: deliveries})
+}
+
+type deadLetterPage struct {
+	Items []store.DeadLetter `json:"items"`
+	Next  string             `json:"next"`
+}
+
+func (s *Server) adminDeadLetters(c *fiber.Ctx) error {
+	limit := 100
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return &HTTPError{Code: fiber.StatusBadRequest, Msg: "bad limit", Details: []any{"limit must be a whole number from 1 to 1000"}}
+		}
+		limit = n
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	defer cancel()
+	items, next, err := s.opts.Store.DeadLetters(ctx, c.Query("destination"), c.Query("cursor"), limit)
+	if err != nil {
+		return storeError(err, "dead letters")
+	}
+	if items == nil {
+		items = []store.DeadLetter{}
+	}
+	return c.JSON(deadLetterPage{Items: items, Next: next})
+}
+
+func (s *Server) adminReplay(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	defer cancel()
+	if err := s.opts.Store.Replay(ctx, c.Params("id"), s.opts.Now()); err != nil {
+		return storeError(err, "dead letter")
+	}
+	s.kick()
+	return c.JSON(fiber.Map{"replayed": 1})
+}
+
+func (s *Server) adminReplayAll(c *fiber.Ctx) error {
+	dest := c.Query("destination")
+	if dest == "" {
+		return &HTTPError{Code: fiber.StatusBadRequest, Msg: "destination required", Details: []any{"POST /admin/dead-letters/replay?destination=NAME"}}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	defer cancel()
+	n, err := s.opts.Store.ReplayAll(ctx, dest, s.opts.Now())
+	if err != nil {
+		return storeError(err, "dead letters")
+	}
+	s.kick()
+	return c.JSON(fiber.Map{"replayed": n})
+}
+
+func (s *Server) kick() {
+	if s.opts.Kick != nil {
+		s.opts.Kick()
+	}
+}
+
+// storeError maps a store error to the admin API's answer.
+func storeError(err error, what string) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return &HTTPError{Code: fiber.StatusNotFound, Msg: what + " not found"}
+	}
+	return &HTTPError{Code: fiber.StatusServiceUnavailable, Msg: "store unavailable, retry later", RetryAfter: 1, Err: err}
+}
