@@ -50,6 +50,10 @@ func requestID(c *fiber.Ctx) string {
 	return id
 }
 
+// RequestID returns the request's id, "" outside withRequestID, so the
+// handlers other packages mount log the same id the gateway answers.
+func RequestID(c *fiber.Ctx) string { return requestID(c) }
+
 // safeID admits ids of 1 to 64 letters, digits, '-', '_' and '.', so a
 // caller's id cannot forge log lines.
 func safeID(id string) bool {
