@@ -43,16 +43,28 @@ var authKeys = []string{"type", "header", "query", "token", "secret", "encoding"
 
 var envRe = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
 
-// expandEnv expands ${VAR} and ${VAR:-default} (default when VAR is unset
-// or empty).
-func expandEnv(s string) string {
-	return envRe.ReplaceAllStringFunc(s, func(ref string) string {
+// expandSecret expands ${VAR} and ${VAR:-default} (default when VAR is
+// unset or empty) in a token or secret. missing names each ${VAR}, written
+// without a default, that is unset or empty: such a secret would expand to
+// less than was written, and an empty one would switch the source's
+// authentication off without anyone asking for it. optional is set when the
+// value holds a ${VAR:-…}, the explicit way to let a secret be empty.
+func expandSecret(s string) (v string, missing []string, optional bool) {
+	v = envRe.ReplaceAllStringFunc(s, func(ref string) string {
 		m := envRe.FindStringSubmatch(ref)
-		if v := os.Getenv(m[1]); v != "" || m[2] == "" {
-			return v
+		val := os.Getenv(m[1])
+		switch {
+		case m[2] != "":
+			optional = true
+			if val == "" {
+				return m[3]
+			}
+		case val == "":
+			missing = append(missing, m[1])
 		}
-		return m[3]
+		return val
 	})
+	return v, missing, optional
 }
 
 func (c *compiler) auth(n *yaml.Node) {
@@ -76,15 +88,26 @@ func (c *compiler) auth(n *yaml.Node) {
 			}
 		}
 	}
-	// A token or secret that expands to nothing leaves the source open: a
-	// fresh machine with no secrets still serves, and HasAuth reports it.
+	// A token or secret may expand to nothing only through an explicit
+	// ${VAR:-}: the source is then open (a fresh machine with no secrets
+	// still serves, HasAuth reports it and the server warns). An unset
+	// ${VAR}, or a literal empty value, is a mistake that would switch
+	// authentication off, so it fails validation instead.
 	secret := func(key string) string {
 		v := k[key]
 		if v == nil {
 			c.errf(n, "auth: %s is required for type %s (write \"${VAR:-}\" to make it optional)", key, typ)
 			return ""
 		}
-		return strings.TrimSpace(expandEnv(v.Value))
+		s, missing, optional := expandSecret(v.Value)
+		for _, name := range missing {
+			c.errf(v, "auth.%s: ${%s} is not set (set it, or write \"${%s:-}\" to leave the source unauthenticated while it is unset)", key, name, name)
+		}
+		s = strings.TrimSpace(s)
+		if s == "" && len(missing) == 0 && !optional {
+			c.errf(v, "auth.%s is empty (write \"${VAR:-}\" to make it optional, or use type: none)", key)
+		}
+		return s
 	}
 	switch typ {
 	case "", "none":

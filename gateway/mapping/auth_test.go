@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -106,23 +107,48 @@ func TestAuthEnvExpansion(t *testing.T) {
 	tests := []struct {
 		name, env, token string
 		hasAuth          bool
+		wantErr          string // a validation error instead of a mapping
 	}{
-		{"unset optional", "", "${LEADGATE_TEST_UNSET:-}", false},
-		{"unset with default", "", "${LEADGATE_TEST_UNSET:-fallback}", true},
-		{"set", "v", "${LEADGATE_TEST_SET}", true},
-		{"set wins over default", "v", "${LEADGATE_TEST_SET:-fallback}", true},
-		{"literal", "", "plain", true},
+		{"unset optional", "", "${LEADGATE_TEST_UNSET:-}", false, ""},
+		{"unset with default", "", "${LEADGATE_TEST_UNSET:-fallback}", true, ""},
+		{"set", "v", "${LEADGATE_TEST_SET}", true, ""},
+		{"set wins over default", "v", "${LEADGATE_TEST_SET:-fallback}", true, ""},
+		{"literal", "", "plain", true, ""},
+		{"unset required", "", "${LEADGATE_TEST_UNSET}", false,
+			`m.yaml:2: auth.token: ${LEADGATE_TEST_UNSET} is not set (set it, or write "${LEADGATE_TEST_UNSET:-}"`},
+		{"set but empty", "", "${LEADGATE_TEST_SET}", false, `m.yaml:2: auth.token: ${LEADGATE_TEST_SET} is not set`},
+		{"unset inside a longer value", "", "pre-${LEADGATE_TEST_UNSET}", false, `m.yaml:2: auth.token: ${LEADGATE_TEST_UNSET} is not set`},
+		{"literal empty", "", "", false, `m.yaml:2: auth.token is empty (write "${VAR:-}" to make it optional, or use type: none)`},
+		{"blank", "", "  ", false, `m.yaml:2: auth.token is empty`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("LEADGATE_TEST_SET", tt.env)
-			m := mustCompile(t, "fields: {email: email}\nauth: {type: token, header: X-T, token: '"+tt.token+"'}\n")
+			src := "fields: {email: email}\nauth: {type: token, header: X-T, token: '" + tt.token + "'}\n"
+			if tt.wantErr != "" {
+				_, err := Compile("m", "m.yaml", []byte(src))
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Compile error = %v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			m := mustCompile(t, src)
 			if m.HasAuth() != tt.hasAuth {
 				t.Fatalf("HasAuth = %v, want %v", m.HasAuth(), tt.hasAuth)
 			}
 		})
 	}
-	if got := expandEnv("a${LEADGATE_TEST_UNSET:-b}c"); got != "abc" {
-		t.Fatalf("expandEnv = %q", got)
+	// Each secret key of each type goes through the same rule.
+	for _, auth := range []string{
+		"{type: hmac, header: X-Sig, secret: '${LEADGATE_TEST_UNSET}'}",
+		"{type: standard_webhooks, secret: '${LEADGATE_TEST_UNSET}'}",
+	} {
+		_, err := Compile("m", "m.yaml", []byte("fields: {email: email}\nauth: "+auth+"\n"))
+		if err == nil || !strings.Contains(err.Error(), "m.yaml:2: auth.secret: ${LEADGATE_TEST_UNSET} is not set") {
+			t.Errorf("auth %s: Compile error = %v, want auth.secret not set", auth, err)
+		}
+	}
+	if got, _, _ := expandSecret("a${LEADGATE_TEST_UNSET:-b}c"); got != "abc" {
+		t.Fatalf("expandSecret = %q", got)
 	}
 }
