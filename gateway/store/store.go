@@ -21,6 +21,9 @@ var (
 	// ErrUnavailable wraps every failure to reach the backing store; the
 	// inbound route answers it with 503 and Retry-After.
 	ErrUnavailable = errors.New("store unavailable")
+	// ErrBadCursor: a paging cursor that no page of this store handed out;
+	// the admin API answers it with 400, not as an outage.
+	ErrBadCursor = errors.New("bad cursor")
 )
 
 // IngestRequest is one accepted, normalized inbound payload.

@@ -352,7 +352,7 @@ func (s *Store) DeadLetters(ctx context.Context, dest, cursor string, limit int)
 	if cursor != "" {
 		var err error
 		if after, err = base64.RawURLEncoding.DecodeString(cursor); err != nil || len(after) < 8 {
-			return nil, "", fmt.Errorf("dead letters: bad cursor %q", cursor)
+			return nil, "", fmt.Errorf("dead letters: %w %q", store.ErrBadCursor, cursor)
 		}
 	}
 	var (

@@ -119,7 +119,7 @@ func (s *Store) DeadLetters(ctx context.Context, dest, cursor string, limit int)
 	if cursor != "" {
 		sc, cid, ok := strings.Cut(cursor, "-")
 		if _, err := strconv.ParseInt(sc, 10, 64); !ok || err != nil || cid == "" {
-			return nil, "", fmt.Errorf("dead letters: malformed cursor %q", cursor)
+			return nil, "", fmt.Errorf("dead letters: %w %q", store.ErrBadCursor, cursor)
 		}
 		score, id = sc, cid
 	}

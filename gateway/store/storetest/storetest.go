@@ -709,6 +709,12 @@ func testDeadLettersPaging(t *testing.T, open Open) {
 			}
 		})
 	}
+	// A cursor no page handed out is the caller's mistake, not an outage.
+	for _, bad := range []string{"x", "not a cursor", "-", "12-", "!!!!!!!!!!!!"} {
+		if _, _, err := s.DeadLetters(context.Background(), "a", bad, 2); !errors.Is(err, store.ErrBadCursor) || errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("dead letters with cursor %q: %v, want ErrBadCursor", bad, err)
+		}
+	}
 }
 
 func testReplay(t *testing.T, open Open) {
