@@ -11,11 +11,13 @@ package redistest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -209,9 +211,21 @@ func (s *Server) launch() error {
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		err := probe.Ping(ctx).Err()
+		if err == nil {
+			// Whoever answers may not be ours: the free port can be taken
+			// between freePort and our bind (our server then exits with
+			// EADDRINUSE while the other keeps answering), and tests must
+			// never run against a stranger's Redis.
+			err = owns(ctx, probe, cmd.Process.Pid, exited)
+		}
 		cancel()
 		if err == nil {
 			return nil
+		}
+		if errors.Is(err, errNotOurs) {
+			_ = cmd.Process.Kill()
+			<-exited
+			return err
 		}
 		select {
 		case <-exited:
@@ -227,6 +241,39 @@ func (s *Server) launch() error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// errNotOurs means the server answering on the port is not the process
+// launch started.
+var errNotOurs = errors.New("another server answers on the port")
+
+// owns checks that the server probe reaches is the process pid, still
+// running: INFO server's process_id is the answering server's pid.
+func owns(ctx context.Context, probe *redis.Client, pid int, exited <-chan struct{}) error {
+	select {
+	case <-exited:
+		return fmt.Errorf("%w: redis-server exited, yet %s answers PING", errNotOurs, probe.Options().Addr)
+	default:
+	}
+	info, err := probe.Info(ctx, "server").Result()
+	if err != nil {
+		return err
+	}
+	got := infoField(info, "process_id")
+	if got != strconv.Itoa(pid) {
+		return fmt.Errorf("%w: %s answers with process_id %q, not the started redis-server's %d", errNotOurs, probe.Options().Addr, got, pid)
+	}
+	return nil
+}
+
+// infoField is the value of name in an INFO reply ("name:value" lines).
+func infoField(info, name string) string {
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimRight(line, "\r"), name+":"); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // signal sends sig to the running server and waits for it to exit.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -188,5 +190,46 @@ func TestMissingBinary(t *testing.T) {
 				t.Fatalf("message %q does not say how to install redis-server", msg)
 			}
 		})
+	}
+}
+
+// TestLaunchRefusesAStrangersServer: when the free port was taken before
+// redis-server bound it, another server answers PING there; launch must
+// notice that the answer is not from its own process rather than let the
+// test run against someone else's Redis. The stand-in binary never binds,
+// so only the process check can tell.
+func TestLaunchRefusesAStrangersServer(t *testing.T) {
+	stranger := Start(t)
+	tests := []struct {
+		name   string
+		script string
+	}{
+		{"own process still running", "#!/bin/sh\nexec sleep 60\n"},
+		{"own process exited", "#!/bin/sh\nexit 1\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bin := filepath.Join(t.TempDir(), "fake-redis-server")
+			if err := os.WriteFile(bin, []byte(tt.script), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			s := &Server{t: t, path: bin, port: stranger.port, cfg: config{dataDir: t.TempDir()}}
+			t.Cleanup(s.cleanup)
+			err := s.launch()
+			if err == nil {
+				t.Fatalf("launch returned nil: it took the stranger's server on %s for its own", stranger.Addr())
+			}
+			if !strings.Contains(err.Error(), "another server answers") {
+				t.Fatalf("launch error = %v, want it to say another server answers", err)
+			}
+			select {
+			case <-s.exited:
+			default:
+				t.Fatalf("the started process is still running after launch gave up")
+			}
+		})
+	}
+	if err := stranger.Client().Ping(context.Background()).Err(); err != nil {
+		t.Fatalf("the stranger's server was disturbed: %v", err)
 	}
 }
