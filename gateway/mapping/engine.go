@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 
@@ -462,9 +463,17 @@ func (m *Mapping) Map(in Input) (Result, error) {
 		}
 		errs = append(errs, FieldError{Field: req.name, Problem: "is required"})
 	}
-	r.Identity = m.identify(l, scoreSet)
-	if len(r.Identity) == 0 {
+	errs = checkSizes(l, errs)
+	var keyField string
+	r.Identity, keyField = m.identify(l, scoreSet)
+	switch {
+	case len(r.Identity) == 0:
 		errs = append(errs, FieldError{Field: "identity", Problem: m.noIdentity()})
+	case keyField != "" && !failed(errs, keyField):
+		v := r.Identity[len(r.Identity)-1][len("key::")+len(m.name):]
+		if len(v) > MaxKey && utf8.RuneCountInString(v) > MaxKey {
+			errs = append(errs, FieldError{Field: keyField, Problem: "is longer than " + strconv.Itoa(MaxKey) + " characters, too long to identify the lead"})
+		}
 	}
 	if len(errs) > 0 {
 		return Result{}, &FieldErrors{Errors: errs}
@@ -740,9 +749,8 @@ func failed(errs []FieldError, name string) bool {
 }
 
 // identify lists the lead's index keys: email, phone, then the first
-// non-empty identity target.
-func (m *Mapping) identify(l *lead.Lead, scoreSet bool) []string {
-	var ids []string
+// non-empty identity target, which it names in keyField.
+func (m *Mapping) identify(l *lead.Lead, scoreSet bool) (ids []string, keyField string) {
 	if l.Email != "" {
 		ids = append(ids, "email:"+l.Email)
 	}
@@ -764,10 +772,10 @@ func (m *Mapping) identify(l *lead.Lead, scoreSet bool) []string {
 			v = *strField(l, f.kind)
 		}
 		if v != "" {
-			return append(ids, "key:"+m.name+":"+v)
+			return append(ids, "key:"+m.name+":"+v), f.target
 		}
 	}
-	return ids
+	return ids, ""
 }
 
 func anyText(x any) string {
