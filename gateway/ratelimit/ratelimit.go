@@ -22,8 +22,11 @@ type Decision struct {
 	Limit Limit
 	// Remaining is how many more requests the window admits now.
 	Remaining int
-	// Reset is how long until the window has room for a full Limit again
-	// (the oldest admitted request leaves it).
+	// Reset is how long until the next slot frees: an admission still
+	// counted leaves the window, which frees one slot, not a full Limit (a
+	// sliding log has no moment when the whole quota comes back). When
+	// Allowed it is the oldest admission's departure; when refused, the
+	// departure that makes room, so Reset equals RetryAfter.
 	Reset time.Duration
 	// RetryAfter is how long until one more request would be admitted; zero
 	// when Allowed.

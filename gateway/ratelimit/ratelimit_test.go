@@ -229,9 +229,13 @@ func testSliding(t *testing.T, e env) {
 		wait += 20 * time.Millisecond
 	}
 	e.advance(wait)
-	if d := mustAllow(t, l, "k", lim); !d.Allowed {
+	d = mustAllow(t, l, "k", lim)
+	if !d.Allowed {
 		t.Fatalf("request refused after the oldest admission left (waited %v)", wait)
 	}
+	// Reset is when the next slot frees (the two half-window admissions
+	// leave), not when the one just made leaves and a full Limit is back.
+	checkWithin(t, e, "Reset after the window slid", d.Reset, half, lim.Per*5/6)
 	d = mustAllow(t, l, "k", lim)
 	if d.Allowed {
 		t.Fatalf("second request admitted though only one admission left the window")
@@ -474,7 +478,7 @@ func TestRedisKeyAndExpiry(t *testing.T) {
 	if err != nil {
 		t.Fatalf("allow: %v", err)
 	}
-	const key = "lg:{rl:website|203.0.113.9}"
+	const key = "lg:{gw}:rl:website|203.0.113.9"
 	if got := l.Key("website|203.0.113.9"); got != key {
 		t.Fatalf("Key = %q, want %q", got, key)
 	}
@@ -494,6 +498,34 @@ func TestRedisKeyAndExpiry(t *testing.T) {
 	}
 	if got := int64(log[0].Score); got != at.UnixMicro() {
 		t.Fatalf("admission scored %d, want Redis TIME %d", got, at.UnixMicro())
+	}
+}
+
+// TestRedisDatabaseInURL: gateways kept apart by the database number of
+// redis.url (redis://host/1, /2) must not share windows. main builds its
+// client with redis.ParseURL, which selects that database on every
+// connection.
+func TestRedisDatabaseInURL(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	lim := Limit{Requests: 1, Per: 5 * time.Second}
+	key := NewRedis(srv.Client(), RedisOptions{}).Key("k")
+	for _, db := range []int{1, 2} {
+		opt, err := redis.ParseURL("redis://" + srv.Addr() + "/" + strconv.Itoa(db))
+		if err != nil {
+			t.Fatalf("parse URL: %v", err)
+		}
+		c := redis.NewClient(opt)
+		t.Cleanup(func() { c.Close() })
+		if d := mustAllow(t, NewRedis(c, RedisOptions{}), "k", lim); !d.Allowed {
+			t.Fatalf("database %d: the first request was refused: the databases share a window", db)
+		}
+		if n, err := c.Exists(ctx, key).Result(); err != nil || n != 1 {
+			t.Fatalf("database %d holds %q: %d, %v; want 1", db, key, n, err)
+		}
+	}
+	if n, err := srv.Client().Exists(ctx, key).Result(); err != nil || n != 0 {
+		t.Fatalf("database 0 holds %q: %d, %v; want 0", key, n, err)
 	}
 }
 
