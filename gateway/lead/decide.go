@@ -24,8 +24,9 @@ type Draft struct {
 // declared events; nil emits nothing). It is pure: the store calls it inside
 // its write so that concurrent payloads for one person see each other.
 //
-// Merging: a non-empty value of next overwrites; an empty string, a zero
-// score or an empty asset list never clears a known value. Fields merge key
+// Merging: a non-empty value of next overwrites; an empty string, an absent
+// score (zero without HasScore) or an empty asset list never clears a known
+// value, while a score of 0 with HasScore does. Fields merge key
 // by key with the same rule (nil and "" are empty; false and 0 are values),
 // and a non-empty Assets list replaces the whole list. Email is trimmed and
 // lower-cased, and FullName is recomputed from FirstName and LastName
@@ -99,9 +100,10 @@ func merge(base, next Lead) Lead {
 	str(&m.Twitter, next.Twitter)
 	str(&m.LinkedIn, next.LinkedIn)
 	str(&m.Notes, next.Notes)
-	if next.Score != 0 {
+	if next.Score != 0 || next.HasScore {
 		m.Score = next.Score
 	}
+	m.HasScore = false
 	str(&m.Client, next.Client)
 	str(&m.Branch, next.Branch)
 	str(&m.LandingPage, next.LandingPage)

@@ -49,6 +49,25 @@ func TestDecide(t *testing.T) {
 			},
 		},
 		{
+			name:  "score set to zero is a change",
+			prev:  known,
+			next:  Lead{Email: "john@example.com", Score: 0, HasScore: true},
+			emits: []string{LeadCreated, LeadUpdated, LeadScoreChanged, LeadFieldUpdated},
+			want: []Draft{
+				{Event: LeadUpdated, Changed: []string{"score"}},
+				{Event: LeadScoreChanged, Changed: []string{"score"}},
+				{Event: LeadFieldUpdated, Changed: []string{"score"}},
+			},
+			merged: func(m Lead) bool { return m.Score == 0 && !m.HasScore && m.FullName == "John Doe" },
+		},
+		{
+			name:  "score zero again is no change",
+			prev:  &Lead{Email: "john@example.com"},
+			next:  Lead{Email: "john@example.com", Score: 0, HasScore: true},
+			emits: []string{LeadCreated, LeadUpdated, LeadScoreChanged, LeadFieldUpdated},
+			want:  nil,
+		},
+		{
 			name:  "changed name recomputes full_name",
 			prev:  known,
 			next:  Lead{FirstName: "Johnny"},

@@ -32,6 +32,13 @@ type Asset struct {
 // Lead is the canonical lead. Empty strings, a zero Score and empty lists are
 // left out of its JSON; an Asset's OK is always written.
 type Lead struct {
+	// HasScore says that the payload carried a score, so that a Score of 0
+	// is a value (a score going 42 → 0 is a change) and not an absent one.
+	// It is set on the lead a mapping produces; Decide's merged lead, what
+	// is stored and delivered, never has it, and it is never in the JSON,
+	// where a zero score is left out either way.
+	HasScore bool `json:"-"`
+
 	Email       string  `json:"email,omitempty"`
 	Phone       string  `json:"phone,omitempty"`
 	FirstName   string  `json:"first_name,omitempty"`

@@ -435,7 +435,7 @@ func (m *Mapping) Map(in Input) (Result, error) {
 		}
 		switch f.kind {
 		case tScore:
-			l.Score, scoreSet = v.i, true
+			l.Score, l.HasScore, scoreSet = v.i, true, true
 		case tName:
 			name = v.s
 		case tField:

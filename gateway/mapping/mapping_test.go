@@ -364,3 +364,35 @@ func TestPlain(t *testing.T) {
 		}
 	}
 }
+
+// TestMapScorePresence: a score of 0 in the payload is a value (HasScore),
+// so that Decide sees 42 → 0 as a change; an absent or null one is not.
+func TestMapScorePresence(t *testing.T) {
+	set := loadShipped(t)
+	m, _ := set.Get("save_lead")
+	tests := []struct {
+		body     string
+		hasScore bool
+	}{
+		{`{"data": {"email": "a@example.com", "score": 0}}`, true},
+		{`{"data": {"email": "a@example.com", "score": "0"}}`, true},
+		{`{"data": {"email": "a@example.com", "score": 7}}`, true},
+		{`{"data": {"email": "a@example.com", "score": null}}`, false},
+		{`{"data": {"email": "a@example.com", "score": ""}}`, false},
+		{`{"data": {"email": "a@example.com"}}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.body, func(t *testing.T) {
+			r, err := m.Map(Input{Body: []byte(tt.body)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Lead.HasScore != tt.hasScore {
+				t.Fatalf("HasScore = %v, want %v", r.Lead.HasScore, tt.hasScore)
+			}
+			if b, _ := json.Marshal(r.Lead); strings.Contains(string(b), "score") && r.Lead.Score == 0 {
+				t.Fatalf("a zero score is written: %s", b)
+			}
+		})
+	}
+}
