@@ -122,16 +122,22 @@ func (c *Console) renderLogin(ctx *fiber.Ctx, code int, msg string) error {
 }
 
 // login checks the posted keys once, in constant time, and sets the session
-// cookie. The keys arrive in the form body (never the URL) and are neither
-// logged nor echoed; wrong keys get the form again.
+// cookie. The keys are read from the form body only and are neither logged
+// nor echoed; a request with keys in its URL is refused, since URLs end up
+// in history, proxy logs and Referer headers. Wrong keys get the form again.
 func (c *Console) login(ctx *fiber.Ctx) error {
 	rt := c.runtime()
 	if rt.AccessKey == "" || rt.SecretKey == "" {
 		return c.renderLogin(ctx, fiber.StatusUnauthorized,
 			"The console is off: set admin.access_key and admin.secret_key in gateway.yaml.")
 	}
-	if !server.KeysMatch(rt.AccessKey, rt.SecretKey, ctx.FormValue("access_key"), ctx.FormValue("secret_key")) {
-		c.log.Info("console sign-in refused", "remote_ip", ctx.IP())
+	if keysInQuery(ctx) {
+		c.log.Warn("console sign-in refused: keys in the URL", "request_id", server.RequestID(ctx), "remote_ip", ctx.IP())
+		return c.renderLogin(ctx, fiber.StatusBadRequest,
+			"Keys never go in the address: sign in with this form. Change the keys if that address was shared.")
+	}
+	if !server.KeysMatch(rt.AccessKey, rt.SecretKey, postedField(ctx, "access_key"), postedField(ctx, "secret_key")) {
+		c.log.Info("console sign-in refused", "request_id", server.RequestID(ctx), "remote_ip", ctx.IP())
 		return c.renderLogin(ctx, fiber.StatusUnauthorized, "Those keys are not right. Try again.")
 	}
 	exp := c.opts.Now().Add(c.opts.SessionTTL)
@@ -144,8 +150,32 @@ func (c *Console) login(ctx *fiber.Ctx) error {
 		Secure:   ctx.Secure(),
 		SameSite: fiber.CookieSameSiteStrictMode,
 	})
-	c.log.Info("console sign-in", "remote_ip", ctx.IP())
+	c.log.Info("console sign-in", "request_id", server.RequestID(ctx), "remote_ip", ctx.IP())
 	return ctx.Redirect("/ui/", fiber.StatusSeeOther)
+}
+
+// postedField reads a field of the POST body only, URL-encoded or
+// multipart. ctx.FormValue would not do: fasthttp looks in the query string
+// first.
+func postedField(ctx *fiber.Ctx, name string) string {
+	if v := ctx.Request().PostArgs().Peek(name); v != nil {
+		return string(v)
+	}
+	if form, err := ctx.MultipartForm(); err == nil && len(form.Value[name]) > 0 {
+		return form.Value[name][0]
+	}
+	return ""
+}
+
+// keysInQuery reports whether the URL carries a sign-in key under any
+// spelling (access_key, accessKey, secret-key…).
+func keysInQuery(ctx *fiber.Ctx) bool {
+	found := false
+	ctx.Request().URI().QueryArgs().VisitAll(func(k, _ []byte) {
+		n := strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(string(k)))
+		found = found || n == "accesskey" || n == "secretkey"
+	})
+	return found
 }
 
 // logout clears the cookie. Keys changed in gateway.yaml sign every session

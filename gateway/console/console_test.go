@@ -1,13 +1,19 @@
 package console_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
+	"maps"
+	"mime/multipart"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gofiber/fiber/v2"
 
 	"leadgate/gateway/console"
 )
@@ -130,26 +136,32 @@ func TestIndexServesFormOrConsole(t *testing.T) {
 }
 
 // TestNoCallWithoutKeys: every console call needs the session cookie and
-// the anti-forgery header; the /admin twins need the admin key headers.
+// the anti-forgery header; every /admin call needs the admin key headers.
+// The calls are read from the app's routes, so a new one mounted without
+// its guard fails here.
 func TestNoCallWithoutKeys(t *testing.T) {
 	g := startGateway(t, "http://127.0.0.1:9/")
 	good := sessionCookie(t, g)
 	forged := console.CookieName + "=" + "4102444800.AAAA"
-	calls := []struct{ method, path string }{
-		{http.MethodGet, "/ui/api/meta"},
-		{http.MethodGet, "/ui/api/overview"},
-		{http.MethodGet, "/ui/api/events"},
-		{http.MethodGet, "/ui/api/events/evt_00000000000000000000000000000000"},
-		{http.MethodPost, "/ui/api/preview"},
-		{http.MethodGet, "/ui/api/dead-letters"},
-		{http.MethodPost, "/ui/api/dead-letters/replay?destination=crm"},
-		{http.MethodPost, "/ui/api/dead-letters/x/replay"},
-		{http.MethodGet, "/ui/api/subscriptions"},
-		{http.MethodDelete, "/ui/api/subscriptions/x"},
-		{http.MethodPost, "/ui/api/logout"},
+	var ui, admin []fiber.Route
+	for _, r := range g.srv.App().GetRoutes(true) {
+		switch {
+		case strings.HasPrefix(r.Path, "/ui/api/"):
+			ui = append(ui, r)
+		case strings.HasPrefix(r.Path, "/admin/"):
+			admin = append(admin, r)
+		}
 	}
-	for _, c := range calls {
-		t.Run(c.method+" "+c.path, func(t *testing.T) {
+	// The enumeration itself must see the calls this test was written
+	// against, or it would pass by checking nothing.
+	for _, want := range []string{"GET /ui/api/meta", "POST /ui/api/dead-letters/:id/replay", "DELETE /ui/api/subscriptions/:id",
+		"POST /ui/api/logout", "GET /admin/events", "GET /admin/overview", "POST /admin/preview", "GET /admin/events/:id"} {
+		if !slices.ContainsFunc(append(ui, admin...), func(r fiber.Route) bool { return r.Method+" "+r.Path == want }) {
+			t.Fatalf("route %s not found among %d /ui/api and %d /admin routes", want, len(ui), len(admin))
+		}
+	}
+	for _, r := range ui {
+		t.Run(r.Method+" "+r.Path, func(t *testing.T) {
 			for _, tt := range []struct {
 				name   string
 				header map[string]string
@@ -160,24 +172,189 @@ func TestNoCallWithoutKeys(t *testing.T) {
 				{"admin headers are not a session", map[string]string{"X-Access-Key": testAccess, "X-Secret-Key": testSecret, console.CSRFHeader: "1"}, http.StatusUnauthorized},
 				{"cookie without the header", map[string]string{"Cookie": good}, http.StatusForbidden},
 			} {
-				if res, body := do(t, c.method, g.base+c.path, "{}", tt.header); res.StatusCode != tt.want {
+				if res, body := do(t, r.Method, g.base+concretePath(r.Path), "{}", tt.header); res.StatusCode != tt.want {
 					t.Fatalf("%s: status = %d, want %d (%s)", tt.name, res.StatusCode, tt.want, body)
+				}
+			}
+			// With both, the call gets past the guard.
+			if res, body := do(t, r.Method, g.base+concretePath(r.Path), "{}", consoleHeaders(good)); res.StatusCode == http.StatusUnauthorized || res.StatusCode == http.StatusForbidden {
+				t.Fatalf("signed in: status = %d (%s)", res.StatusCode, body)
+			}
+		})
+	}
+	for _, r := range admin {
+		t.Run(r.Method+" "+r.Path, func(t *testing.T) {
+			for _, tt := range []struct {
+				name   string
+				header map[string]string
+			}{
+				{"no keys", nil},
+				{"session cookie", map[string]string{"Cookie": good, console.CSRFHeader: "1"}},
+				{"wrong secret", map[string]string{"X-Access-Key": testAccess, "X-Secret-Key": "wrong"}},
+				{"swapped keys", map[string]string{"X-Access-Key": testSecret, "X-Secret-Key": testAccess}},
+			} {
+				if res, body := do(t, r.Method, g.base+concretePath(r.Path), "{}", tt.header); res.StatusCode != http.StatusUnauthorized {
+					t.Fatalf("%s: status = %d, want 401 (%s)", tt.name, res.StatusCode, body)
 				}
 			}
 		})
 	}
 	for _, path := range []string{"/admin/events", "/admin/overview"} {
-		t.Run("GET "+path, func(t *testing.T) {
-			if res, _ := do(t, http.MethodGet, g.base+path, "", map[string]string{"Cookie": good}); res.StatusCode != http.StatusUnauthorized {
-				t.Fatalf("cookie only: status = %d, want 401", res.StatusCode)
+		if res, body := do(t, http.MethodGet, g.base+path, "", map[string]string{"X-Access-Key": testAccess, "X-Secret-Key": testSecret}); res.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s with the keys: status = %d, want 200 (%s)", path, res.StatusCode, body)
+		}
+	}
+}
+
+// concretePath fills a route's parameters (":id", "*") with a value.
+func concretePath(route string) string {
+	parts := strings.Split(route, "/")
+	for i, p := range parts {
+		if strings.HasPrefix(p, ":") || p == "*" || p == "+" {
+			parts[i] = "x"
+		}
+	}
+	return strings.Join(parts, "/")
+}
+
+// TestSignInReadsOnlyTheBody: the keys count only in the POST body, URL
+// encoded or multipart; a URL carrying them is refused even with the right
+// keys in the body, and they reach no log line.
+func TestSignInReadsOnlyTheBody(t *testing.T) {
+	g := startGateway(t, "http://127.0.0.1:9/")
+	form := url.Values{"access_key": {testAccess}, "secret_key": {testSecret}}
+	urlencoded := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
+	var multipartBody strings.Builder
+	mw := multipart.NewWriter(&multipartBody)
+	for k, v := range form {
+		if err := mw.WriteField(k, v[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mw.Close()
+	tests := []struct {
+		name     string
+		query    string
+		body     string
+		header   map[string]string
+		wantCode int
+		wantText string
+	}{
+		{"urlencoded body", "", form.Encode(), urlencoded, http.StatusSeeOther, ""},
+		{"multipart body", "", multipartBody.String(), map[string]string{"Content-Type": mw.FormDataContentType()}, http.StatusSeeOther, ""},
+		{"keys in the query, no body", "?" + form.Encode(), "", nil, http.StatusBadRequest, "never go in the address"},
+		{"keys in the query, empty form", "?" + form.Encode(), "", urlencoded, http.StatusBadRequest, "never go in the address"},
+		{"keys in the query and the body", "?" + form.Encode(), form.Encode(), urlencoded, http.StatusBadRequest, "never go in the address"},
+		{"one key in the query", "?secret_key=" + testSecret, url.Values{"access_key": {testAccess}}.Encode(), urlencoded, http.StatusBadRequest, "never go in the address"},
+		{"LeadSquared spelling in the query", "?accessKey=" + testAccess + "&secretKey=" + testSecret, form.Encode(), urlencoded, http.StatusBadRequest, "never go in the address"},
+		{"JSON body", "", `{"access_key":"` + testAccess + `","secret_key":"` + testSecret + `"}`, map[string]string{"Content-Type": "application/json"}, http.StatusUnauthorized, "not right"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, body := do(t, http.MethodPost, g.base+"/ui/login"+tt.query, tt.body, tt.header)
+			if res.StatusCode != tt.wantCode {
+				t.Fatalf("status = %d, want %d (%s)", res.StatusCode, tt.wantCode, body)
 			}
-			if res, _ := do(t, http.MethodGet, g.base+path, "", map[string]string{"X-Access-Key": testAccess, "X-Secret-Key": "wrong"}); res.StatusCode != http.StatusUnauthorized {
-				t.Fatalf("wrong keys: status = %d, want 401", res.StatusCode)
+			signedIn := slices.ContainsFunc(res.Cookies(), func(c *http.Cookie) bool { return c.Name == console.CookieName && c.Value != "" })
+			if signedIn != (tt.wantCode == http.StatusSeeOther) {
+				t.Fatalf("session cookie set = %v with status %d", signedIn, res.StatusCode)
 			}
-			if res, body := do(t, http.MethodGet, g.base+path, "", map[string]string{"X-Access-Key": testAccess, "X-Secret-Key": testSecret}); res.StatusCode != http.StatusOK {
-				t.Fatalf("keys: status = %d, want 200 (%s)", res.StatusCode, body)
+			if tt.wantText != "" && (!strings.Contains(body, tt.wantText) || !strings.Contains(body, `action="/ui/login"`)) {
+				t.Fatalf("answer is not the form saying %q: %s", tt.wantText, body)
+			}
+			for _, key := range []string{testAccess, testSecret} {
+				if strings.Contains(body, key) {
+					t.Fatalf("the answer echoes a key")
+				}
 			}
 		})
+	}
+	logs := g.logs.String()
+	if !strings.Contains(logs, "keys in the URL") {
+		t.Fatalf("no log line for the refused URL sign-in; logs:\n%s", logs)
+	}
+	for _, key := range []string{testAccess, testSecret} {
+		if strings.Contains(logs, key) {
+			t.Fatalf("a key reached the logs:\n%s", logs)
+		}
+	}
+}
+
+// TestConsoleLogsCarryRequestID: each log line a console call writes names
+// the id the gateway answered in X-Request-Id, so it joins the rest of that
+// request's lines.
+func TestConsoleLogsCarryRequestID(t *testing.T) {
+	s := newSink(t, http.StatusBadRequest)
+	g := startGateway(t, s.srv.URL+"/leads")
+	cookie := sessionCookie(t, g)
+	postLead(t, g, "save_lead", `{"data": {"email": "dead@example.com"}}`)
+	var deadID string
+	waitUntil(t, "a dead letter", func() bool {
+		items, _, err := g.store.DeadLetters(context.Background(), "crm", "", 10)
+		if err == nil && len(items) > 0 {
+			deadID = items[0].ID
+		}
+		return deadID != ""
+	})
+	res, body := do(t, http.MethodPost, g.base+"/v2/Webhook.svc/Create?accessKey="+testAccess+"&secretKey="+testSecret,
+		`{"URL": "https://crm.example.com/hook", "Method": "POST", "ContentType": "application/json", "WebhookEvent": 3}`,
+		map[string]string{"Content-Type": "application/json"})
+	var created struct {
+		Message struct {
+			ID string `json:"Id"`
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &created); err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("create subscription = %d %s", res.StatusCode, body)
+	}
+	form := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
+	withID := func(h map[string]string, id string) map[string]string {
+		out := maps.Clone(h)
+		out["X-Request-Id"] = id
+		return out
+	}
+	tests := []struct {
+		name, method, path, body string
+		header                   map[string]string
+		msg                      string
+	}{
+		{"sign-in", http.MethodPost, "/ui/login", url.Values{"access_key": {testAccess}, "secret_key": {testSecret}}.Encode(), form, "console sign-in"},
+		{"sign-in refused", http.MethodPost, "/ui/login", url.Values{"access_key": {testAccess}, "secret_key": {"wrong"}}.Encode(), form, "console sign-in refused"},
+		{"keys in the URL", http.MethodPost, "/ui/login?access_key=a&secret_key=b", "", form, "console sign-in refused: keys in the URL"},
+		{"replay one", http.MethodPost, "/ui/api/dead-letters/" + deadID + "/replay", "", consoleHeaders(cookie), "console replayed a dead letter"},
+		{"replay all", http.MethodPost, "/ui/api/dead-letters/replay?destination=crm", "", consoleHeaders(cookie), "console replayed dead letters"},
+		{"delete subscription", http.MethodDelete, "/ui/api/subscriptions/" + created.Message.ID, "", consoleHeaders(cookie), "console deleted a subscription"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := "rid-" + strings.ReplaceAll(tt.name, " ", "-")
+			res, body := do(t, tt.method, g.base+tt.path, tt.body, withID(tt.header, id))
+			if got := res.Header.Get("X-Request-Id"); got != id {
+				t.Fatalf("X-Request-Id = %q, want %q (status %d %s)", got, id, res.StatusCode, body)
+			}
+			for line := range strings.Lines(g.logs.String()) {
+				var rec struct {
+					Msg       string `json:"msg"`
+					RequestID string `json:"request_id"`
+				}
+				if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == tt.msg && rec.RequestID == id {
+					return
+				}
+			}
+			t.Fatalf("no %q line with request_id %q (status %d); logs:\n%s", tt.msg, id, res.StatusCode, g.logs)
+		})
+	}
+}
+
+// waitUntil polls cond for up to 20 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never happened", what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -41,7 +41,7 @@ func (c *Console) replayOne(ctx *fiber.Ctx) error {
 		return storeError(err, "dead letter")
 	}
 	c.kick()
-	c.log.Info("console replayed a dead letter", "dead_letter_id", ctx.Params("id"))
+	c.log.Info("console replayed a dead letter", "request_id", server.RequestID(ctx), "dead_letter_id", ctx.Params("id"))
 	return ctx.JSON(fiber.Map{"replayed": 1})
 }
 
@@ -57,7 +57,7 @@ func (c *Console) replayAll(ctx *fiber.Ctx) error {
 		return storeError(err, "dead letters")
 	}
 	c.kick()
-	c.log.Info("console replayed dead letters", "destination", dest, "replayed", n)
+	c.log.Info("console replayed dead letters", "request_id", server.RequestID(ctx), "destination", dest, "replayed", n)
 	return ctx.JSON(fiber.Map{"replayed": n})
 }
 
@@ -117,7 +117,7 @@ func (c *Console) deleteSubscription(ctx *fiber.Ctx) error {
 	if err := c.opts.Subscriptions.Delete(ctx2, id); err != nil {
 		return storeError(err, "subscription")
 	}
-	c.log.Info("console deleted a subscription", "id", id)
+	c.log.Info("console deleted a subscription", "request_id", server.RequestID(ctx), "id", id)
 	return ctx.JSON(fiber.Map{"deleted": id})
 }
 

@@ -1,11 +1,13 @@
 package console_test
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -57,13 +59,33 @@ type gateway struct {
 	store store.Store
 	srv   *server.Server
 	con   *console.Console
+	logs  *logBuffer // every log line of the gateway, debug level and up
+}
+
+// logBuffer collects a gateway's JSON log lines for the test to read.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // startGateway runs a gateway with the shipped mappings and one destination
 // "crm" posting canonical JSON to sinkURL.
 func startGateway(t *testing.T, sinkURL string) *gateway {
 	t.Helper()
-	log := slog.New(slog.DiscardHandler)
+	logs := &logBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	set, err := mapping.LoadDir("../../mappings")
 	if err != nil {
 		t.Fatalf("load mappings: %v", err)
@@ -88,7 +110,7 @@ func startGateway(t *testing.T, sinkURL string) *gateway {
 	rt := &server.Runtime{Mappings: set, Destinations: dests, Inbound: ratelimit.Limit{Requests: 10000, Per: time.Second},
 		BodyLimit: 1 << 20, AccessKey: testAccess, SecretKey: testSecret}
 
-	g := &gateway{store: st}
+	g := &gateway{store: st, logs: logs}
 	g.con = console.New(console.Options{Log: log, Store: st, Runtime: func() *server.Runtime { return g.srv.Runtime() },
 		Gatherer: reg, Subscriptions: lsq, Kick: disp.Kick, SampleEvery: time.Second})
 	g.srv = server.New(server.Options{Log: log, Metrics: m, Store: st, Limiter: limiter, Kick: disp.Kick, Route: disp.Route,
