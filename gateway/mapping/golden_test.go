@@ -34,11 +34,13 @@ type meta struct {
 	Headers     map[string]string `json:"headers"`
 }
 
-// golden is what a fixture maps to: the Result, or the error the server
-// would answer with.
+// golden is what a fixture maps to: the Result and the canonical events it
+// makes for a lead seen for the first time (lead.Preview: placeholder ids,
+// the fixture's fixed time), or the error the server would answer with.
 type golden struct {
 	Lead     *lead.Lead   `json:"lead,omitempty"`
 	Identity []string     `json:"identity,omitempty"`
+	Events   []lead.Event `json:"events,omitempty"`
 	Trace    []Trace      `json:"trace,omitempty"`
 	Error    string       `json:"error,omitempty"`
 	Details  []FieldError `json:"details,omitempty"`
@@ -137,7 +139,11 @@ func (f fixture) run(t testing.TB, set *Set) golden {
 	case err != nil:
 		t.Fatalf("map: unexpected error type %T: %v", err, err)
 	}
-	return golden{Lead: &res.Lead, Identity: res.Identity, Trace: res.Trace}
+	events := lead.Preview(res.Lead, m.Emits(), m.Name(), in.Now)
+	if len(events) == 0 {
+		t.Fatalf("a first-seen lead of %s makes no event", f.source)
+	}
+	return golden{Lead: &res.Lead, Identity: res.Identity, Events: events, Trace: res.Trace}
 }
 
 // TestGolden maps every fixture of every shipped mapping and compares the
@@ -153,7 +159,11 @@ func TestGolden(t *testing.T) {
 		sort.Slice(fs, func(i, j int) bool { return fs[i].name < fs[j].name })
 		for _, f := range fs {
 			t.Run(source+"/"+f.name, func(t *testing.T) {
-				got, err := json.MarshalIndent(f.run(t, set), "", "  ")
+				g := f.run(t, set)
+				if g.Error == "" {
+					checkFirstSeen(t, source, g)
+				}
+				got, err := json.MarshalIndent(g, "", "  ")
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -174,5 +184,40 @@ func TestGolden(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// firstSeen is the events each shipped source makes for a lead seen for
+// the first time (contract section 4): a website form is form.submitted and
+// lead.created, a save_lead payload lead.created, a Leadsie connection
+// connection.created only.
+var firstSeen = map[string][]string{
+	"website":   {lead.FormSubmitted, lead.LeadCreated},
+	"save_lead": {lead.LeadCreated},
+	"leadsie":   {lead.ConnectionCreated},
+}
+
+// checkFirstSeen holds a fixture's events to the contract, whatever its
+// golden file says: the names, one source, the one lead and no changed.
+func checkFirstSeen(t *testing.T, source string, g golden) {
+	t.Helper()
+	want, ok := firstSeen[source]
+	if !ok {
+		t.Fatalf("no expected events for source %q: add it to firstSeen", source)
+	}
+	var names []string
+	for _, ev := range g.Events {
+		names = append(names, ev.Event)
+		if ev.Source != source || ev.LeadID != lead.PreviewLeadID || ev.ID != lead.PreviewEventID || ev.Changed != nil {
+			t.Errorf("event %s: source %q, lead_id %q, id %q, changed %v", ev.Event, ev.Source, ev.LeadID, ev.ID, ev.Changed)
+		}
+		a, _ := json.Marshal(ev.Lead)
+		b, _ := json.Marshal(g.Lead)
+		if string(a) != string(b) {
+			t.Errorf("event %s carries lead %s, want the mapped lead %s", ev.Event, a, b)
+		}
+	}
+	if strings.Join(names, ",") != strings.Join(want, ",") {
+		t.Errorf("events = %v, want %v", names, want)
 	}
 }
