@@ -180,6 +180,14 @@ type Store interface {
 	Replay(ctx context.Context, deadLetterID string, now time.Time) error
 	// ReplayAll replays every dead letter of dest and says how many.
 	ReplayAll(ctx context.Context, dest string, now time.Time) (int, error)
+	// AbandonQueued dead-letters every delivery of dest still queued (due,
+	// scheduled for a retry, or leased), for a destination that is gone for
+	// good (a deleted subscription), so that nothing waits for it forever.
+	// Each gets one more attempt at at, with code 0 and error reason, which
+	// becomes its dead letter's last_error. It says how many it moved. An
+	// outcome settled later for one of them (an attempt in flight) is
+	// ignored, as for any delivery that is no longer queued.
+	AbandonQueued(ctx context.Context, dest string, at time.Time, reason string) (int, error)
 	// Depth counts deliveries by state: "due", "scheduled", "in_flight", "dead".
 	Depth(ctx context.Context) (map[string]int64, error)
 	// Events lists stored events newest first, narrowed by q, for the
@@ -192,6 +200,10 @@ type Store interface {
 
 	// PutSubscription creates or replaces a subscription.
 	PutSubscription(ctx context.Context, s Subscription) error
+	// UpdateSubscription replaces a subscription that exists, in one step:
+	// ErrNotFound if there is none, so an Update racing a Delete never
+	// brings the subscription back.
+	UpdateSubscription(ctx context.Context, s Subscription) error
 	// DeleteSubscription removes one; ErrNotFound if there is none.
 	DeleteSubscription(ctx context.Context, id string) error
 	// Subscriptions lists every subscription, by id.

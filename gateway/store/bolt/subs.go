@@ -24,6 +24,31 @@ func (s *Store) PutSubscription(ctx context.Context, sub store.Subscription) err
 	}, nil)
 }
 
+// UpdateSubscription replaces an existing subscription and bumps the
+// version; ErrNotFound, and no write, when there is none.
+func (s *Store) UpdateSubscription(ctx context.Context, sub store.Subscription) error {
+	body := append([]byte(nil), sub.Body...)
+	found := false
+	err := s.submit(ctx, "update subscription", func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bSubs)
+		found = sub.ID != "" && b.Get([]byte(sub.ID)) != nil
+		if !found {
+			return nil
+		}
+		if err := b.Put([]byte(sub.ID), body); err != nil {
+			return err
+		}
+		return bumpVersion(tx)
+	}, nil)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return fmt.Errorf("subscription %s: %w", sub.ID, store.ErrNotFound)
+	}
+	return nil
+}
+
 // DeleteSubscription removes a subscription and bumps the version.
 func (s *Store) DeleteSubscription(ctx context.Context, id string) error {
 	found := false

@@ -17,6 +17,19 @@ func (s *Store) PutSubscription(ctx context.Context, sub store.Subscription) err
 	return nil
 }
 
+// UpdateSubscription replaces an existing subscription and bumps the
+// version in one script; ErrNotFound, and no write, when there is none.
+func (s *Store) UpdateSubscription(ctx context.Context, sub store.Subscription) error {
+	n, err := subUpdateScript.Run(ctx, s.rdb, []string{s.keys.subs, s.keys.subsVer}, sub.ID, sub.Body).Int64()
+	if err != nil {
+		return unavailable("update subscription", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("subscription %q: %w", sub.ID, store.ErrNotFound)
+	}
+	return nil
+}
+
 // DeleteSubscription removes a subscription; ErrNotFound if there is none.
 func (s *Store) DeleteSubscription(ctx context.Context, id string) error {
 	n, err := subDelScript.Run(ctx, s.rdb, []string{s.keys.subs, s.keys.subsVer}, id).Int64()

@@ -74,6 +74,8 @@ func Run(t *testing.T, fresh func(t *testing.T) Open) {
 		{"Depth", testDepth},
 		{"Pending", testPending},
 		{"Subscriptions", testSubscriptions},
+		{"UpdateSubscription", testUpdateSubscription},
+		{"AbandonQueued", testAbandonQueued},
 		{"Persistence", testPersistence},
 		{"ConcurrentIngestOneLead", testConcurrentIngest},
 		{"Ping", testPing},
