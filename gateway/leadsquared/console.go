@@ -20,5 +20,6 @@ func (a *API) Delete(ctx context.Context, id string) error {
 	}
 	a.log.Info("leadsquared subscription deleted", "id", id, "by", "console")
 	a.changed(ctx)
+	a.abandon(ctx, id)
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sort"
 	"sync"
+	"time"
 
 	"leadgate/gateway/store"
 )
@@ -35,6 +36,27 @@ func (f *fakeStore) PutSubscription(_ context.Context, s store.Subscription) err
 	f.d.subs[s.ID] = append([]byte(nil), s.Body...)
 	f.d.version++
 	return nil
+}
+
+func (f *fakeStore) UpdateSubscription(_ context.Context, s store.Subscription) error {
+	if f.fail != nil {
+		return f.fail
+	}
+	f.d.mu.Lock()
+	defer f.d.mu.Unlock()
+	if _, ok := f.d.subs[s.ID]; !ok {
+		return store.ErrNotFound
+	}
+	f.d.subs[s.ID] = append([]byte(nil), s.Body...)
+	f.d.version++
+	return nil
+}
+
+// Pending and AbandonQueued: the fake has no queue.
+func (f *fakeStore) Pending(context.Context) ([]string, error) { return nil, f.fail }
+
+func (f *fakeStore) AbandonQueued(context.Context, string, time.Time, string) (int, error) {
+	return 0, f.fail
 }
 
 func (f *fakeStore) DeleteSubscription(_ context.Context, id string) error {

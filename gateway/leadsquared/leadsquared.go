@@ -17,9 +17,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -39,6 +41,15 @@ var DefaultLimit = ratelimit.Limit{Requests: 25, Per: 5 * time.Second}
 // never cancelled, so the handler makes its own deadline.
 const requestTimeout = 10 * time.Second
 
+// MaxSubscriptions caps how many subscriptions the gateway keeps. Each is a
+// destination named lsq-<id> in metric labels, so the cap keeps those
+// labels bounded; a Create over it is a 400.
+const MaxSubscriptions = 100
+
+// abandonReason is the last error of the dead letters a deleted
+// subscription leaves.
+const abandonReason = "not sent: subscription deleted"
+
 // limiterTimeout is shorter: a hung shared limiter should cost a call little
 // before it is admitted anyway.
 const limiterTimeout = 2 * time.Second
@@ -50,18 +61,15 @@ type Options struct {
 	Metrics *metrics.Metrics
 	// Log defaults to discarding.
 	Log *slog.Logger
-	// AccessKey and SecretKey are admin.access_key and admin.secret_key.
-	// When either is empty every call is refused with 401.
-	AccessKey string
-	SecretKey string
+	// AccessKey, SecretKey, AllowPrivate and Defaults are the first
+	// Settings (see there); SetSettings replaces them on a config reload.
+	AccessKey    string
+	SecretKey    string
+	AllowPrivate bool
+	Defaults     Defaults
 	// Limit is the API's own rate limit per access key; zero means
 	// DefaultLimit.
 	Limit ratelimit.Limit
-	// AllowPrivate is server.allow_private_destinations: subscriptions may
-	// then reach loopback, private, link-local and metadata addresses.
-	AllowPrivate bool
-	// Defaults fill the delivery settings LeadSquared has no attribute for.
-	Defaults Defaults
 	// OnChange, when set, receives every subscription's destination (see
 	// Destinations) after this replica's own Create, Update and Delete,
 	// before the call is answered, and from Watch when another replica
@@ -72,20 +80,53 @@ type Options struct {
 	Now func() time.Time
 }
 
-// API serves the LeadSquared-compatible routes and turns the stored
-// subscriptions into destinations. It is safe for concurrent use.
-type API struct {
-	store        store.Store
-	limiter      ratelimit.Limiter
-	metrics      *metrics.Metrics
-	log          *slog.Logger
+// Settings are the parts of gateway.yaml the API reads on every call, so
+// that a config reload changes them at once, without a restart.
+type Settings struct {
+	// AccessKey and SecretKey are admin.access_key and admin.secret_key.
+	// When either is empty every call is refused with 401.
+	AccessKey string
+	SecretKey string
+	// AllowPrivate is server.allow_private_destinations: subscriptions may
+	// then reach loopback, private, link-local and metadata addresses.
+	AllowPrivate bool
+	// Defaults fill the delivery settings LeadSquared has no attribute for
+	// (gateway.yaml's subscriptions block).
+	Defaults Defaults
+}
+
+// settings is Settings ready for use: hashing both sides of the key check
+// gives equal-length inputs to the constant-time comparison, so not even
+// the keys' lengths leak.
+type settings struct {
 	accessSum    [32]byte
 	secretSum    [32]byte
 	keysSet      bool
-	limit        ratelimit.Limit
 	allowPrivate bool
 	defaults     Defaults
-	now          func() time.Time
+}
+
+func prepare(s Settings) *settings {
+	return &settings{
+		accessSum:    sha256.Sum256([]byte(s.AccessKey)),
+		secretSum:    sha256.Sum256([]byte(s.SecretKey)),
+		keysSet:      s.AccessKey != "" && s.SecretKey != "",
+		allowPrivate: s.AllowPrivate,
+		defaults:     s.Defaults.withZeroesFilled(),
+	}
+}
+
+// API serves the LeadSquared-compatible routes and turns the stored
+// subscriptions into destinations. It is safe for concurrent use.
+type API struct {
+	store   store.Store
+	limiter ratelimit.Limiter
+	metrics *metrics.Metrics
+	log     *slog.Logger
+	limit   ratelimit.Limit
+	now     func() time.Time
+	// cur is read by every call and swapped by SetSettings.
+	cur atomic.Pointer[settings]
 
 	onChange func([]deliver.Destination)
 
@@ -95,6 +136,9 @@ type API struct {
 	version     int64
 	loaded      bool
 	pollFailing bool
+	// subs are the subscriptions last read, so that SetSettings can
+	// rebuild their destinations without reading the store.
+	subs []Subscription
 }
 
 // New builds the API. It panics when Store, Limiter or Metrics is nil, which
@@ -104,21 +148,16 @@ func New(opts Options) *API {
 		panic("leadsquared.New: Store, Limiter and Metrics are required")
 	}
 	a := &API{
-		store:        opts.Store,
-		limiter:      opts.Limiter,
-		metrics:      opts.Metrics,
-		log:          opts.Log,
-		onChange:     opts.OnChange,
-		limit:        opts.Limit,
-		allowPrivate: opts.AllowPrivate,
-		defaults:     opts.Defaults.withZeroesFilled(),
-		now:          opts.Now,
-		// Hashing both sides gives equal-length inputs to the constant-time
-		// comparison, so not even the keys' lengths leak.
-		accessSum: sha256.Sum256([]byte(opts.AccessKey)),
-		secretSum: sha256.Sum256([]byte(opts.SecretKey)),
-		keysSet:   opts.AccessKey != "" && opts.SecretKey != "",
+		store:    opts.Store,
+		limiter:  opts.Limiter,
+		metrics:  opts.Metrics,
+		log:      opts.Log,
+		onChange: opts.OnChange,
+		limit:    opts.Limit,
+		now:      opts.Now,
 	}
+	a.cur.Store(prepare(Settings{AccessKey: opts.AccessKey, SecretKey: opts.SecretKey,
+		AllowPrivate: opts.AllowPrivate, Defaults: opts.Defaults}))
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -129,6 +168,23 @@ func New(opts Options) *API {
 		a.now = time.Now
 	}
 	return a
+}
+
+// SetSettings replaces the keys, the private-address rule and the
+// subscriptions' defaults, for a config reload: the next call is checked
+// against the new keys. When the rule or the defaults changed, OnChange
+// gets the subscriptions' destinations rebuilt with them (from the last
+// read of the store, which is not read again).
+func (a *API) SetSettings(s Settings) {
+	next := prepare(s)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	prev := a.cur.Swap(next)
+	if !a.loaded || a.onChange == nil ||
+		(prev.allowPrivate == next.allowPrivate && reflect.DeepEqual(prev.defaults, next.defaults)) {
+		return
+	}
+	a.onChange(a.build(a.subs))
 }
 
 // Mount registers the API under /v2 on r: the four Webhook.svc calls, and a
@@ -264,9 +320,10 @@ func (a *API) authed(h fiber.Handler) fiber.Handler {
 		access, secret := credentials(c)
 		as := sha256.Sum256([]byte(access))
 		ss := sha256.Sum256([]byte(secret))
-		okAccess := subtle.ConstantTimeCompare(as[:], a.accessSum[:])
-		okSecret := subtle.ConstantTimeCompare(ss[:], a.secretSum[:])
-		if !a.keysSet || okAccess&okSecret != 1 {
+		cur := a.cur.Load()
+		okAccess := subtle.ConstantTimeCompare(as[:], cur.accessSum[:])
+		okSecret := subtle.ConstantTimeCompare(ss[:], cur.secretSum[:])
+		if !cur.keysSet || okAccess&okSecret != 1 {
 			return a.fail(c, &apiError{Code: fiber.StatusUnauthorized, Type: "MXUnAuthorizedAccessException",
 				Msg: "The API call was made with invalid access credentials. Check your AccessKey and SecretKey."})
 		}
@@ -290,12 +347,22 @@ type idMessage struct {
 }
 
 func (a *API) create(c *fiber.Ctx) error {
-	s, err := parseBody(c.Body(), a.allowPrivate)
+	s, err := parseBody(c.Body(), a.cur.Load().allowPrivate)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
+	// The count and the write are not one step, so replicas racing at the
+	// cap may pass it by a few; the API's rate limit bounds how many.
+	stored, err := a.store.Subscriptions(ctx)
+	if err != nil {
+		return fmt.Errorf("count subscriptions: %w", err)
+	}
+	if len(stored) >= MaxSubscriptions {
+		return &apiError{Code: fiber.StatusBadRequest, Type: "MXInvalidInputException",
+			Msg: fmt.Sprintf("The gateway already holds %d webhooks, its limit; delete one before creating another.", MaxSubscriptions)}
+	}
 	s.ID = uuid.NewString()
 	s.CreatedAt = a.now().UTC()
 	s.UpdatedAt = s.CreatedAt
@@ -312,7 +379,7 @@ func (a *API) update(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	s, err := parseBody(c.Body(), a.allowPrivate)
+	s, err := parseBody(c.Body(), a.cur.Load().allowPrivate)
 	if err != nil {
 		return err
 	}
@@ -325,7 +392,9 @@ func (a *API) update(c *fiber.Ctx) error {
 	s.ID = old.ID
 	s.CreatedAt = old.CreatedAt
 	s.UpdatedAt = a.now().UTC()
-	if err := a.put(ctx, s); err != nil {
+	// Conditional: a Delete since the read above wins, rather than this
+	// write bringing the subscription back.
+	if err := a.replace(ctx, s); err != nil {
 		return err
 	}
 	a.log.Info("leadsquared subscription updated", "id", s.ID, "event", s.Event, "host", hostOf(s.URL))
@@ -348,6 +417,7 @@ func (a *API) remove(c *fiber.Ctx) error {
 	}
 	a.log.Info("leadsquared subscription deleted", "id", id)
 	a.changed(ctx)
+	a.abandon(ctx, id)
 	return c.JSON(success{Status: "Success", Message: idMessage{ID: id, AffectedRows: 1}})
 }
 
@@ -402,6 +472,38 @@ func (a *API) put(ctx context.Context, s Subscription) error {
 		return fmt.Errorf("put subscription: %w", err)
 	}
 	return nil
+}
+
+// replace writes s over the stored subscription of its id, only if that
+// still exists.
+func (a *API) replace(ctx context.Context, s Subscription) error {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("encode subscription: %w", err)
+	}
+	if err := a.store.UpdateSubscription(ctx, store.Subscription{ID: s.ID, Body: b}); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return notFound(s.ID)
+		}
+		return fmt.Errorf("update subscription: %w", err)
+	}
+	return nil
+}
+
+// abandon dead-letters what is still queued for deleted subscription id:
+// nothing would ever deliver it, and it would count in
+// gateway_queue_depth for good. The dead letters keep the name lsq-<id>
+// and can be read and replayed like any other. A failure is only logged:
+// Watch's sweep finds what is left.
+func (a *API) abandon(ctx context.Context, id string) {
+	n, err := a.store.AbandonQueued(ctx, DestinationName(id), a.now().UTC(), abandonReason)
+	if err != nil {
+		a.log.Warn("deleted subscription's queued deliveries not dead-lettered yet; the sweep retries", "id", id, "err", err)
+		return
+	}
+	if n > 0 {
+		a.log.Info("deleted subscription's queued deliveries dead-lettered", "id", id, "count", n)
+	}
 }
 
 // get finds one subscription. The store has no single-item read; the list

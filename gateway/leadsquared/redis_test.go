@@ -93,3 +93,35 @@ func TestRedisReplicas(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// TestRedisSubscriptionsSurviveRestart: a gateway restarted on the same
+// Redis (new client, store and API) serves the subscriptions made before,
+// deletions included, and routes to them from its first callback.
+func TestRedisSubscriptionsSurviveRestart(t *testing.T) {
+	srv := redistest.Start(t)
+	limit := ratelimit.Limit{Requests: 100, Per: time.Hour}
+	before := redisReplica(t, srv, limit, nil)
+	id := before.create(t, seedBody(t))
+	gone := before.create(t, `{"URL":"https://b.example.com/h","WebhookEvent":3}`)
+	if code, _, _ := before.call(t, "POST", "/v2/Webhook.svc/Delete?id="+gone+"&"+keys, ""); code != 200 {
+		t.Fatalf("Delete: status %d", code)
+	}
+	want := before.destinations(t)
+	if err := before.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	rec := make(recorder, 4)
+	after := redisReplica(t, srv, limit, rec.fn)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { after.api.Watch(ctx, time.Hour); close(done) }()
+	if got := rec.next(t); !reflect.DeepEqual(got, want) || len(got) != 1 || got[0].Name != "lsq-"+id {
+		t.Fatalf("after a restart the first callback = %+v, want %+v", got, want)
+	}
+	if got := after.retrieve(t, ""); len(got) != 1 || got[0].ID != id || len(got[0].CustomHeaders) != 2 {
+		t.Fatalf("Retrieve after a restart = %+v, want the seed subscription %s", got, id)
+	}
+	cancel()
+	<-done
+}

@@ -13,6 +13,7 @@ import (
 
 	"leadgate/gateway/deliver"
 	"leadgate/gateway/lead"
+	"leadgate/gateway/ratelimit"
 )
 
 // MaxCustomHeaders is the seed's limit on CustomHeaders.
@@ -546,11 +547,14 @@ func validToken(s string) bool {
 }
 
 // Defaults are what a subscription gets for the settings LeadSquared's body
-// has no attribute for; main fills them from the gateway's destination
-// defaults. Zero values take deliver's defaults.
+// has no attribute for; main fills them from gateway.yaml's subscriptions
+// block. Zero values take deliver's defaults.
 type Defaults struct {
 	// Timeout bounds one delivery attempt.
 	Timeout time.Duration
+	// RateLimit paces each subscription's deliveries (they wait, never
+	// drop); zero is unpaced.
+	RateLimit ratelimit.Limit
 	// MaxAttempts and Schedule are the retry policy.
 	MaxAttempts int
 	Schedule    []time.Duration
@@ -579,7 +583,9 @@ func (d Defaults) withZeroesFilled() Defaults {
 
 // DestinationName is the delivery name of subscription id: it labels metrics
 // and names the delivery queue and dead letters.
-func DestinationName(id string) string { return "lsq-" + id }
+func DestinationName(id string) string { return destinationPrefix + id }
+
+const destinationPrefix = "lsq-"
 
 // destination turns a stored subscription into the delivery's view of it.
 func (s Subscription) destination(d Defaults, allowPrivate bool) deliver.Destination {
@@ -592,6 +598,7 @@ func (s Subscription) destination(d Defaults, allowPrivate bool) deliver.Destina
 		Events:       []string{events[s.WebhookEvent]},
 		Enabled:      true,
 		Timeout:      d.Timeout,
+		RateLimit:    d.RateLimit,
 		MaxAttempts:  d.MaxAttempts,
 		Schedule:     append([]time.Duration(nil), d.Schedule...),
 		Secrets:      append([]string(nil), d.Secrets...),

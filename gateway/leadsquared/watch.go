@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"leadgate/gateway/deliver"
@@ -54,31 +55,83 @@ func (a *API) Destinations(ctx context.Context) ([]deliver.Destination, error) {
 	if err != nil {
 		return nil, err
 	}
+	return a.build(subs), nil
+}
+
+// build turns subscriptions into destinations with the current settings.
+func (a *API) build(subs []Subscription) []deliver.Destination {
+	cur := a.cur.Load()
 	out := make([]deliver.Destination, len(subs))
 	for i, s := range subs {
-		out[i] = s.destination(a.defaults, a.allowPrivate)
+		out[i] = s.destination(cur.defaults, cur.allowPrivate)
 	}
-	return out, nil
+	return out
 }
+
+// sweepEvery is how often Watch looks for deliveries queued for deleted
+// subscriptions.
+const sweepEvery = time.Minute
 
 // Watch calls Options.OnChange at once with the current subscriptions'
 // destinations, then again whenever the store's SubscriptionsVersion
 // changes, polled every every (a cheap read, so a second or less keeps every
-// replica within a second of another replica's change). Watch returns when
-// ctx ends; run at most one per API. Without OnChange it returns at once.
+// replica within a second of another replica's change). At start and every
+// minute it also sweeps: deliveries queued for a subscription that no
+// longer exists (a replica routed to it in the second before it learnt of
+// the Delete, or the Delete's own clean-up failed) are dead-lettered.
+// Watch returns when ctx ends; run at most one per API. Without OnChange it
+// returns at once.
 func (a *API) Watch(ctx context.Context, every time.Duration) {
 	if a.onChange == nil {
 		return
 	}
 	a.poll(ctx, true)
+	a.sweep(ctx)
 	t := time.NewTicker(every)
 	defer t.Stop()
+	sw := time.NewTicker(sweepEvery)
+	defer sw.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 			a.poll(ctx, false)
+		case <-sw.C:
+			a.sweep(ctx)
+		}
+	}
+}
+
+// sweep dead-letters the queued deliveries of subscription destinations
+// that are not stored. Pending is read before the subscriptions: a
+// subscription is stored before anything is queued for it, so one that is
+// pending and missing from the later list is deleted, not just created.
+func (a *API) sweep(ctx context.Context) {
+	pending, err := a.store.Pending(ctx)
+	if err != nil {
+		return // the poll reports an unreachable store
+	}
+	var orphans []string
+	for _, dest := range pending {
+		if id, ok := strings.CutPrefix(dest, destinationPrefix); ok {
+			orphans = append(orphans, id)
+		}
+	}
+	if len(orphans) == 0 {
+		return
+	}
+	stored, err := a.store.Subscriptions(ctx)
+	if err != nil {
+		return
+	}
+	have := make(map[string]bool, len(stored))
+	for _, s := range stored {
+		have[s.ID] = true
+	}
+	for _, id := range orphans {
+		if !have[id] {
+			a.abandon(ctx, id)
 		}
 	}
 }
@@ -100,9 +153,9 @@ func (a *API) poll(ctx context.Context, force bool) {
 	if err == nil && a.loaded && v == a.version && !force {
 		return
 	}
-	var dests []deliver.Destination
+	var subs []Subscription
 	if err == nil {
-		dests, err = a.Destinations(ctx)
+		subs, err = a.list(ctx)
 	}
 	if err != nil {
 		if !a.pollFailing && ctx.Err() == nil {
@@ -117,5 +170,6 @@ func (a *API) poll(ctx context.Context, force bool) {
 	a.pollFailing = false
 	a.version = v
 	a.loaded = true
-	a.onChange(dests)
+	a.subs = subs
+	a.onChange(a.build(subs))
 }

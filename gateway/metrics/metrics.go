@@ -65,7 +65,10 @@ const SourceUnknown = "unknown"
 // vocabulary of each label; tests and dashboards rely on them.
 var (
 	// InboundCodes are the status codes the inbound route answers (contract section 3).
-	InboundCodes = []string{"200", "400", "401", "404", "413", "415", "422", "429", "503"}
+	InboundCodes = []string{"200", "400", "401", "404", "413", "415", "422", "429", "500", "503"}
+	// UnknownCodes are the codes a path that names no mapping can get:
+	// 404, or what comes before it (429, 503) or instead of it (500).
+	UnknownCodes = []string{"404", "429", "500", "503"}
 	// Reasons lists every gateway_normalize_failures_total reason.
 	Reasons = []string{ReasonMalformed, ReasonUnauthorized, ReasonTooLarge, ReasonUnsupportedType, ReasonInvalid}
 	// Scopes lists every gateway_rate_limited_total scope.
@@ -92,6 +95,7 @@ type Metrics struct {
 	ConfigReloads      *prometheus.CounterVec // result: success, failure
 	BuildInfo          *prometheus.GaugeVec   // version, revision
 	DestinationEnabled *prometheus.GaugeVec   // destination
+	Ready              prometheus.Gauge
 }
 
 // New registers every metric on reg, plus the Go runtime and process
@@ -151,6 +155,10 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "gateway_destination_enabled",
 			Help: "1 while a destination is delivering, 0 while disabled (by config or a 410).",
 		}, []string{"destination"}),
+		Ready: f.NewGauge(prometheus.GaugeOpts{
+			Name: "gateway_ready",
+			Help: "1 while /readyz would answer 200 (store and Redis reachable, mappings loaded), else 0.",
+		}),
 	}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -187,7 +195,10 @@ func (m *Metrics) Precreate(sources, destinations []string) {
 			m.Events.WithLabelValues(src, ev)
 		}
 	}
-	m.InboundRequests.WithLabelValues(SourceUnknown, "404")
+	for _, code := range UnknownCodes {
+		m.InboundRequests.WithLabelValues(SourceUnknown, code)
+	}
+	m.InboundDuration.WithLabelValues(SourceUnknown)
 	for _, scope := range Scopes {
 		m.RateLimited.WithLabelValues(scope)
 	}
@@ -203,6 +214,15 @@ func (m *Metrics) Precreate(sources, destinations []string) {
 	for _, result := range ReloadResults {
 		m.ConfigReloads.WithLabelValues(result)
 	}
+}
+
+// SetReady records the readiness check's result in gateway_ready.
+func (m *Metrics) SetReady(ready bool) {
+	v := 0.0
+	if ready {
+		v = 1
+	}
+	m.Ready.Set(v)
 }
 
 // SetDestinations replaces gateway_destination_enabled with one series per
@@ -274,6 +294,8 @@ func Code(status int) string {
 		return "422"
 	case 429:
 		return "429"
+	case 500:
+		return "500"
 	case 503:
 		return "503"
 	}

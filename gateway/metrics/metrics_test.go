@@ -31,6 +31,7 @@ var contractMetrics = []string{
 	"gateway_config_reloads_total",
 	"gateway_build_info",
 	"gateway_destination_enabled",
+	"gateway_ready",
 }
 
 var (
@@ -82,8 +83,8 @@ func TestPrecreateSeriesCounts(t *testing.T) {
 		c    prometheus.Collector
 		want int
 	}{
-		{"inbound requests: sources x codes, plus unknown 404", m.InboundRequests, len(testSources)*len(InboundCodes) + 1},
-		{"inbound duration: one per source", m.InboundDuration, len(testSources)},
+		{"inbound requests: sources x codes, plus unknown's codes", m.InboundRequests, len(testSources)*len(InboundCodes) + len(UnknownCodes)},
+		{"inbound duration: one per source, plus unknown", m.InboundDuration, len(testSources) + 1},
 		{"normalize failures: sources x reasons", m.NormalizeFailures, len(testSources) * len(Reasons)},
 		{"rate limited: scopes", m.RateLimited, 3},
 		{"events: sources x event names", m.Events, len(testSources) * len(lead.EventNames)},
@@ -94,6 +95,7 @@ func TestPrecreateSeriesCounts(t *testing.T) {
 		{"config reloads: results", m.ConfigReloads, 2},
 		{"build info: one build", m.BuildInfo, 1},
 		{"destination enabled: one per destination", m.DestinationEnabled, len(testDestinations)},
+		{"ready", m.Ready, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -136,6 +137,142 @@ func TestOpsFilesUseOnlyExposedMetrics(t *testing.T) {
 		for where, list := range exprs {
 			for _, e := range list {
 				check(t, where, e)
+			}
+		}
+	})
+}
+
+// targetLabels are the labels Prometheus adds to every scraped series.
+var targetLabels = []string{"job", "instance"}
+
+var (
+	// selector is a series name and its {matchers}.
+	selector = regexp.MustCompile(`\b([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}`)
+	// matcherLabel is the label name of one matcher: name=, !=, =~ or !~.
+	matcherLabel = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)`)
+	// grouping is by (…) or without (…), in either position.
+	grouping = regexp.MustCompile(`\b(?:by|without)\s*\(([^)]*)\)`)
+	// labelValues is a Grafana variable query: label_values(series, label).
+	labelValues = regexp.MustCompile(`label_values\(\s*([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{[^}]*\})?\s*,\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\)`)
+)
+
+// exposedLabels maps every series name a registry exposes (histograms by
+// their _bucket, _sum and _count series, _bucket with le) to its label
+// names, with the target labels added.
+func exposedLabels(t *testing.T) map[string]map[string]bool {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	m := New(reg)
+	m.Precreate([]string{"website"}, []string{"crm"})
+	m.SetDestinations(map[string]bool{"crm": true})
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	out := map[string]map[string]bool{}
+	for _, mf := range mfs {
+		labels := map[string]bool{}
+		for _, l := range targetLabels {
+			labels[l] = true
+		}
+		for _, metric := range mf.GetMetric() {
+			for _, lp := range metric.GetLabel() {
+				labels[lp.GetName()] = true
+			}
+		}
+		out[mf.GetName()] = labels
+		if mf.GetType() == dto.MetricType_HISTOGRAM {
+			for _, suffix := range []string{"_sum", "_count"} {
+				out[mf.GetName()+suffix] = labels
+			}
+			bucket := maps.Clone(labels)
+			bucket["le"] = true
+			out[mf.GetName()+"_bucket"] = bucket
+		}
+	}
+	return out
+}
+
+// labelProblems lists the label names expr uses that its series do not
+// have: in a series' {matchers}, in label_values(series, label), and in
+// by (…) or without (…), which may name a label of any series of expr.
+func labelProblems(expr string, exposed map[string]map[string]bool) []string {
+	var problems []string
+	used := map[string]bool{}
+	for _, name := range regexp.MustCompile(`[a-zA-Z_:][a-zA-Z0-9_:]*`).FindAllString(expr, -1) {
+		if _, ok := exposed[name]; ok {
+			used[name] = true
+		}
+	}
+	for _, m := range selector.FindAllStringSubmatch(expr, -1) {
+		labels, ok := exposed[m[1]]
+		if !ok {
+			continue // up, or a name TestOpsFilesUseOnlyExposedMetrics reports
+		}
+		for _, lm := range matcherLabel.FindAllStringSubmatch(m[2], -1) {
+			if !labels[lm[1]] {
+				problems = append(problems, m[1]+" has no label "+lm[1])
+			}
+		}
+	}
+	for _, m := range labelValues.FindAllStringSubmatch(expr, -1) {
+		if labels, ok := exposed[m[1]]; ok && !labels[m[2]] {
+			problems = append(problems, m[1]+" has no label "+m[2])
+		}
+	}
+	for _, m := range grouping.FindAllStringSubmatch(expr, -1) {
+		for _, l := range strings.Split(m[1], ",") {
+			l = strings.TrimSpace(l)
+			if l == "" || slices.Contains(targetLabels, l) {
+				continue
+			}
+			found := false
+			for name := range used {
+				found = found || exposed[name][l]
+			}
+			if !found {
+				problems = append(problems, "no series of the expression has the label "+l+" it groups by")
+			}
+		}
+	}
+	return problems
+}
+
+// TestOpsFilesUseOnlyExposedLabels: a label name the alerts or the
+// dashboard select or group by must be one the registry exposes on that
+// series, or the query silently matches nothing.
+func TestOpsFilesUseOnlyExposedLabels(t *testing.T) {
+	exposed := exposedLabels(t)
+	t.Run("the check catches a wrong label", func(t *testing.T) {
+		for _, expr := range []string{
+			`sum by (job, dest) (rate(gateway_deliveries_total[5m]))`,
+			`gateway_deliveries_total{result="dead"}`,
+			`histogram_quantile(0.9, sum by (le, source) (rate(gateway_delivery_lag_seconds_bucket[5m])))`,
+			`label_values(gateway_build_info, release)`,
+		} {
+			if len(labelProblems(expr, exposed)) == 0 {
+				t.Errorf("%s: no problem found", expr)
+			}
+		}
+		if p := labelProblems(`sum by (destination, le) (rate(gateway_delivery_duration_seconds_bucket{job=~"$job", destination!=""}[5m]))`, exposed); len(p) != 0 {
+			t.Errorf("a right expression has problems: %v", p)
+		}
+	})
+	t.Run("alerts.yml", func(t *testing.T) {
+		for _, g := range readRules(t).Groups {
+			for _, r := range g.Rules {
+				for _, p := range labelProblems(r.Expr, exposed) {
+					t.Errorf("alert %s: %s", r.Alert, p)
+				}
+			}
+		}
+	})
+	t.Run("grafana-dashboard.json", func(t *testing.T) {
+		for where, list := range dashboardExprs(t) {
+			for _, e := range list {
+				for _, p := range labelProblems(e, exposed) {
+					t.Errorf("%s: %s in %s", where, p, e)
+				}
 			}
 		}
 	})
