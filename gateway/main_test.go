@@ -103,11 +103,11 @@ func TestMapPrintsEvents(t *testing.T) {
 			name:   "leadsie with customUserId",
 			args:   []string{"-source", "leadsie", "-query", "customUserId=user123456"},
 			stdin:  `{"user": "body-user", "status": "SUCCESS", "connectionAssets": [{"type": "Ad Account", "name": "A", "id": "act_1", "isSuccess": true}, {"type": "Ad Account", "name": "B", "id": "act_2", "isSuccess": false}]}`,
-			events: nil, // checked below: whatever leadsie emits, connection.created is last
+			events: []string{"connection.created"}, // one per payload, and no lead.* event (mappings/leadsie.yaml)
 			check: func(t *testing.T, p console.Result) {
-				last := p.Events[len(p.Events)-1]
-				if last.Event != "connection.created" || last.Lead.User != "user123456" {
-					t.Errorf("last event = %s for user %q, want connection.created for user123456", last.Event, last.Lead.User)
+				last := p.Events[0]
+				if last.Lead.User != "user123456" || last.Source != "leadsie" {
+					t.Errorf("connection.created from %q for user %q, want leadsie for user123456", last.Source, last.Lead.User)
 				}
 				if got := fmt.Sprint(last.Lead.Fields["ad_account_id"]); got != "act_1, act_2" {
 					t.Errorf("ad_account_id = %q, want \"act_1, act_2\"", got)
@@ -129,14 +129,12 @@ func TestMapPrintsEvents(t *testing.T) {
 			if err := json.Unmarshal(out.Bytes(), &p); err != nil {
 				t.Fatalf("map printed non-JSON: %v\n%s", err, &out)
 			}
-			if tt.events != nil {
-				var got []string
-				for _, e := range p.Events {
-					got = append(got, e.Event)
-				}
-				if fmt.Sprint(got) != fmt.Sprint(tt.events) {
-					t.Errorf("events = %v, want %v", got, tt.events)
-				}
+			var got []string
+			for _, e := range p.Events {
+				got = append(got, e.Event)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.events) {
+				t.Fatalf("events = %v, want %v", got, tt.events)
 			}
 			tt.check(t, p)
 		})
