@@ -44,11 +44,11 @@ type browser struct {
 	t    *testing.T
 	ctx  context.Context
 	base string
+	shot bool // a failure screenshot was taken
 }
 
 // newBrowser starts a fresh headless Chromium width px wide. When the test
-// fails, a screenshot of the page is saved under the test's own folder in
-// the system temp directory and its path logged.
+// fails, a screenshot of the page is saved (see failureShot).
 func newBrowser(t *testing.T, g *gateway, width int) *browser {
 	t.Helper()
 	path := chromium(t)
@@ -76,8 +76,8 @@ func newBrowser(t *testing.T, g *gateway, width int) *browser {
 		t.Fatalf("start chromium: %v", err)
 	}
 	t.Cleanup(func() {
-		if t.Failed() {
-			b.failureShot()
+		if t.Failed() && !b.shot {
+			b.failureShot(t)
 		}
 		cancelTime()
 		cancelTab()
@@ -87,27 +87,53 @@ func newBrowser(t *testing.T, g *gateway, width int) *browser {
 	return b
 }
 
+// sub points b at subtest t, which gets its own failure screenshot of the
+// page as it failed (not as the parent test left it).
+func (b *browser) sub(t *testing.T) {
+	b.t = t
+	t.Cleanup(func() {
+		if t.Failed() {
+			b.failureShot(t)
+		}
+	})
+}
+
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
 
-func (b *browser) failureShot() {
-	dir := filepath.Join(os.TempDir(), "leadgate-console-tests", unsafeName.ReplaceAllString(b.t.Name(), "_"))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		b.t.Logf("screenshot: %v", err)
-		return
-	}
+// failureShot saves a screenshot of the page as failure.png in t's own
+// artifact folder and logs its path. That folder is the test's temp folder,
+// removed when the test ends, unless go test runs with -artifacts (then it
+// is kept under _artifacts/). With LEADGATE_SCREENSHOT_DIR set, a copy
+// named after the test is kept there too.
+func (b *browser) failureShot(t *testing.T) {
+	b.shot = true
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(b.ctx), 10*time.Second)
 	defer cancel()
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
-		b.t.Logf("screenshot: %v", err)
+		t.Logf("failure screenshot: %v", err)
 		return
 	}
-	file := filepath.Join(dir, "failure.png")
+	file := filepath.Join(t.ArtifactDir(), "failure.png")
 	if err := os.WriteFile(file, png, 0o644); err != nil {
-		b.t.Logf("screenshot: %v", err)
+		t.Logf("failure screenshot: %v", err)
 		return
 	}
-	b.t.Logf("screenshot of the failure: %s", file)
+	t.Logf("failure screenshot: %s (kept with go test -artifacts or LEADGATE_SCREENSHOT_DIR)", file)
+	keep := os.Getenv("LEADGATE_SCREENSHOT_DIR")
+	if keep == "" {
+		return
+	}
+	copyFile := filepath.Join(keep, unsafeName.ReplaceAllString(t.Name(), "_")+".png")
+	if err := os.MkdirAll(keep, 0o755); err != nil {
+		t.Logf("failure screenshot: %v", err)
+		return
+	}
+	if err := os.WriteFile(copyFile, png, 0o644); err != nil {
+		t.Logf("failure screenshot: %v", err)
+		return
+	}
+	t.Logf("failure screenshot kept: %s", copyFile)
 }
 
 // run runs actions, failing the test with what was being done.
@@ -396,6 +422,42 @@ func TestBrowserKeyboard(t *testing.T) {
 	b.eventually("preview", `document.querySelector('#pg-events') !== null`)
 }
 
+// TestBrowserSkipLink: the skip link, pressed from the keyboard, moves
+// focus to the page's content and leaves the page and its address alone
+// (it once routed "#main" to the overview).
+func TestBrowserSkipLink(t *testing.T) {
+	g := startGateway(t, "http://127.0.0.1:9/")
+	b := newBrowser(t, g, 1280)
+	b.signIn(testAccess, testSecret)
+	b.eventually("overview", `document.querySelector('main[data-ready="overview"]') !== null`)
+	// A fresh load of the page, so focus starts at the top of the document.
+	b.run("load the playground", chromedp.Navigate("about:blank"), chromedp.Navigate(b.base+"/ui/#/playground"))
+	b.eventually("playground", `document.querySelector('main[data-ready="playground"]') !== null`)
+	b.run("tab", chromedp.KeyEvent(kb.Tab))
+	if got := eval[string](b, "focused", `document.activeElement.textContent.trim()`); got != "Skip to content" {
+		t.Fatalf("first tab stop = %q, want the skip link", got)
+	}
+	b.run("press the skip link", chromedp.KeyEvent(kb.Enter))
+	b.eventually("focus on main", `document.activeElement === document.querySelector('main')`)
+	// A hashchange is handled asynchronously: give a wrong route the time
+	// to replace the page before checking it did not.
+	time.Sleep(500 * time.Millisecond)
+	state := eval[[]string](b, "page state", `[location.hash, document.querySelector('main').dataset.ready || '', document.querySelector('main h1').textContent, document.activeElement.id]`)
+	if strings.Join(state, "|") != "#/playground|playground|Mapping playground|main" {
+		t.Fatalf("after the skip link: hash, page, heading, focus = %q, want the playground still, focus on main", state)
+	}
+	b.run("tab into the content", chromedp.KeyEvent(kb.Tab))
+	if !eval[bool](b, "focus inside main", `document.querySelector('main').contains(document.activeElement) && document.activeElement !== document.querySelector('main')`) {
+		t.Fatalf("the next tab stop is not inside the content: %s", eval[string](b, "focused", `document.activeElement.outerHTML.slice(0, 120)`))
+	}
+	// A hash that is not a page, typed or followed, leaves the page alone too.
+	b.run("go to #main", chromedp.Evaluate[chromedp.Void](`location.hash = '#main'`))
+	time.Sleep(500 * time.Millisecond)
+	if got := eval[string](b, "page", `document.querySelector('main').dataset.ready + '|' + document.querySelector('main h1').textContent`); got != "playground|Mapping playground" {
+		t.Fatalf("after #main the page is %q, want the playground", got)
+	}
+}
+
 // pages are every console page, with what they need to show content.
 var pages = []struct{ name, hash, ready string }{
 	{"overview", "#/overview", "overview"},
@@ -446,7 +508,7 @@ func TestBrowserAccessibility(t *testing.T) {
 			eventID := eval[string](b, "an event id", `fetch('/ui/api/events?limit=1', {headers: {'X-Leadgate-Console': '1'}}).then(r => r.json()).then(d => d.items[0].id)`)
 			for _, pg := range pages {
 				t.Run(pg.name, func(t *testing.T) {
-					b.t = t
+					b.sub(t)
 					hash := pg.hash
 					if hash == "" {
 						hash = "#/events/" + eventID
@@ -470,7 +532,7 @@ func TestBrowserAccessibility(t *testing.T) {
 				})
 			}
 			t.Run("sign-in", func(t *testing.T) {
-				b.t = t
+				b.sub(t)
 				b.run("sign out", chromedp.Click(chromedp.CSS("#signout")))
 				b.run("form", chromedp.WaitVisible(chromedp.CSS("#access_key")))
 				b.checkA11y(axe)

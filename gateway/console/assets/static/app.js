@@ -430,6 +430,9 @@
   const pages = { overview, playground, events, 'dead-letters': deadLetters, subscriptions };
 
   async function route() {
+    // Only "#/…" hashes are pages. Any other (the skip link's "#main", an
+    // in-page anchor) leaves the page as it is, except on the first load.
+    if (!firstRoute && location.hash !== '' && !location.hash.startsWith('#/')) return;
     clearInterval(timer);
     timer = null;
     const path = location.hash.replace(/^#\/?/, '') || 'overview';
@@ -459,6 +462,12 @@
     try { await api('POST', '/logout'); } finally { location.replace('/ui/'); }
   });
 
+  // The skip link moves focus into the page without touching the address,
+  // so the page's own "#/…" stays bookmarkable.
+  document.querySelector('a.skip').addEventListener('click', e => {
+    e.preventDefault();
+    main.focus();
+  });
   window.addEventListener('hashchange', route);
   api('GET', '/meta').then(m => { meta = m; }).catch(e => say(e.message)).finally(route);
 })();
