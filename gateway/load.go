@@ -50,7 +50,9 @@ func load(path string) (*loaded, error) {
 			}
 		}
 	}
-	dests, err := destinations(cfg)
+	// deliver's own check runs only on a config that validated, so a
+	// problem is not reported twice.
+	dests, err := destinations(cfg, err == nil)
 	if err != nil {
 		problems = append(problems, err)
 	}
@@ -78,8 +80,9 @@ func mappingNames(set *mapping.Set, dir string) []string {
 	return names
 }
 
-// destinations turns gateway.yaml's destinations into the deliver package's.
-func destinations(cfg *config.Config) ([]deliver.Destination, error) {
+// destinations turns gateway.yaml's destinations into the deliver
+// package's, checking each with deliver's Validate when check is set.
+func destinations(cfg *config.Config, check bool) ([]deliver.Destination, error) {
 	out := make([]deliver.Destination, 0, len(cfg.Destinations))
 	var problems []error
 	for i, d := range cfg.Destinations {
@@ -127,6 +130,18 @@ func destinations(cfg *config.Config) ([]deliver.Destination, error) {
 				problems = append(problems, fmt.Errorf("%s: destinations[%d].format: %s: %w", cfg.Where(fmt.Sprintf("destinations[%d].format", i)), i, file, err))
 				continue
 			}
+		}
+		// The deliver package's own check, so nothing config accepts can
+		// fail every delivery later (a secret Sign cannot decode, say).
+		if err := dd.Validate(); check && err != nil {
+			errs := []error{err}
+			if j, ok := err.(interface{ Unwrap() []error }); ok {
+				errs = j.Unwrap()
+			}
+			for _, e := range errs {
+				problems = append(problems, cfg.Problemf(fmt.Sprintf("destinations[%d]", i), "%s", e))
+			}
+			continue
 		}
 		out = append(out, dd)
 	}

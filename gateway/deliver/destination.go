@@ -212,7 +212,7 @@ func (d Destination) Validate() error {
 		}
 	}
 	for i, s := range d.Secrets {
-		if _, err := decodeSecret(s); err != nil {
+		if _, err := DecodeSecret(s); err != nil {
 			// The secret itself never goes into an error.
 			add(fmt.Sprintf("secret[%d]", i), "must be whsec_ followed by base64")
 		}
@@ -222,8 +222,11 @@ func (d Destination) Validate() error {
 			add(fmt.Sprintf("filters[%d].path", i), "must not be empty")
 		}
 	}
-	if d.Timeout < 0 {
-		add("timeout", "must not be negative")
+	if d.Timeout < 0 || d.Timeout > MaxAttemptTime {
+		add("timeout", "must be between 0 and %s", MaxAttemptTime)
+	}
+	if d.Concurrency < 0 || d.Concurrency > MaxConcurrency {
+		add("concurrency", "must be between 0 and %d", MaxConcurrency)
 	}
 	for i, s := range d.Schedule {
 		if s < 0 {

@@ -42,11 +42,13 @@ type Options struct {
 	Resolver Resolver
 	// Sender replaces the HTTP sender (tests).
 	Sender Sender
-	// MaxInFlight bounds deliveries in flight across all destinations;
-	// default 256.
-	MaxInFlight int
+	// MaxConcurrency caps any one destination's Concurrency; default
+	// MaxConcurrency. There is no pool shared between destinations: each
+	// has its own slots, so slow, hung or paced destinations hold only
+	// their own and can never delay a healthy one.
+	MaxConcurrency int
 	// Grace is how long Run's own stop (on ctx cancel) lets in-flight
-	// deliveries finish; default 10s.
+	// deliveries and dead-letter notices finish; default 10s.
 	Grace time.Duration
 	// PollMin and PollMax bound the idle poll of a destination's queue,
 	// which doubles while nothing is due; Kick cuts it short. Defaults
@@ -60,6 +62,24 @@ type Options struct {
 // maxBatch caps one Lease so a deep queue is drained in steady bites.
 const maxBatch = 64
 
+// MaxConcurrency is the default cap on one destination's Concurrency.
+const MaxConcurrency = 256
+
+// defaultPollMax is the longest idle poll of a destination's queue.
+const defaultPollMax = time.Second
+
+// Lease bounds. A replica that dies holding a lease has its work picked up
+// by another once the lease runs out (plus at most one idle poll, PollMax),
+// so MaxLease plus PollMax stays under the contract's 30 s. An attempt gets
+// at most MaxAttemptTime (config rejects longer timeouts) and must end
+// settleMargin before its lease does, so the outcome is stored before
+// anyone else can lease the delivery again.
+const (
+	MaxLease       = 27 * time.Second
+	settleMargin   = 4 * time.Second
+	MaxAttemptTime = 20 * time.Second
+)
+
 // Dispatcher drains the store's delivery queue: one loop per destination
 // leasing due deliveries, up to its Concurrency in flight, paced by its
 // RateLimit, retried on its Schedule, dead-lettered with a notice.
@@ -70,7 +90,6 @@ type Dispatcher struct {
 	http   *HTTPSender // the default sender, for notices
 	m      *metrics.Metrics
 	log    *slog.Logger
-	global chan struct{}
 
 	mu      sync.Mutex
 	workers map[string]*worker
@@ -83,13 +102,17 @@ type Dispatcher struct {
 	stopLoop context.CancelFunc
 	sendCtx  context.Context // cancelled when the grace runs out
 	stopSend context.CancelFunc
-	loops    sync.WaitGroup
-	inflight sync.WaitGroup
-	notices  sync.WaitGroup
-	outcomes chan settled
-	settleWG sync.WaitGroup
-	stopOnce sync.Once
-	stopped  chan struct{}
+	// noticeCtx is cancelled when the shutdown grace is over: a notice not
+	// sent by then is logged with its dead letter's id, not lost silently.
+	noticeCtx  context.Context
+	stopNotice context.CancelFunc
+	loops      sync.WaitGroup
+	inflight   sync.WaitGroup
+	notices    sync.WaitGroup
+	outcomes   chan settled
+	settleWG   sync.WaitGroup
+	stopOnce   sync.Once
+	stopped    chan struct{}
 }
 
 // worker is one destination's loop.
@@ -100,6 +123,50 @@ type worker struct {
 	inflight atomic.Int64
 	wake     chan struct{}
 	cancel   context.CancelFunc
+
+	// What the destination's limiter last said, so the loop leases only
+	// what pacing can admit within the lease.
+	paceMu    sync.Mutex
+	remaining int       // admissions left in the window, less those leased since
+	known     time.Time // when the limiter last answered; zero: never
+	refused   bool      // its last answer was a refusal, until then
+	until     time.Time
+}
+
+// paceRecheck is how often the loop of a paced destination looks again
+// while its leased deliveries have yet to ask the limiter.
+const paceRecheck = 20 * time.Millisecond
+
+// paceRoom says how many deliveries the loop may lease for a paced
+// destination now or, when none, until when to wait.
+func (w *worker) paceRoom(lim ratelimit.Limit, now time.Time) (int, time.Time) {
+	w.paceMu.Lock()
+	defer w.paceMu.Unlock()
+	switch {
+	case w.refused && now.Before(w.until):
+		return 0, w.until
+	case w.refused:
+		// One more is admitted by now; the next answer says more.
+		w.refused, w.remaining = false, 1
+		return 1, time.Time{}
+	case w.known.IsZero() || now.Sub(w.known) >= lim.Per:
+		return lim.Requests, time.Time{}
+	case w.remaining <= 0:
+		return 0, now.Add(paceRecheck)
+	}
+	return w.remaining, time.Time{}
+}
+
+// reserve counts n leased deliveries against the room paceRoom gave, until
+// their own admissions tell the loop more.
+func (w *worker) reserve(lim ratelimit.Limit, n int, now time.Time) {
+	w.paceMu.Lock()
+	defer w.paceMu.Unlock()
+	if w.known.IsZero() || now.Sub(w.known) >= lim.Per {
+		w.remaining = lim.Requests
+	}
+	w.remaining -= n
+	w.known = now
 }
 
 func (w *worker) poke() {
@@ -109,11 +176,23 @@ func (w *worker) poke() {
 	}
 }
 
+func (w *worker) note(dec ratelimit.Decision, now time.Time) {
+	w.paceMu.Lock()
+	defer w.paceMu.Unlock()
+	w.remaining, w.known = dec.Remaining, now
+	w.refused = !dec.Allowed
+	if w.refused {
+		w.until = now.Add(dec.RetryAfter)
+	}
+}
+
 // settled is an outcome on its way to the store, with what the dead-letter
 // notice needs.
 type settled struct {
 	out  store.Outcome
 	dest *Destination
+	// disabled: dead-lettered because a 410 disabled the destination.
+	disabled bool
 }
 
 // New builds a Dispatcher; call SetDestinations and Run.
@@ -127,8 +206,8 @@ func New(opts Options) *Dispatcher {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.MaxInFlight <= 0 {
-		opts.MaxInFlight = 256
+	if opts.MaxConcurrency <= 0 {
+		opts.MaxConcurrency = MaxConcurrency
 	}
 	if opts.Grace <= 0 {
 		opts.Grace = 10 * time.Second
@@ -137,7 +216,7 @@ func New(opts Options) *Dispatcher {
 		opts.PollMin = 20 * time.Millisecond
 	}
 	if opts.PollMax <= 0 {
-		opts.PollMax = time.Second
+		opts.PollMax = defaultPollMax
 	}
 	if opts.Jitter == nil {
 		opts.Jitter = func(d time.Duration) time.Duration {
@@ -155,13 +234,13 @@ func New(opts Options) *Dispatcher {
 	dp := &Dispatcher{
 		opts: opts, store: opts.Store, sender: sender, http: hs,
 		m: opts.Metrics, log: opts.Log,
-		global:   make(chan struct{}, opts.MaxInFlight),
 		workers:  map[string]*worker{},
-		outcomes: make(chan settled, opts.MaxInFlight),
+		outcomes: make(chan settled, 256),
 		stopped:  make(chan struct{}),
 	}
 	dp.loopCtx, dp.stopLoop = context.WithCancel(context.Background())
 	dp.sendCtx, dp.stopSend = context.WithCancel(context.Background())
+	dp.noticeCtx, dp.stopNotice = context.WithCancel(context.Background())
 	empty := []Destination{}
 	dp.route.Store(&empty)
 	return dp
@@ -219,16 +298,13 @@ func (dp *Dispatcher) SetDestinations(ds []Destination) {
 	dp.publishRouteLocked()
 }
 
-// publishRouteLocked stores the routing view: configured destinations minus
-// those a 410 disabled.
+// publishRouteLocked stores the routing view: the configured destinations.
+// One a 410 disabled stays in it, so its events are stored and go to its
+// dead letters, replayable once its config changes, rather than vanish.
 func (dp *Dispatcher) publishRouteLocked() {
 	view := make([]Destination, 0, len(dp.workers))
 	for _, w := range dp.workers {
-		d := *w.dest.Load()
-		if w.disabled.Load() {
-			d.Enabled = false
-		}
-		view = append(view, d)
+		view = append(view, *w.dest.Load())
 	}
 	// Map order is random; a stable order keeps Route's answer stable.
 	slicesSortByName(view)
@@ -244,8 +320,8 @@ func (dp *Dispatcher) gaugeLocked(w *worker) {
 }
 
 // Route names the current destinations that want ev; pass it as
-// store.IngestRequest.Route. Disabled destinations (by config or a 410)
-// get nothing.
+// store.IngestRequest.Route. A destination disabled by config gets
+// nothing; one disabled by a 410 gets its events dead-lettered.
 func (dp *Dispatcher) Route(ev *lead.Event) []string {
 	return Route(*dp.route.Load(), ev)
 }
@@ -284,12 +360,15 @@ func (dp *Dispatcher) Run(ctx context.Context) error {
 	return nil
 }
 
-// Shutdown stops leasing, lets in-flight deliveries finish for up to grace,
-// then abandons the rest: their leases expire and they are due again (with
-// the same webhook-id) after a restart. Outcomes reached are settled before
-// it returns. Safe to call more than once and from any goroutine.
+// Shutdown stops leasing, lets in-flight deliveries and dead-letter notices
+// finish for up to grace in all, then abandons the rest: their leases
+// expire and they are due again (with the same webhook-id) after a restart;
+// a notice cut off is logged with its dead letter's id. Outcomes reached
+// are settled before it returns. Safe to call more than once and from any
+// goroutine.
 func (dp *Dispatcher) Shutdown(grace time.Duration) {
 	dp.stopOnce.Do(func() {
+		deadline := time.Now().Add(grace)
 		dp.mu.Lock()
 		dp.stopping = true
 		wasRunning := dp.running
@@ -297,25 +376,37 @@ func (dp *Dispatcher) Shutdown(grace time.Duration) {
 		dp.stopLoop()
 		if wasRunning {
 			dp.loops.Wait()
-			done := make(chan struct{})
-			go func() { dp.inflight.Wait(); close(done) }()
-			t := time.NewTimer(grace)
-			select {
-			case <-done:
-			case <-t.C:
+			if !waitUntil(&dp.inflight, deadline) {
 				dp.log.Warn("shutdown grace over, leaving in-flight deliveries to their leases", "grace", grace.String())
 				dp.stopSend()
-				<-done
+				dp.inflight.Wait()
 			}
-			t.Stop()
 			close(dp.outcomes)
 			dp.settleWG.Wait()
-			dp.notices.Wait()
+			if !waitUntil(&dp.notices, deadline) {
+				dp.stopNotice()
+				dp.notices.Wait()
+			}
 		}
 		dp.stopSend()
+		dp.stopNotice()
 		close(dp.stopped)
 	})
 	<-dp.stopped
+}
+
+// waitUntil waits for wg until deadline and says whether it finished.
+func waitUntil(wg *sync.WaitGroup, deadline time.Time) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
 }
 
 func (dp *Dispatcher) startLocked(w *worker) {
@@ -367,30 +458,40 @@ func (dp *Dispatcher) loop(ctx context.Context, w *worker) {
 	failing := false
 	for ctx.Err() == nil {
 		d := w.dest.Load()
-		if !d.Enabled || w.disabled.Load() {
+		if !d.Enabled {
 			wait(ctx, w.wake, dp.opts.PollMax)
 			continue
 		}
-		// No destination may hold more than half the shared pool, so a slow
-		// one with a large Concurrency still leaves room for the rest.
-		conc := min(d.concurrency(), max(1, dp.opts.MaxInFlight/2))
+		// Each destination has its own slots and nothing shared: a hung or
+		// paced destination fills only its own.
+		conc := min(d.concurrency(), dp.opts.MaxConcurrency)
 		free := conc - int(w.inflight.Load())
+		disabled, heldBack := w.disabled.Load(), false
+		if disabled {
+			free = maxBatch
+		}
 		if free <= 0 {
 			wait(ctx, w.wake, dp.opts.PollMax)
 			continue
 		}
-		if d.paced() {
-			// A paced batch waits for its turn while leased; keep it
-			// within one window so its lease covers the wait.
-			free = min(free, d.RateLimit.Requests)
+		if d.paced() && !disabled {
+			// Lease only what pacing can admit now: a delivery waits for
+			// its turn inside its lease, so the wait must stay short.
+			room, until := w.paceRoom(paceLimit(d), time.Now())
+			if room == 0 {
+				wait(ctx, w.wake, time.Until(until))
+				continue
+			}
+			if room < free {
+				free, heldBack = room, true
+			}
 		}
-		free = min(free, maxBatch)
-		got := dp.acquireGlobal(ctx, free)
-		if got == 0 {
-			continue
+		if free > maxBatch {
+			free, heldBack = maxBatch, false
 		}
-		batch, err := dp.store.Lease(ctx, w.name, dp.opts.Now(), got, leaseFor(d))
-		dp.releaseGlobal(got - len(batch))
+		lease := leaseFor(d)
+		leasedAt := time.Now()
+		batch, err := dp.store.Lease(ctx, w.name, dp.opts.Now(), free, lease)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -414,64 +515,90 @@ func (dp *Dispatcher) loop(ctx context.Context, w *worker) {
 			continue
 		}
 		idle = dp.opts.PollMin
+		if disabled {
+			dp.deadLetterDisabled(d, batch)
+			continue
+		}
+		if d.paced() {
+			w.reserve(paceLimit(d), len(batch), time.Now())
+			if heldBack && len(batch) == free {
+				// Pacing, not the queue or the slots, bounded this lease.
+				dp.m.RateLimited.WithLabelValues("outbound").Inc()
+			}
+		}
+		// The attempt, and any wait for pacing before it, must be over
+		// settleMargin before the lease runs out.
+		end := leasedAt.Add(lease - settleMargin)
 		for _, del := range batch {
 			w.inflight.Add(1)
 			dp.inflight.Add(1)
-			go dp.deliver(w, d, del)
+			go dp.deliver(w, d, del, end)
 		}
 	}
 }
 
-// leaseFor is long enough for the attempt (its timeout, and 10 s for the
-// store's settle) and, for a paced destination, a window's wait for its
-// turn. A batch is leased only up to the free worker slots, so every leased
-// delivery starts at once. With the default 15 s timeout a lease is 25 s:
-// when a replica dies mid-delivery, another takes its work within 30 s.
+// disabledError is the last_error of a delivery dead-lettered because its
+// destination answered 410 Gone earlier.
+const disabledError = "not sent: destination disabled after a 410 Gone; change its config to re-enable it, then replay"
+
+// deadLetterDisabled dead-letters a leased batch of a destination a 410
+// disabled, without sending: contract §5 wants every accepted event to
+// reach its destination or its dead letters, and a replay after the config
+// changes sends them.
+func (dp *Dispatcher) deadLetterDisabled(d *Destination, batch []store.Delivery) {
+	now := dp.opts.Now()
+	for _, del := range batch {
+		dp.m.Deliveries.WithLabelValues(d.Name, "dead").Inc()
+		dp.outcomes <- settled{
+			out:      store.Outcome{Delivery: del, State: store.Dead, Attempt: store.Attempt{At: now, Error: disabledError}},
+			dest:     d,
+			disabled: true,
+		}
+	}
+	dp.log.Warn("dead-lettered deliveries of a destination disabled by a 410", "destination", d.Name, "count", len(batch))
+}
+
+// attemptTime is how long one attempt at d may take: its timeout, capped so
+// the attempt fits in a lease of at most MaxLease.
+func attemptTime(d *Destination) time.Duration {
+	return min(d.timeout(), MaxAttemptTime)
+}
+
+// leaseFor is long enough for the attempt and the store's settle after it,
+// and for a paced destination also a wait for its turn (what is left of
+// MaxLease). It never exceeds MaxLease: when a replica dies mid-delivery,
+// another takes its work within MaxLease plus one idle poll, under 30 s.
 func leaseFor(d *Destination) time.Duration {
-	l := d.timeout() + 10*time.Second
 	if d.paced() {
-		l += 2 * d.RateLimit.Per
+		return MaxLease
 	}
-	return l
+	return attemptTime(d) + settleMargin
 }
 
-// acquireGlobal takes up to n slots of the global pool, waiting for the
-// first one only.
-func (dp *Dispatcher) acquireGlobal(ctx context.Context, n int) int {
-	select {
-	case dp.global <- struct{}{}:
-	case <-ctx.Done():
-		return 0
-	}
-	got := 1
-	for got < n {
-		select {
-		case dp.global <- struct{}{}:
-			got++
-		default:
-			return got
-		}
-	}
-	return got
-}
-
-func (dp *Dispatcher) releaseGlobal(n int) {
-	for range n {
-		<-dp.global
-	}
-}
-
-// deliver makes one attempt at del and queues its outcome for settling.
-func (dp *Dispatcher) deliver(w *worker, d *Destination, del store.Delivery) {
+// deliver makes one attempt at del, over by end (settleMargin before its
+// lease runs out), and queues its outcome for settling.
+func (dp *Dispatcher) deliver(w *worker, d *Destination, del store.Delivery, end time.Time) {
 	defer func() {
-		dp.releaseGlobal(1)
 		w.inflight.Add(-1)
 		w.poke()
 		dp.inflight.Done()
 	}()
-	ctx := dp.sendCtx
-	if d.paced() && !dp.pace(ctx, d) {
-		return // stopping: the lease runs out and it is due again
+	ctx, cancel := context.WithDeadline(dp.sendCtx, end)
+	defer cancel()
+	if d.paced() {
+		// Admitted late enough that the attempt would outlive the lease,
+		// it is not sent: the lease runs out and it is due again, so no
+		// other replica can send it at the same time.
+		pctx, pcancel := context.WithDeadline(ctx, end.Add(-attemptTime(d)))
+		ok := dp.pace(pctx, w, d)
+		pcancel()
+		if !ok {
+			if dp.sendCtx.Err() == nil {
+				dp.log.Info("pacing did not admit a delivery within its lease; it is due again when the lease runs out",
+					"destination", d.Name, "event_id", del.EventID, "request_id", del.RequestID)
+			}
+			return
+		}
 	}
 	start := time.Now()
 	at := dp.opts.Now()
@@ -599,7 +726,9 @@ func (dp *Dispatcher) settle(batch []settled) {
 }
 
 // notify tells the destination's notify_on_failure, or the gateway's
-// notify_url, about a dead letter, in the background and once.
+// notify_url, about a dead letter, in the background and once. One that
+// cannot be sent (refused, or cut off by the end of the shutdown grace) is
+// logged with the dead letter's id, which the admin API lists.
 func (dp *Dispatcher) notify(s settled) {
 	if s.dest.NoNotify {
 		return
@@ -617,15 +746,20 @@ func (dp *Dispatcher) notify(s settled) {
 		Type: NoticeType, Destination: del.Destination, DeliveryID: del.ID, EventID: del.EventID,
 		Event: del.Event.Event, Source: del.Event.Source, LeadID: del.Event.LeadID,
 		Attempts: del.Attempts + 1, Code: s.out.Attempt.Code, Error: s.out.Attempt.Error,
-		DeadAt: s.out.Attempt.At, Disabled: s.out.Attempt.Code == 410,
+		DeadAt: s.out.Attempt.At, Disabled: s.disabled || s.out.Attempt.Code == 410,
 	}
 	dp.notices.Add(1)
 	go func() {
 		defer dp.notices.Done()
-		ctx, cancel := context.WithTimeout(dp.sendCtx, 10*time.Second)
+		ctx, cancel := context.WithTimeout(dp.noticeCtx, 10*time.Second)
 		defer cancel()
 		if err := dp.http.Notify(ctx, target, allowPrivate, n); err != nil {
-			dp.log.Warn("dead-letter notice failed", "destination", del.Destination, "event_id", del.EventID, "request_id", del.RequestID, "error", err.Error())
+			msg := "dead-letter notice failed"
+			if dp.noticeCtx.Err() != nil {
+				msg = "dead-letter notice not sent: shutdown grace over"
+			}
+			dp.log.Warn(msg, "destination", del.Destination, "dead_letter_id", del.ID, "event_id", del.EventID,
+				"request_id", del.RequestID, "error", err.Error())
 		}
 	}()
 }

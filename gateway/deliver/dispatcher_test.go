@@ -3,6 +3,7 @@ package deliver
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -10,11 +11,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"leadgate/gateway/lead"
 	"leadgate/gateway/metrics"
@@ -155,8 +158,11 @@ func TestRetryThenSuccessKeepsWebhookID(t *testing.T) {
 	if got := counter(t, h.m, "crm", "success"); got != 1 {
 		t.Errorf("success count = %v, want 1", got)
 	}
-	if got := testutil.CollectAndCount(h.m.DeliveryLag); got != 1 {
-		t.Errorf("lag series = %d, want 1", got)
+	// One lag sample per delivered event; CollectAndCount would count the
+	// one series of the unlabelled histogram, delivered or not.
+	var lag dto.Metric
+	if err := h.m.DeliveryLag.Write(&lag); err != nil || lag.GetHistogram().GetSampleCount() != 1 {
+		t.Errorf("lag samples = %d (%v), want 1", lag.GetHistogram().GetSampleCount(), err)
 	}
 }
 
@@ -284,49 +290,87 @@ func TestRetryDelayJitterAndLastEntryRepeats(t *testing.T) {
 	}
 }
 
+// A 410 disables the destination until its config changes. Events routed
+// to it meanwhile are not lost: they go to its dead letters, without a
+// request, with a last_error that says why and a notice marked disabled,
+// and a replay after the config change delivers them.
 func TestGoneDisablesUntilConfigChanges(t *testing.T) {
 	s := newSink(t, 410)
+	notice := newSink(t, 200)
 	// The same sink answers 200 on another path, which the new config uses.
 	s.Config.Handler = func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == "/v2" {
-				s.got <- sinkRequest{path: r.URL.Path}
+				s.got <- sinkRequest{path: r.URL.Path, header: r.Header.Clone()}
 				return
 			}
 			next.ServeHTTP(w, r)
 		})
 	}(s.Config.Handler)
-	d := Destination{Name: "crm", URL: s.URL + "/v1", Enabled: true, AllowPrivate: true}
+	d := Destination{Name: "crm", URL: s.URL + "/v1", Enabled: true, AllowPrivate: true, NotifyOnFailure: notice.URL}
 	h := start(t, []Destination{d}, nil)
 	ev := sampleEvent()
 	h.enqueue("crm", "evt_gone")
 	if o := h.st.next(t); o.State != store.Dead || o.Attempt.Code != 410 {
 		t.Fatalf("outcome %s %d, want dead 410", o.State, o.Attempt.Code)
 	}
+	<-s.got
+	if n := readNotice(t, notice); n.EventID != "evt_gone" || !n.Disabled || n.Code != 410 {
+		t.Fatalf("notice %+v, want evt_gone, code 410, disabled", n)
+	}
 	if got := testutil.ToFloat64(h.m.DestinationEnabled.WithLabelValues("crm")); got != 0 {
 		t.Fatalf("enabled gauge = %v, want 0", got)
 	}
-	if got := h.dp.Route(ev); len(got) != 0 {
-		t.Fatalf("Route = %v while disabled, want none", got)
+	// Still routed: an event accepted now must reach the destination or
+	// its dead letters, never vanish.
+	if got := h.dp.Route(ev); !slices.Equal(got, []string{"crm"}) {
+		t.Fatalf("Route = %v while disabled, want [crm]", got)
 	}
-	// Queued while disabled: it must wait for the config change, not be
-	// sent to the 410 path.
-	h.enqueue("crm", "evt_after")
+	after := h.enqueue("crm", "evt_after")
+	o := h.st.next(t)
+	if o.State != store.Dead || o.Delivery.ID != after || o.Attempt.Error != disabledError || o.Attempt.Code != 0 {
+		t.Fatalf("outcome %s for %s, code %d, error %q; want dead %s with %q", o.State, o.Delivery.ID, o.Attempt.Code, o.Attempt.Error, after, disabledError)
+	}
+	if n := readNotice(t, notice); n.EventID != "evt_after" || !n.Disabled || n.Error != disabledError {
+		t.Fatalf("notice %+v, want evt_after, disabled, with the disabled error", n)
+	}
+	if got := len(s.all()); got != 1 {
+		t.Fatalf("the 410 path got %d requests, want only the first", got)
+	}
 	h.dp.SetDestinations([]Destination{d}) // unchanged config: still disabled
-	if got := h.dp.Route(ev); len(got) != 0 {
-		t.Fatalf("Route = %v after an unchanged reload, want none", got)
+	if got := testutil.ToFloat64(h.m.DestinationEnabled.WithLabelValues("crm")); got != 0 {
+		t.Fatalf("enabled gauge = %v after an unchanged reload, want 0", got)
 	}
+
 	d.URL = s.URL + "/v2"
 	h.dp.SetDestinations([]Destination{d})
-	if got := h.dp.Route(ev); !slices.Equal(got, []string{"crm"}) {
-		t.Fatalf("Route = %v after the config change, want [crm]", got)
-	}
-	o := h.st.next(t)
-	if o.State != store.Delivered || o.Delivery.EventID != "evt_after" {
-		t.Fatalf("outcome %s for %s, want delivered evt_after", o.State, o.Delivery.EventID)
-	}
 	if got := testutil.ToFloat64(h.m.DestinationEnabled.WithLabelValues("crm")); got != 1 {
-		t.Fatalf("enabled gauge = %v, want 1", got)
+		t.Fatalf("enabled gauge = %v after the config change, want 1", got)
+	}
+	if err := h.st.Replay(context.Background(), after, h.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	h.dp.Kick()
+	if o := h.st.next(t); o.State != store.Delivered || o.Delivery.EventID != "evt_after" {
+		t.Fatalf("replayed outcome %s for %s, want delivered evt_after", o.State, o.Delivery.EventID)
+	}
+	if r := <-s.got; r.path != "/v2" || r.header.Get("webhook-id") != "evt_after" {
+		t.Fatalf("replay went to %s with webhook-id %q, want /v2 and evt_after", r.path, r.header.Get("webhook-id"))
+	}
+}
+
+func readNotice(t *testing.T, notice *sink) Notice {
+	t.Helper()
+	select {
+	case r := <-notice.got:
+		var n Notice
+		if err := json.Unmarshal([]byte(r.body), &n); err != nil {
+			t.Fatalf("notice body %s: %v", r.body, err)
+		}
+		return n
+	case <-time.After(10 * time.Second):
+		t.Fatal("no notice posted")
+		return Notice{}
 	}
 }
 
@@ -400,30 +444,62 @@ func TestPacingNeverExceedsWindow(t *testing.T) {
 	}
 }
 
-func TestSlowDestinationDoesNotDelayAnother(t *testing.T) {
+// Two destinations that hang, each with more concurrency than the cap and
+// more deliveries queued than that, and one whose deliveries wait for
+// pacing, hold only their own slots: a healthy destination still delivers
+// everything while they hang.
+func TestSlowDestinationsDoNotStarveAnother(t *testing.T) {
 	release := make(chan struct{})
+	var hung atomic.Int64
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		<-release
+		hung.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
 	}))
 	defer slow.Close()
 	defer close(release)
 	fast := newSink(t, 200)
+	paced := newSink(t, 200)
+	const limit = 4
 	ds := []Destination{
-		{Name: "slow", URL: slow.URL, Enabled: true, AllowPrivate: true, Concurrency: 2, Timeout: time.Minute},
+		{Name: "slow1", URL: slow.URL + "/1", Enabled: true, AllowPrivate: true, Concurrency: 3 * limit, Timeout: MaxAttemptTime},
+		{Name: "slow2", URL: slow.URL + "/2", Enabled: true, AllowPrivate: true, Concurrency: 3 * limit, Timeout: MaxAttemptTime},
+		{Name: "paced", URL: paced.URL, Enabled: true, AllowPrivate: true, Concurrency: 3 * limit, RateLimit: rateLimit(1, time.Hour)},
 		{Name: "fast", URL: fast.URL, Enabled: true, AllowPrivate: true, Concurrency: 2},
 	}
-	h := start(t, ds, func(o *Options) { o.MaxInFlight = 4 })
-	for i := range 6 {
-		h.enqueue("slow", "evt_s"+string(rune('a'+i)))
+	h := start(t, ds, func(o *Options) { o.MaxConcurrency = limit })
+	for i := range 3 * limit {
+		h.enqueue("slow1", fmt.Sprint("evt_s1_", i))
+		h.enqueue("slow2", fmt.Sprint("evt_s2_", i))
+		h.enqueue("paced", fmt.Sprint("evt_p_", i))
 	}
-	for i := range 6 {
-		h.enqueue("fast", "evt_f"+string(rune('a'+i)))
-	}
-	for range 6 {
-		o := h.st.next(t)
-		if o.Delivery.Destination != "fast" || o.State != store.Delivered {
-			t.Fatalf("outcome %s for %s, want fast deliveries while slow hangs", o.State, o.Delivery.Destination)
+	// Both hung destinations hold every slot they may have before the
+	// healthy one gets anything.
+	deadline := time.Now().Add(10 * time.Second)
+	for hung.Load() < 2*limit {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests hanging, want %d", hung.Load(), 2*limit)
 		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for i := range 3 * limit {
+		h.enqueue("fast", fmt.Sprint("evt_f_", i))
+	}
+	delivered := map[string]int{}
+	for range 3*limit + 1 {
+		o := h.st.next(t)
+		if o.State != store.Delivered {
+			t.Fatalf("outcome %s for %s, want only deliveries while the others hang", o.State, o.Delivery.Destination)
+		}
+		delivered[o.Delivery.Destination]++
+	}
+	if delivered["fast"] != 3*limit || delivered["paced"] != 1 {
+		t.Fatalf("delivered %v, want all %d of fast and the one pacing admits", delivered, 3*limit)
+	}
+	if got := hung.Load(); got != 2*limit {
+		t.Fatalf("%d requests reached the hung destinations, want %d: the cap per destination did not hold", got, 2*limit)
 	}
 }
 
@@ -569,23 +645,32 @@ func TestDeliveryLogLinesCarryRequestID(t *testing.T) {
 	}
 }
 
+// A replica that dies holding a lease has its work taken over once the
+// lease runs out, plus at most one idle poll: that must stay within the
+// contract's 30 s whatever the destination's timeout and pacing.
 func TestLeaseLetsAnotherReplicaTakeOverWithin30s(t *testing.T) {
 	tests := []struct {
 		name string
 		d    Destination
 		want time.Duration
 	}{
-		{"default timeout", Destination{}, 25 * time.Second},
-		{"short timeout", Destination{Timeout: 5 * time.Second}, 15 * time.Second},
-		{"paced", Destination{Timeout: 5 * time.Second, RateLimit: ratelimit.Limit{Requests: 25, Per: 5 * time.Second}}, 25 * time.Second},
+		{"default timeout", Destination{}, 19 * time.Second},
+		{"short timeout", Destination{Timeout: 5 * time.Second}, 9 * time.Second},
+		{"timeout over the cap", Destination{Timeout: 5 * time.Minute}, 24 * time.Second},
+		{"paced, contract example", Destination{Timeout: 15 * time.Second, RateLimit: ratelimit.Limit{Requests: 25, Per: 5 * time.Second}}, 27 * time.Second},
+		{"paced, long window", Destination{Timeout: 20 * time.Second, RateLimit: ratelimit.Limit{Requests: 1, Per: time.Hour}}, 27 * time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := leaseFor(&tt.d); got != tt.want {
+			got := leaseFor(&tt.d)
+			if got != tt.want {
 				t.Fatalf("lease = %v, want %v", got, tt.want)
 			}
-			if got := leaseFor(&tt.d); got > 30*time.Second {
-				t.Fatalf("lease %v: a dead replica's work would wait longer than 30 s", got)
+			if pickup := got + defaultPollMax; pickup >= 30*time.Second {
+				t.Fatalf("lease %v + poll %v: a dead replica's work would wait %v, not under 30 s", got, defaultPollMax, pickup)
+			}
+			if attemptTime(&tt.d)+settleMargin > got {
+				t.Fatalf("an attempt of %v does not fit a lease of %v with the settle margin", attemptTime(&tt.d), got)
 			}
 		})
 	}

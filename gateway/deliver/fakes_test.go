@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -112,6 +113,21 @@ func (m *memStore) Settle(_ context.Context, outcomes []store.Outcome) error {
 			it.due = o.RetryAt
 		}
 		m.settled <- o
+	}
+	return nil
+}
+
+// Replay queues a dead letter again, due at now, as the real stores do.
+func (m *memStore) Replay(_ context.Context, id string, now time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	it, ok := m.items[id]
+	if !ok || it.state != store.Dead {
+		return store.ErrNotFound
+	}
+	it.state, it.due = store.Retrying, now
+	if !slices.Contains(m.order[m.head:], id) {
+		m.order = append(m.order, id)
 	}
 	return nil
 }

@@ -12,10 +12,16 @@ import (
 // errBadSecret never carries the secret it is about.
 var errBadSecret = errors.New("signing secret is not whsec_ followed by base64")
 
-// decodeSecret turns a Standard Webhooks secret into its HMAC key: the
-// base64 after the optional whsec_ prefix.
-func decodeSecret(s string) ([]byte, error) {
-	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(s, "whsec_"))
+// DecodeSecret turns a Standard Webhooks secret into its HMAC key: the
+// standard base64 after the optional whsec_ prefix, padded or not (secret
+// generators differ, and a receiver's library accepts both). Config
+// validation uses it too, so a secret that validates is one that signs.
+func DecodeSecret(s string) ([]byte, error) {
+	rest := strings.TrimPrefix(s, "whsec_")
+	key, err := base64.StdEncoding.DecodeString(rest)
+	if err != nil {
+		key, err = base64.RawStdEncoding.DecodeString(rest)
+	}
 	if err != nil || len(key) == 0 {
 		return nil, errBadSecret
 	}
@@ -30,7 +36,7 @@ func Sign(secrets []string, id string, timestamp int64, body []byte) (string, er
 	ts := strconv.FormatInt(timestamp, 10)
 	sigs := make([]string, 0, len(secrets))
 	for _, s := range secrets {
-		key, err := decodeSecret(s)
+		key, err := DecodeSecret(s)
 		if err != nil {
 			return "", err
 		}
