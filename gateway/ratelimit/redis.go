@@ -12,56 +12,70 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// slidingWindow is the whole decision in one script, so that the check and
-// the record are atomic across every replica sharing the Redis.
+// SlidingWindowLua defines the Lua function
+//
+//	sliding(key, limit, window µs, member) -> {allowed, remaining, reset µs, retry-after µs, now µs}
+//
+// the whole decision of one request, so that the check and the record are
+// atomic across every replica sharing the Redis. The limiter's own script
+// is this function and one call; the Redis store's Ingest script calls it
+// before its writes, so the inbound limit and the events of a request are
+// one atomic script and one round trip. A script using it must also run
+// redis.replicate_commands first (see slidingWindow).
 //
 // The clock is Redis's own TIME: replicas with skewed clocks still agree on
 // one window. Scores are microseconds since the Unix epoch (about 2^51, exact
-// in a Lua double). replicate_commands makes a script that reads TIME and
-// then writes replicable on Redis 3.2 and 4 (effects replication); from 5 on
-// it is the default and the call is a no-op, and in case a future Redis
-// drops it the call is guarded.
-//
-// KEYS[1] the key; ARGV: limit, window in microseconds, member (unique across
-// replicas). Returns {allowed, remaining, reset µs, retry-after µs, now µs}.
+// in a Lua double).
+const SlidingWindowLua = `
+local function sliding(key, limit, window, member)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  local count = redis.call('ZCARD', key)
+  local allowed = 0
+  if count < limit then
+    redis.call('ZADD', key, now, member)
+    count = count + 1
+    allowed = 1
+  end
+  redis.call('PEXPIRE', key, math.ceil(window / 1000) + 1)
+  local remaining = limit - count
+  local idx = 0
+  if remaining < 0 then
+    remaining = 0
+  end
+  if allowed == 0 then
+    -- the admission whose departure makes room; not the oldest when the
+    -- limit was lowered since those admissions
+    idx = count - limit
+  end
+  local first = redis.call('ZRANGE', key, idx, idx, 'WITHSCORES')
+  local reset = tonumber(first[2]) + window - now
+  local retry = 0
+  if allowed == 0 then
+    retry = reset
+  end
+  return {allowed, remaining, reset, retry, now}
+end
+`
+
+// slidingWindow is the limiter's script: KEYS[1] the key; ARGV: limit,
+// window in microseconds, member (unique across replicas). replicate_commands
+// makes a script that reads TIME and then writes replicable on Redis 3.2 and
+// 4 (effects replication); from 5 on it is the default and the call is a
+// no-op, and in case a future Redis drops it the call is guarded.
 var slidingWindow = redis.NewScript(`
 if redis.replicate_commands then pcall(redis.replicate_commands) end
-local key = KEYS[1]
-local limit = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-local count = redis.call('ZCARD', key)
-local allowed = 0
-if count < limit then
-  redis.call('ZADD', key, now, ARGV[3])
-  count = count + 1
-  allowed = 1
-end
-redis.call('PEXPIRE', key, math.ceil(window / 1000) + 1)
-local remaining = limit - count
-local idx = 0
-if remaining < 0 then
-  remaining = 0
-end
-if allowed == 0 then
-  -- the admission whose departure makes room; not the oldest when the
-  -- limit was lowered since those admissions
-  idx = count - limit
-end
-local first = redis.call('ZRANGE', key, idx, idx, 'WITHSCORES')
-local reset = tonumber(first[2]) + window - now
-local retry = 0
-if allowed == 0 then
-  retry = reset
-end
-return {allowed, remaining, reset, retry, now}
+` + SlidingWindowLua + `
+return sliding(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3])
 `)
 
 // DefaultRedisPrefix starts every limiter key, keeping Leadgate's keys
-// apart from others in a shared Redis.
-const DefaultRedisPrefix = "lg:"
+// apart from others in a shared Redis. It carries the Redis store's hash
+// tag ({gw}, redisstore.DefaultPrefix), so a window lives in the same
+// Cluster slot as the store's keys and the store's Ingest script may check
+// the inbound limit atomically with its writes.
+const DefaultRedisPrefix = "lg:{gw}:rl:"
 
 // RedisOptions configures NewRedis.
 type RedisOptions struct {
@@ -98,9 +112,8 @@ func NewRedis(client redis.UniversalClient, opts RedisOptions) *Redis {
 	return r
 }
 
-// Key is the Redis key holding key's window. The hash tag keeps each window
-// in one slot so the script runs on Redis Cluster.
-func (r *Redis) Key(key string) string { return r.prefix + "{rl:" + key + "}" }
+// Key is the Redis key holding key's window.
+func (r *Redis) Key(key string) string { return r.prefix + key }
 
 // Allow admits the request when fewer than lim.Requests were admitted under
 // key in the last lim.Per by any replica, and records it. Errors reaching
@@ -113,21 +126,55 @@ func (r *Redis) Allow(ctx context.Context, key string, lim Limit) (Decision, err
 // allow also returns Redis's clock at the decision, which tests use to check
 // the admissions against the server's own timeline.
 func (r *Redis) allow(ctx context.Context, key string, lim Limit) (Decision, time.Time, error) {
-	if err := checkLimit(lim); err != nil {
+	c, err := r.Check(key, lim)
+	if err != nil {
 		return Decision{}, time.Time{}, err
 	}
-	windowUS := max(lim.Per.Microseconds(), 1)
-	member := r.instance + ":" + strconv.FormatUint(r.seq.Add(1), 36)
-	res, err := slidingWindow.Run(ctx, r.client, []string{r.Key(key)}, lim.Requests, windowUS, member).Int64Slice()
+	res, err := slidingWindow.Run(ctx, r.client, []string{c.Key}, c.Args()...).Int64Slice()
 	if err != nil {
 		return Decision{}, time.Time{}, fmt.Errorf("rate limit %q in redis: %w", key, err)
 	}
+	return c.Decision(res)
+}
+
+// Check is one request's limit check, ready to run as SlidingWindowLua's
+// sliding(KEYS[n], ARGV…) inside another script.
+type Check struct {
+	// Key is the Redis key of the window; declare it in the script's KEYS.
+	Key   string
+	Limit Limit
+	// WindowUS is Limit.Per in microseconds.
+	WindowUS int64
+	// Member is this admission's unique member of the log.
+	Member string
+}
+
+// Check prepares the check of key under lim with a fresh member, for a
+// script that calls sliding() itself (Allow uses it too, so both share one
+// window per key).
+func (r *Redis) Check(key string, lim Limit) (Check, error) {
+	if err := checkLimit(lim); err != nil {
+		return Check{}, err
+	}
+	return Check{
+		Key:      r.Key(key),
+		Limit:    lim,
+		WindowUS: max(lim.Per.Microseconds(), 1),
+		Member:   r.instance + ":" + strconv.FormatUint(r.seq.Add(1), 36),
+	}, nil
+}
+
+// Args are sliding()'s arguments after the key: limit, window µs, member.
+func (c Check) Args() []any { return []any{c.Limit.Requests, c.WindowUS, c.Member} }
+
+// Decision reads sliding()'s reply, returning Redis's clock at the decision.
+func (c Check) Decision(res []int64) (Decision, time.Time, error) {
 	if len(res) != 5 {
-		return Decision{}, time.Time{}, fmt.Errorf("rate limit %q in redis: script returned %d values, want 5", key, len(res))
+		return Decision{}, time.Time{}, fmt.Errorf("rate limit in redis: script returned %d values, want 5", len(res))
 	}
 	d := Decision{
 		Allowed:    res[0] == 1,
-		Limit:      lim,
+		Limit:      c.Limit,
 		Remaining:  int(res[1]),
 		Reset:      time.Duration(res[2]) * time.Microsecond,
 		RetryAfter: time.Duration(res[3]) * time.Microsecond,

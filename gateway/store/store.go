@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"leadgate/gateway/lead"
+	"leadgate/gateway/ratelimit"
 )
 
 // Errors every backend returns, so callers can branch with errors.Is.
@@ -51,6 +52,13 @@ type IngestRequest struct {
 	// events so their deliveries' log lines carry it too. Not part of the
 	// canonical event.
 	RequestID string
+	// Limit, when set, is the inbound rate limit, checked and recorded in
+	// the same atomic write as the events by a backend that can (the Redis
+	// store; see its LimitsIngest): the limit check and the enqueue are
+	// then one script and one round trip. A refused request stores
+	// nothing, and IngestResult.Limit says it was refused. Backends that
+	// cannot refuse a request that sets it.
+	Limit *ratelimit.Check
 }
 
 // IngestResult says what Ingest stored.
@@ -58,6 +66,9 @@ type IngestResult struct {
 	LeadID    string
 	Duplicate bool
 	Events    []lead.Event
+	// Limit is the decision on IngestRequest.Limit, when it was set. When
+	// it is not Allowed, nothing was stored and LeadID is empty.
+	Limit *ratelimit.Decision
 }
 
 // Delivery is one event owed to one destination.

@@ -106,6 +106,11 @@ func validate(req store.IngestRequest) error {
 	if len(req.DedupeKey) > maxKey {
 		return fmt.Errorf("ingest: dedupe key of length %d", len(req.DedupeKey))
 	}
+	if req.Limit != nil {
+		// The in-process limiter is as cheap as this check; the caller
+		// applies it before Ingest.
+		return errors.New("ingest: the embedded store does not check rate limits")
+	}
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"leadgate/gateway/lead"
+	"leadgate/gateway/ratelimit"
 	"leadgate/gateway/store"
 )
 
@@ -20,8 +21,12 @@ import (
 var errConflict = errors.New("lead changed concurrently")
 
 // Ingest applies the duplicate rule, resolves the lead, decides the events
-// and stores them with their deliveries in two round trips; see the package
-// doc for the optimistic check between them.
+// and stores them with their deliveries. It first writes as if the person
+// were new, which takes one round trip and is right for most payloads; the
+// write script refuses it (CONFLICT) when any identity key is already
+// known, and Ingest then reads the lead and writes again, retrying while
+// concurrent writes win. A request's inbound limit (req.Limit) is checked
+// by the first write only, atomically with it. See the package doc.
 func (s *Store) Ingest(ctx context.Context, req store.IngestRequest) (store.IngestResult, error) {
 	if len(req.Identity) == 0 {
 		return store.IngestResult{}, errors.New("ingest: at least one identity key is required")
@@ -29,19 +34,29 @@ func (s *Store) Ingest(ctx context.Context, req store.IngestRequest) (store.Inge
 	if req.ReceivedAt.IsZero() {
 		req.ReceivedAt = time.Now()
 	}
+	var decision *ratelimit.Decision
 	for attempt := 1; ; attempt++ {
-		res, err := s.ingestOnce(ctx, req)
+		res, d, err := s.ingestOnce(ctx, req, attempt == 1)
+		if d != nil {
+			decision, req.Limit = d, nil // admitted once, counted once
+			if !d.Allowed {
+				return store.IngestResult{Limit: d}, nil
+			}
+		}
 		if !errors.Is(err, errConflict) {
+			res.Limit = decision
 			return res, err
 		}
 		if attempt == maxIngestAttempts {
 			return store.IngestResult{}, fmt.Errorf("ingest: gave up after %d attempts: %w", attempt, err)
 		}
-		s.log.Debug("ingest conflict, retrying", "source", req.Source, "attempt", attempt)
-		// Every conflict means another write won, so a retry soon
-		// succeeds; past a few, a short jittered pause spreads a burst
-		// of payloads for one person.
-		if attempt >= 3 {
+		if attempt > 1 {
+			s.log.Debug("ingest conflict, retrying", "source", req.Source, "attempt", attempt)
+		}
+		// Every conflict but the first (someone known) means another write
+		// won, so a retry soon succeeds; past a few, a short jittered pause
+		// spreads a burst of payloads for one person.
+		if attempt >= 4 {
 			pause := time.Duration(mrand.Int64N(int64(min(attempt, 20)) * int64(time.Millisecond)))
 			select {
 			case <-ctx.Done():
@@ -52,41 +67,51 @@ func (s *Store) Ingest(ctx context.Context, req store.IngestRequest) (store.Inge
 	}
 }
 
-// ingestOnce is one read-decide-write pass; it returns errConflict when the
-// write found the lead, an identity key or the duplicate key changed.
-func (s *Store) ingestOnce(ctx context.Context, req store.IngestRequest) (store.IngestResult, error) {
+// ingestOnce is one decide-write pass, after a read unless guessNew: then
+// the lead is taken to be someone new, and the write's check of every
+// identity key finds out if not. It returns errConflict when the write found
+// the lead, an identity key or the duplicate key changed, and the limit's
+// decision when req.Limit was checked.
+func (s *Store) ingestOnce(ctx context.Context, req store.IngestRequest, guessNew bool) (store.IngestResult, *ratelimit.Decision, error) {
 	received := req.ReceivedAt.UnixMilli()
-	dupKey, hasDup := s.keys.dup(req.DedupeKey), "0"
+	dupKey := s.keys.dup(req.DedupeKey)
 	// The key lives on the wall clock for the whole window, however far
 	// ReceivedAt is from now; the window itself is judged on ReceivedAt.
 	dupEnd, dupPX := received+req.DedupeTTL.Milliseconds(), int64(0)
 	if req.DedupeKey != "" && req.DedupeTTL > 0 {
-		hasDup = "1"
 		dupPX = max(req.DedupeTTL.Milliseconds(), dupEnd-time.Now().UnixMilli(), 1)
 	}
 
-	args := make([]any, 0, 3+len(req.Identity))
-	args = append(args, hasDup, s.keys.base, received)
-	for _, k := range req.Identity {
-		args = append(args, k)
+	leadID, snapshot, version := "", "", "0"
+	current := make([]string, len(req.Identity)) // "" each: nobody known
+	if !guessNew {
+		hasDup := "0"
+		if dupPX > 0 {
+			hasDup = "1"
+		}
+		args := make([]any, 0, 3+len(req.Identity))
+		args = append(args, hasDup, s.keys.base, received)
+		for _, k := range req.Identity {
+			args = append(args, k)
+		}
+		reply, err := s.batch.run(ctx, readScript, []string{s.keys.idx, dupKey}, args...).StringSlice()
+		if err != nil {
+			return store.IngestResult{}, nil, unavailable("ingest: read lead", err)
+		}
+		if len(reply) >= 2 && reply[0] == "DUP" {
+			return store.IngestResult{LeadID: reply[1], Duplicate: true}, nil, nil
+		}
+		if len(reply) != 4+len(req.Identity) || reply[0] != "OK" {
+			return store.IngestResult{}, nil, fmt.Errorf("ingest: read lead: unexpected reply of %d values", len(reply))
+		}
+		leadID, snapshot, version, current = reply[1], reply[2], reply[3], reply[4:]
 	}
-	reply, err := s.batch.run(ctx, readScript, []string{s.keys.idx, dupKey}, args...).StringSlice()
-	if err != nil {
-		return store.IngestResult{}, unavailable("ingest: read lead", err)
-	}
-	if len(reply) >= 2 && reply[0] == "DUP" {
-		return store.IngestResult{LeadID: reply[1], Duplicate: true}, nil
-	}
-	if len(reply) != 4+len(req.Identity) || reply[0] != "OK" {
-		return store.IngestResult{}, fmt.Errorf("ingest: read lead: unexpected reply of %d values", len(reply))
-	}
-	leadID, snapshot, version, current := reply[1], reply[2], reply[3], reply[4:]
 
 	var prev *lead.Lead
 	if snapshot != "" {
 		var l lead.Lead
 		if err := decodeJSON(snapshot, &l); err != nil {
-			return store.IngestResult{}, fmt.Errorf("ingest: decode lead %s: %w", leadID, err)
+			return store.IngestResult{}, nil, fmt.Errorf("ingest: decode lead %s: %w", leadID, err)
 		}
 		prev = &l
 	}
@@ -96,11 +121,11 @@ func (s *Store) ingestOnce(ctx context.Context, req store.IngestRequest) (store.
 	merged, drafts := lead.Decide(prev, req.Lead, req.Emits)
 	snap, err := json.Marshal(merged)
 	if err != nil {
-		return store.IngestResult{}, fmt.Errorf("ingest: encode lead: %w", err)
+		return store.IngestResult{}, nil, fmt.Errorf("ingest: encode lead: %w", err)
 	}
 
 	events := lead.NewEvents(drafts, merged, req.Source, leadID, req.ReceivedAt, lead.NewEventID)
-	wargs := make([]any, 0, 17+2*len(req.Identity)+8*len(drafts))
+	wargs := make([]any, 0, 20+2*len(req.Identity)+8*len(drafts))
 	wargs = append(wargs, newToken(), version, leadID, snap, dupPX, s.keys.base,
 		received, s.retention.Milliseconds(), dupEnd, len(req.Identity))
 	for i, k := range req.Identity {
@@ -110,7 +135,7 @@ func (s *Store) ingestOnce(ctx context.Context, req store.IngestRequest) (store.
 	for i := range events {
 		body, err := encodeEvent(&events[i], snap)
 		if err != nil {
-			return store.IngestResult{}, fmt.Errorf("ingest: encode event: %w", err)
+			return store.IngestResult{}, nil, fmt.Errorf("ingest: encode event: %w", err)
 		}
 		dests := routeOnce(req.Route, &events[i])
 		wargs = append(wargs, events[i].ID, body, len(dests))
@@ -120,20 +145,66 @@ func (s *Store) ingestOnce(ctx context.Context, req store.IngestRequest) (store.
 	}
 
 	keys := []string{s.keys.idx, s.keys.lead(leadID), dupKey, s.keys.pending}
-	out, err := s.batch.run(ctx, writeScript, keys, wargs...).Text()
+	if req.Limit != nil {
+		keys = append(keys, req.Limit.Key)
+		wargs = append(wargs, req.Limit.Args()...)
+	}
+	reply, err := s.batch.run(ctx, writeScript, keys, wargs...).Result()
 	if err != nil {
-		return store.IngestResult{}, unavailable("ingest: write lead", err)
+		return store.IngestResult{}, nil, unavailable("ingest: write lead", err)
+	}
+	out, decision, err := writeReply(reply, req.Limit)
+	if err != nil {
+		return store.IngestResult{}, nil, err
 	}
 	switch {
 	case out == "OK":
-		return store.IngestResult{LeadID: leadID, Events: events}, nil
+		return store.IngestResult{LeadID: leadID, Events: events}, decision, nil
+	case out == "LIMIT":
+		return store.IngestResult{}, decision, nil
 	case out == "CONFLICT":
-		return store.IngestResult{}, errConflict
+		return store.IngestResult{}, decision, errConflict
 	case strings.HasPrefix(out, "DUP:"):
-		return store.IngestResult{LeadID: strings.TrimPrefix(out, "DUP:"), Duplicate: true}, nil
+		return store.IngestResult{LeadID: strings.TrimPrefix(out, "DUP:"), Duplicate: true}, decision, nil
 	}
-	return store.IngestResult{}, fmt.Errorf("ingest: write lead: unexpected reply %q", out)
+	return store.IngestResult{}, nil, fmt.Errorf("ingest: write lead: unexpected reply %q", out)
 }
+
+// writeReply splits writeScript's reply into its status and, when the limit
+// was checked, its decision. A write that go-redis sent again after a lost
+// reply answers a bare "OK" (its first run admitted and wrote it).
+func writeReply(reply any, limit *ratelimit.Check) (string, *ratelimit.Decision, error) {
+	switch r := reply.(type) {
+	case string:
+		if limit != nil && r == "OK" {
+			return r, &ratelimit.Decision{Allowed: true, Limit: limit.Limit}, nil
+		}
+		return r, nil, nil
+	case []any:
+		if len(r) != 6 || limit == nil {
+			return "", nil, fmt.Errorf("ingest: write lead: unexpected reply of %d values", len(r))
+		}
+		status, _ := r[0].(string)
+		nums := make([]int64, 5)
+		for i := range nums {
+			n, ok := r[i+1].(int64)
+			if !ok {
+				return "", nil, fmt.Errorf("ingest: write lead: unexpected limit value %v", r[i+1])
+			}
+			nums[i] = n
+		}
+		d, _, err := limit.Decision(nums)
+		if err != nil {
+			return "", nil, err
+		}
+		return status, &d, nil
+	}
+	return "", nil, fmt.Errorf("ingest: write lead: unexpected reply %v", reply)
+}
+
+// LimitsIngest reports that Ingest checks IngestRequest.Limit itself, in
+// its write script: the inbound limit costs no round trip of its own.
+func (s *Store) LimitsIngest() bool { return true }
 
 // routeOnce asks the router for an event's destinations, dropping empty
 // names and repeats: one delivery per (event, destination).

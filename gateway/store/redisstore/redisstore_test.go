@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"leadgate/gateway/lead"
+	"leadgate/gateway/ratelimit"
 	"leadgate/gateway/redistest"
 	"leadgate/gateway/store"
 	"leadgate/gateway/store/redisstore"
@@ -443,4 +444,74 @@ func redisCPU(b *testing.B, srv *redistest.Server) time.Duration {
 		}
 	}
 	return time.Duration(total * float64(time.Second))
+}
+
+// TestIngestChecksTheLimit: with IngestRequest.Limit set, the write script
+// admits and records the request under the limiter's own window, refuses
+// the one over the limit and stores nothing for it, and counts a request
+// for someone already known (a write that first conflicts) only once.
+func TestIngestChecksTheLimit(t *testing.T) {
+	srv := redistest.Start(t)
+	s := open(t, srv.URL(), newPrefix())
+	defer s.Close()
+	if !s.LimitsIngest() {
+		t.Fatal("LimitsIngest = false")
+	}
+	lim := ratelimit.NewRedis(srv.Client(), ratelimit.RedisOptions{})
+	ctx := context.Background()
+	at := time.Now().Truncate(time.Millisecond)
+	limit := ratelimit.Limit{Requests: 3, Per: time.Minute}
+	key := "in:website:" + newPrefix()
+	ingest := func(email string) store.IngestResult {
+		t.Helper()
+		req := request(at, email)
+		check, err := lim.Check(key, limit)
+		if err != nil {
+			t.Fatalf("check: %v", err)
+		}
+		req.Limit = &check
+		res, err := s.Ingest(ctx, req)
+		if err != nil {
+			t.Fatalf("ingest %s: %v", email, err)
+		}
+		if res.Limit == nil {
+			t.Fatalf("ingest %s: no limit decision", email)
+		}
+		return res
+	}
+
+	// Someone known: the guess "new" conflicts, the second write must not
+	// count the request again.
+	if _, err := s.Ingest(ctx, request(at, "known@b.c")); err != nil {
+		t.Fatalf("ingest known: %v", err)
+	}
+	res := ingest("known@b.c")
+	if !res.Limit.Allowed || res.Limit.Remaining != 2 || res.LeadID == "" {
+		t.Fatalf("known lead: %+v, limit %+v; want admitted with 2 remaining", res, res.Limit)
+	}
+	if len(res.Events) != 0 {
+		t.Fatalf("known lead with nothing new produced %d events", len(res.Events))
+	}
+	for i, want := range []int{1, 0} {
+		res := ingest(fmt.Sprintf("new%d@b.c", i))
+		if !res.Limit.Allowed || res.Limit.Remaining != want || len(res.Events) != 1 || res.Events[0].Event != lead.LeadCreated {
+			t.Fatalf("new lead %d: %+v, limit %+v; want lead.created with %d remaining", i, res, res.Limit, want)
+		}
+	}
+	refused := ingest("refused@b.c")
+	if refused.Limit.Allowed || refused.LeadID != "" || len(refused.Events) != 0 || refused.Limit.RetryAfter <= 0 {
+		t.Fatalf("fourth request: %+v, limit %+v; want refused, nothing stored, a retry-after", refused, refused.Limit)
+	}
+	// Nothing of the refused request was stored: the lead is new later.
+	later, err := s.Ingest(ctx, request(at, "refused@b.c"))
+	if err != nil || len(later.Events) != 1 || later.Events[0].Event != lead.LeadCreated {
+		t.Fatalf("refused lead posted again: %+v, %v; want lead.created", later, err)
+	}
+	// The limiter itself sees the same window: full.
+	if d, err := lim.Allow(ctx, key, limit); err != nil || d.Allowed {
+		t.Fatalf("limiter after three admitted ingests: %+v, %v; want refused", d, err)
+	}
+	if n, err := srv.Client().ZCard(ctx, lim.Key(key)).Result(); err != nil || n != 3 {
+		t.Fatalf("window holds %d admissions, %v; want 3", n, err)
+	}
 }

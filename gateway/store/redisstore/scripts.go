@@ -1,6 +1,10 @@
 package redisstore
 
-import "github.com/redis/go-redis/v9"
+import (
+	"github.com/redis/go-redis/v9"
+
+	"leadgate/gateway/ratelimit"
+)
 
 // The Lua scripts. Each one validates everything before its first write,
 // because Redis does not roll back a script's writes when it fails midway.
@@ -62,23 +66,42 @@ local function ref(p, id)
 end
 `
 
-// writeScript is Ingest's second round trip.
-// KEYS: idx, lead key, dup key, pending.
+// writeScript is Ingest's write: its only round trip for someone new, its
+// second after readScript otherwise.
+// KEYS: idx, lead key, dup key, pending, and the inbound rate-limit window
+// when the limit is checked here.
 // ARGV: 1 token, 2 expected version, 3 lead id, 4 snapshot, 5 duplicate key
 // TTL ms ("0": no dedupe), 6 prefix, 7 received (and due) ms, 8 retention
 // ms, 9 duplicate window end ms, 10 identity count, then (identity key,
 // expected lead id or "") pairs, then the request id ("": none), the event
 // count and per event: id, JSON, destination count, destinations.
-// Reply: "OK", "CONFLICT" or "DUP:<lead id>".
-var writeScript = redis.NewScript(dupCheck + `
+// With a fifth key, the last three ARGV are the limit, window µs and member
+// of ratelimit's sliding(): the request is admitted (and recorded) or
+// refused before anything else, atomically with the write.
+// Reply: "OK", "CONFLICT" or "DUP:<lead id>"; with the limit checked, a
+// list of that status ("LIMIT" when refused, and nothing was written) and
+// sliding()'s five numbers.
+var writeScript = redis.NewScript(`
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+` + ratelimit.SlidingWindowLua + dupCheck + `
 local tv = redis.call('HMGET', KEYS[2], 't', 'v')
 if tv[1] == ARGV[1] then return 'OK' end
+local lim = nil
+if #KEYS >= 5 then
+  local n = #ARGV
+  lim = sliding(KEYS[5], tonumber(ARGV[n - 2]), tonumber(ARGV[n - 1]), ARGV[n])
+end
+local function answer(status)
+  if not lim then return status end
+  return {status, lim[1], lim[2], lim[3], lim[4], lim[5]}
+end
+if lim and lim[1] == 0 then return answer('LIMIT') end
 if ARGV[5] ~= '0' then
   local d = dup(KEYS[3], ARGV[7])
-  if d then return 'DUP:' .. d end
+  if d then return answer('DUP:' .. d) end
 end
 local v = tv[2] or '0'
-if v ~= ARGV[2] then return 'CONFLICT' end
+if v ~= ARGV[2] then return answer('CONFLICT') end
 local n = tonumber(ARGV[10])
 local names, point = {}, {}
 for j = 0, n - 1 do
@@ -88,7 +111,7 @@ for j = 0, n - 1 do
 end
 local got = redis.call('HMGET', KEYS[1], unpack(names))
 for j = 0, n - 1 do
-  if (got[j + 1] or '') ~= ARGV[12 + 2 * j] then return 'CONFLICT' end
+  if (got[j + 1] or '') ~= ARGV[12 + 2 * j] then return answer('CONFLICT') end
 end
 local i = 11 + 2 * n
 redis.call('HSET', KEYS[2], 's', ARGV[4], 'v', tostring(tonumber(v) + 1), 't', ARGV[1])
@@ -128,7 +151,7 @@ end
 for _, dest in ipairs(dests) do redis.call('ZADD', p .. 'q:' .. dest, unpack(queued[dest])) end
 if #dests > 0 then redis.call('SADD', KEYS[4], unpack(dests)) end
 if ARGV[5] ~= '0' then redis.call('SET', KEYS[3], ARGV[9] .. ' ' .. ARGV[3], 'PX', ARGV[5]) end
-return 'OK'
+return answer('OK')
 `)
 
 // leaseScript moves ended leases of one destination back to its due set,
