@@ -17,18 +17,27 @@
 // brings its own worker model while package deliver owns the workers.
 // Sorted sets give all of it in a handful of Lua scripts, each one atomic.
 //
-// # Ingest in two round trips
+// # Ingest in one round trip, usually
 //
-// lead.Decide is Go code, so Ingest reads (one script: the duplicate key,
-// the identity keys, the current lead snapshot and its version), decides in
-// Go, and writes (one script) only if nothing it read has changed: the
-// script compares the snapshot version and every identity key and answers
-// CONFLICT otherwise, and Ingest starts again. Optimistic concurrency without
-// WATCH keeps both steps single round trips on pooled connections. The write
-// stores the merged snapshot, points every identity key at the lead, stores
-// each event, queues one delivery per routed destination and records the
-// duplicate key, all in one atomic script. A write token makes a write that
-// go-redis retried after a lost reply harmless.
+// lead.Decide is Go code, so Ingest cannot decide inside Redis. It guesses
+// instead that the payload is someone new (most are): it decides with no
+// previous lead and sends one write script, which stores the snapshot,
+// points every identity key at the lead, stores each event, queues one
+// delivery per routed destination and records the duplicate key, all
+// atomically, but only after checking that no identity key is known yet and
+// that the lead's version is what Ingest assumed. When the guess was wrong
+// (someone known) or a concurrent write won, it answers CONFLICT and Ingest
+// reads (one script: the duplicate key, the identity keys, the current
+// snapshot and its version), decides again and writes again. Optimistic
+// concurrency without WATCH keeps each step a single round trip on pooled
+// connections. A write token makes a write that go-redis retried after a
+// lost reply harmless.
+//
+// The inbound rate limit is checked in the same write script when the
+// caller sets IngestRequest.Limit (the server does, with the Redis limiter):
+// ratelimit.SlidingWindowLua runs first, so a refused request writes
+// nothing and an admitted one is counted once even if its write conflicts.
+// A new lead thus costs one script: limit check and enqueue together.
 //
 // Both scripts go through a small batcher (batch.go): a few workers each
 // send whatever Ingest scripts are waiting as one pipeline, without waiting
