@@ -95,6 +95,8 @@ type Dispatcher struct {
 	workers map[string]*worker
 	// route is the current routing view, read lock-free by Route.
 	route atomic.Pointer[[]Destination]
+	// notifyURL is Options.NotifyURL until SetNotifyURL replaces it.
+	notifyURL atomic.Pointer[string]
 
 	running  bool
 	stopping bool
@@ -243,6 +245,8 @@ func New(opts Options) *Dispatcher {
 	dp.noticeCtx, dp.stopNotice = context.WithCancel(context.Background())
 	empty := []Destination{}
 	dp.route.Store(&empty)
+	notifyURL := opts.NotifyURL
+	dp.notifyURL.Store(&notifyURL)
 	return dp
 }
 
@@ -291,11 +295,23 @@ func (dp *Dispatcher) SetDestinations(ds []Destination) {
 		}
 		delete(dp.workers, name)
 		dp.m.DestinationEnabled.DeleteLabelValues(name)
+		// Its other series go too, so those of deleted subscriptions
+		// (lsq-<id>) do not pile up in every scrape.
+		for _, o := range []string{"success", "retry", "dead"} {
+			dp.m.Deliveries.DeleteLabelValues(name, o)
+		}
+		dp.m.DeliveryDuration.DeleteLabelValues(name)
 	}
 	if hs, ok := dp.sender.(*HTTPSender); ok {
 		hs.Forget(keep)
 	}
 	dp.publishRouteLocked()
+}
+
+// SetNotifyURL replaces Options.NotifyURL, for a config reload: notices of
+// dead letters settled from now on go to url ("": nobody).
+func (dp *Dispatcher) SetNotifyURL(url string) {
+	dp.notifyURL.Store(&url)
 }
 
 // publishRouteLocked stores the routing view: the configured destinations.
@@ -736,7 +752,7 @@ func (dp *Dispatcher) notify(s settled) {
 	target, allowPrivate := s.dest.NotifyOnFailure, s.dest.AllowPrivate
 	if target == "" {
 		// The gateway's own notify_url comes from the trusted config.
-		target, allowPrivate = dp.opts.NotifyURL, true
+		target, allowPrivate = *dp.notifyURL.Load(), true
 	}
 	if target == "" {
 		return
