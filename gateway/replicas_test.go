@@ -43,34 +43,100 @@ func twoReplicas(t *testing.T, redisURL, sinkURL string, limit int) [2]*proc {
 
 // TestReplicasShareTheRateLimit sends 30 requests from one client across two
 // replicas within a second: exactly 25 are admitted; once the window has
-// moved on, requests pass again.
+// moved on, requests pass again. Every answer carries the rate-limit
+// headers, and their counts are the shared window's: the 25 admissions
+// leave 24 … 0 remaining, each once, whichever replica answered; a 429 says
+// when to come back in whole seconds.
 func TestReplicasShareTheRateLimit(t *testing.T) {
 	srv := redistest.Start(t)
 	_, sink := newSink(t, func() int { return http.StatusOK })
 	ps := twoReplicas(t, srv.URL(), sink.URL, 25)
 	run := fmt.Sprint(time.Now().UnixNano())
 
-	codes := make([]int, 30)
+	type answer struct {
+		code int
+		h    http.Header
+	}
+	post := func(p *proc, body string) answer {
+		resp, err := http.Post(p.base+"/hooks/website", "application/json", strings.NewReader(body))
+		if err != nil {
+			return answer{}
+		}
+		resp.Body.Close()
+		return answer{resp.StatusCode, resp.Header}
+	}
+	// rateLimit checks the headers every answer carries and returns the
+	// RateLimit header's r (remaining) and t (seconds until a slot frees).
+	rateLimit := func(what string, a answer) (r, reset int) {
+		t.Helper()
+		if got, want := a.h.Get("RateLimit-Policy"), `"inbound";q=25;w=5`; got != want {
+			t.Errorf("%s: RateLimit-Policy = %q, want %q", what, got, want)
+		}
+		const form = `"inbound";r=%d;t=%d`
+		v := a.h.Get("RateLimit")
+		if _, err := fmt.Sscanf(v, form, &r, &reset); err != nil || fmt.Sprintf(form, r, reset) != v {
+			t.Errorf("%s: RateLimit = %q, want %q", what, v, form)
+		}
+		if reset < 1 || reset > 5 {
+			t.Errorf("%s: RateLimit t=%d, want 1..5 (a slot frees within the 5 s window)", what, reset)
+		}
+		return r, reset
+	}
+
+	answers := make([]answer, 30)
 	var wg sync.WaitGroup
-	for i := range codes {
+	for i := range answers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			codes[i], _ = ps[i%2].post("/hooks/website", websitePayload(i, run))
+			answers[i] = post(ps[i%2], websitePayload(i, run))
 		}()
 	}
 	wg.Wait()
 	count := map[int]int{}
-	for _, c := range codes {
-		count[c]++
+	for _, a := range answers {
+		count[a.code]++
 	}
 	if count[200] != 25 || count[429] != 5 {
 		t.Fatalf("answers = %v, want exactly 25×200 and 5×429", count)
 	}
+	remaining := map[int]int{}
+	for i, a := range answers {
+		what := fmt.Sprintf("request %d (%d)", i, a.code)
+		r, reset := rateLimit(what, a)
+		if a.code == http.StatusOK {
+			remaining[r]++
+			continue
+		}
+		if r != 0 {
+			t.Errorf("%s: RateLimit r=%d, want 0", what, r)
+		}
+		ra := a.h.Get("Retry-After")
+		var wait int
+		if _, err := fmt.Sscanf(ra, "%d", &wait); err != nil || fmt.Sprint(wait) != ra || wait < 1 || wait > 5 {
+			t.Errorf("%s: Retry-After = %q, want whole seconds in 1..5", what, ra)
+		}
+		if wait != reset {
+			t.Errorf("%s: Retry-After %d but RateLimit t=%d; refused, both are when the next slot frees", what, wait, reset)
+		}
+	}
+	for r := range 25 {
+		if remaining[r] != 1 {
+			t.Fatalf("remaining counts of the 25 admissions = %v, want 0..24 once each: the replicas do not share one window", remaining)
+		}
+	}
+
 	time.Sleep(5100 * time.Millisecond)
 	for i := range 2 {
-		if code, body := ps[i].post("/hooks/website", websitePayload(100+i, run)); code != 200 {
-			t.Errorf("replica %d after the window = %d %s, want 200", i, code, body)
+		a := post(ps[i], websitePayload(100+i, run))
+		if a.code != 200 {
+			t.Errorf("replica %d after the window = %d, want 200", i, a.code)
+			continue
+		}
+		// A fresh shared window: 24 left after the first, 23 after the
+		// second, though another replica answered it.
+		if r, _ := rateLimit(fmt.Sprintf("replica %d after the window", i), a); r != 24-i {
+			t.Errorf("replica %d after the window: RateLimit r=%d, want %d", i, r, 24-i)
 		}
 	}
 }
@@ -155,7 +221,9 @@ func TestReplicaKilledDuringDeliveries(t *testing.T) {
 }
 
 // TestRedisOutage stops Redis while requests arrive: every answer is a 200
-// or a 503, and every 200 is delivered once Redis is back.
+// or a 503, and every 200 is delivered once Redis is back. A 503 tells the
+// sender when to retry (Retry-After, whole seconds, at least 1); a 200
+// carries the rate-limit headers.
 func TestRedisOutage(t *testing.T) {
 	srv := redistest.Start(t, redistest.WithAOF())
 	s, sink := newSink(t, func() int { return http.StatusOK })
@@ -165,6 +233,40 @@ func TestRedisOutage(t *testing.T) {
 	var mu sync.Mutex
 	var accepted []string
 	others := map[int]int{}
+	// post answers the status, the headers and the lead id of a 200.
+	post := func(p *proc, body string) (int, http.Header, string) {
+		resp, err := http.Post(p.base+"/hooks/website", "application/json", strings.NewReader(body))
+		if err != nil {
+			return 0, nil, ""
+		}
+		defer resp.Body.Close()
+		var ok struct {
+			LeadID string `json:"lead_id"`
+		}
+		json.NewDecoder(resp.Body).Decode(&ok)
+		return resp.StatusCode, resp.Header, ok.LeadID
+	}
+	// check is the headers' part of the contract for one answer.
+	check := func(code int, h http.Header) {
+		switch code {
+		case http.StatusOK:
+			if got, want := h.Get("RateLimit-Policy"), `"inbound";q=100000;w=5`; got != want {
+				t.Errorf("200: RateLimit-Policy = %q, want %q", got, want)
+			}
+			var r, reset int
+			const form = `"inbound";r=%d;t=%d`
+			v := h.Get("RateLimit")
+			if _, err := fmt.Sscanf(v, form, &r, &reset); err != nil || fmt.Sprintf(form, r, reset) != v {
+				t.Errorf("200: RateLimit = %q, want %q", v, form)
+			}
+		case http.StatusServiceUnavailable:
+			ra := h.Get("Retry-After")
+			var wait int
+			if _, err := fmt.Sscanf(ra, "%d", &wait); err != nil || fmt.Sprint(wait) != ra || wait < 1 {
+				t.Errorf("503: Retry-After = %q, want whole seconds, at least 1", ra)
+			}
+		}
+	}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	for w := range 4 {
@@ -177,10 +279,14 @@ func TestRedisOutage(t *testing.T) {
 					return
 				default:
 				}
-				code, body := ps[(w+i)%2].post("/hooks/website", websitePayload(w*100000+i, run))
+				code, h, id := post(ps[(w+i)%2], websitePayload(w*100000+i, run))
+				check(code, h)
 				mu.Lock()
 				if code == 200 {
-					accepted = append(accepted, leadID(t, body))
+					if id == "" {
+						t.Errorf("a 200 without a lead_id")
+					}
+					accepted = append(accepted, id)
 				} else {
 					others[code]++
 				}
