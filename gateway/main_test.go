@@ -86,6 +86,16 @@ func TestMapPrintsEvents(t *testing.T) {
 				if !traced {
 					t.Errorf("trace %+v does not say which path gave email", p.Trace)
 				}
+				// The seed has no phone: the trace says why, with the paths tried.
+				empty := false
+				for _, tr := range p.Trace {
+					if tr.Field == "phone" && tr.From == "empty" && len(tr.Tried) > 0 && tr.Tried[0] == "pair:phone" {
+						empty = true
+					}
+				}
+				if !empty {
+					t.Errorf("trace %+v does not list the paths tried for the empty phone", p.Trace)
+				}
 			},
 		},
 		{

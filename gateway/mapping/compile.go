@@ -300,8 +300,9 @@ func Compile(name, filename string, src []byte) (*Mapping, error) {
 			c.m.listed[r.prefix] = true
 		}
 	}
-	// Room for the fields a typical payload sets, so the trace rarely grows.
-	c.m.nTrace = min(len(c.m.fields), 8) + 4
+	// Room for every field (set, or empty with the paths tried) and a few
+	// derived or rest entries, so the trace rarely grows.
+	c.m.nTrace = len(c.m.fields) + 4
 	if c.m.group != nil {
 		c.m.nTrace += 16
 	}

@@ -431,6 +431,9 @@ func (m *Mapping) Map(in Input) (Result, error) {
 		case f.hasDef:
 			v, t.From = f.def, "default"
 		default:
+			if trace != nil {
+				*trace = append(*trace, Trace{Field: f.target, From: "empty", Tried: tried(f.paths)})
+			}
 			continue
 		}
 		switch f.kind {
@@ -533,6 +536,8 @@ func (m *Mapping) mapArrays(s *scratch, l *lead.Lead, bx *boxes, trace *[]Trace,
 			// One allocation of the right size; the buffer stays in the pool.
 			l.Assets = slices.Clone(s.assets)
 			addTrace(trace, Trace{Field: "assets", Path: m.assets.each.raw, From: "body"})
+		} else if trace != nil {
+			*trace = append(*trace, Trace{Field: "assets", From: "empty", Tried: []string{m.assets.each.raw}})
 		}
 	}
 	if m.group != nil {
@@ -717,6 +722,19 @@ func (m *Mapping) mapRest(s *scratch, l *lead.Lead, bx *boxes, trace *[]Trace, r
 			add(e.k, e.v)
 		}
 	}
+}
+
+// tried names a field's paths for the trace of an empty field: as written,
+// with the source prefix a long form's from: implied.
+func tried(paths []pathSpec) []string {
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		out[i] = p.raw
+		if p.from != fromBody && !strings.HasPrefix(p.raw, sourceNames[p.from]+":") {
+			out[i] = sourceNames[p.from] + ":" + p.raw
+		}
+	}
+	return out
 }
 
 // addTrace records t when the caller asked for a trace.

@@ -83,14 +83,22 @@ type Result struct {
 	Trace []Trace `json:"trace,omitempty"`
 }
 
-// Trace says which path produced one lead field.
+// Trace says which path produced one lead field, or, for a mapped field
+// that came out empty, which paths were tried: what an ops person needs to
+// see why a field is empty.
 type Trace struct {
 	// Field is the target: "email", "fields.budget", "assets".
 	Field string `json:"field"`
 	// Path is the path as the mapping wrote it, empty for derived values.
 	Path string `json:"path,omitempty"`
-	// From is body, query, header, pair, default, rest, group_by or derived.
+	// From is body, query, header, pair, default, rest, group_by or
+	// derived; "empty" when no path gave a value (absent, null, blank, or
+	// blank after its transforms) and there is no default.
 	From string `json:"from"`
+	// Tried lists, for an empty field, every path it reads in order, each
+	// with its source prefix unless it reads the body ("pair:email",
+	// "query:customUserId", "data.email").
+	Tried []string `json:"tried,omitempty"`
 }
 
 // FieldError is one field that could not be mapped.

@@ -396,3 +396,35 @@ func TestMapScorePresence(t *testing.T) {
 		})
 	}
 }
+
+// TestTraceEmptyFields: a mapped field that came out empty is in the trace
+// with every path it tried, so `gateway map` can say why it is empty.
+func TestTraceEmptyFields(t *testing.T) {
+	m := mustCompile(t, `
+fields:
+  email: email
+  phone: {path: [tel, phone], transform: [digits]}
+  user: {path: uid, from: query}
+  notes: {path: [header:X-Note, note]}
+  company: {path: org, default: none}
+  assets: {each: items, fields: {id: id}}
+`)
+	r, err := m.Map(Input{Body: []byte(`{"email": "a@example.com", "phone": "n/a", "note": "  "}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := json.Marshal(r.Trace)
+	want := `[{"field":"email","path":"email","from":"body"},` +
+		`{"field":"phone","from":"empty","tried":["tel","phone"]},` +
+		`{"field":"user","from":"empty","tried":["query:uid"]},` +
+		`{"field":"notes","from":"empty","tried":["header:X-Note","note"]},` +
+		`{"field":"company","from":"default"},` +
+		`{"field":"assets","from":"empty","tried":["items"]}]`
+	if string(got) != want {
+		t.Fatalf("trace:\n got %s\nwant %s", got, want)
+	}
+	r, err = m.Map(Input{Body: []byte(`{"email": "a@example.com"}`), NoTrace: true})
+	if err != nil || r.Trace != nil {
+		t.Fatalf("NoTrace: trace %v, err %v", r.Trace, err)
+	}
+}
