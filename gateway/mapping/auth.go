@@ -178,14 +178,18 @@ func (m *Mapping) Authenticate(in Input) error {
 	}
 	switch a.kind {
 	case authToken:
+		// The prefix ("Bearer ") belongs to the header; a query parameter
+		// carries the bare token.
 		got, ok := "", false
 		if a.header != "" {
-			got = in.header(a.header)
+			if h := in.header(a.header); h != "" {
+				got, ok = strings.CutPrefix(h, a.prefix)
+			}
 		}
-		if got == "" && a.query != "" {
-			got = in.query(a.query)
+		if !ok && a.query != "" {
+			got, ok = in.query(a.query), true
 		}
-		if got, ok = strings.CutPrefix(got, a.prefix); got == "" || !ok {
+		if got == "" || !ok {
 			return fmt.Errorf("%w: missing token", ErrUnauthorized)
 		}
 		// Hashing first keeps the comparison constant-time in the length too.

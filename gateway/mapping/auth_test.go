@@ -38,6 +38,7 @@ func TestAuthenticate(t *testing.T) {
 		tokenHeader = "auth: {type: token, header: X-Token, token: '${TEST_TOKEN}'}"
 		tokenQuery  = "auth: {type: token, query: token, token: '${TEST_TOKEN}'}"
 		tokenBearer = "auth: {type: token, header: Authorization, prefix: 'Bearer ', token: '${TEST_TOKEN}'}"
+		tokenEither = "auth: {type: token, header: Authorization, prefix: 'Bearer ', query: token, token: '${TEST_TOKEN}'}"
 		hmacHex     = "auth: {type: hmac, header: X-Sig, prefix: 'sha256=', secret: '${TEST_TOKEN}'}"
 		hmacB64     = "auth: {type: hmac, header: X-Sig, encoding: base64, secret: s3cret}"
 		hmacTS      = "auth: {type: hmac, header: X-Sig, secret: s3cret, timestamp_header: X-Ts, tolerance: 5m}"
@@ -56,6 +57,11 @@ func TestAuthenticate(t *testing.T) {
 		{"token query wrong", tokenQuery, "token=nope", nil, false},
 		{"token bearer", tokenBearer, "", map[string]string{"Authorization": "Bearer s3cret"}, true},
 		{"token bearer without prefix", tokenBearer, "", map[string]string{"Authorization": "s3cret"}, false},
+		{"token header or query: header", tokenEither, "", map[string]string{"Authorization": "Bearer s3cret"}, true},
+		{"token header or query: bare query", tokenEither, "token=s3cret", nil, true},
+		{"token header or query: wrong query", tokenEither, "token=Bearer s3cret", nil, false},
+		{"token header or query: header without prefix", tokenEither, "", map[string]string{"Authorization": "s3cret"}, false},
+		{"token header or query: empty", tokenEither, "token=", nil, false},
 		{"hmac hex", hmacHex, "", map[string]string{"X-Sig": "sha256=" + hex.EncodeToString(sign([]byte("s3cret"), body))}, true},
 		{"hmac hex upper case", hmacHex, "", map[string]string{"X-Sig": "sha256=" + hexUpper(sign([]byte("s3cret"), body))}, true},
 		{"hmac hex other key", hmacHex, "", map[string]string{"X-Sig": "sha256=" + hex.EncodeToString(sign([]byte("other"), body))}, false},
