@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,9 +16,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"leadgate/gateway/store"
+	"leadgate/gateway/store/bolt"
 )
 
 // binary is the gateway built once for the tests that run it as a process.
@@ -80,8 +85,20 @@ func freeAddr(t *testing.T) string {
 }
 
 // writeConfig writes a gateway.yaml into dir (with the shipped mappings)
-// that delivers everything to sinkURL with quick retries.
+// that delivers everything to sinkURL with quick retries; extra is more
+// destination entries (or keys of this one).
 func writeConfig(t *testing.T, dir, listen, sinkURL, extra string) string {
+	t.Helper()
+	return writeDestinations(t, dir, listen, fmt.Sprintf(`  - name: sink
+    url: %s
+    timeout: 2s
+    retry: {max_attempts: 100, schedule: [100ms]}
+%s`, sinkURL, extra))
+}
+
+// writeDestinations writes a gateway.yaml into dir (with the shipped
+// mappings) whose destinations are dests.
+func writeDestinations(t *testing.T, dir, listen, dests string) string {
 	t.Helper()
 	if err := os.CopyFS(filepath.Join(dir, "mappings"), os.DirFS("../mappings")); err != nil && !os.IsExist(err) {
 		t.Fatal(err)
@@ -93,11 +110,7 @@ rate_limit: {requests: 100000, per: 1s}
 admin: {access_key: test-access, secret_key: test-secret}
 log: {level: debug}
 destinations:
-  - name: sink
-    url: %s
-    timeout: 2s
-    retry: {max_attempts: 100, schedule: [100ms]}
-%s`, listen, sinkURL, extra)
+%s`, listen, dests)
 	path := filepath.Join(dir, "gateway.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -171,16 +184,31 @@ func (p *proc) post(path, body string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// sink records every delivery; it answers with status() each time.
+// sink records every delivery; it answers with status() each time, or with
+// answer(r) when that is set.
 type sink struct {
 	mu     sync.Mutex
 	status func() int
+	answer func(r *http.Request) int
 	got    map[string]map[string]bool // lead_id → event ids
 	ids    map[string]int             // webhook-id → deliveries seen
+	// byPath: URL path → event id → what was delivered (answered 2xx).
+	byPath map[string]map[string]delivery
+	// seen lists every request, in order of arrival.
+	seen []seenRequest
+	// mismatch names a request whose webhook-id was not its body's id.
+	mismatch string
+}
+
+type delivery struct{ leadID, event string }
+
+type seenRequest struct {
+	path, webhookID string
+	code            int
 }
 
 func newSink(t *testing.T, status func() int) (*sink, *httptest.Server) {
-	s := &sink{status: status, got: map[string]map[string]bool{}, ids: map[string]int{}}
+	s := &sink{status: status, got: map[string]map[string]bool{}, ids: map[string]int{}, byPath: map[string]map[string]delivery{}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var ev struct {
 			ID     string `json:"id"`
@@ -188,14 +216,34 @@ func newSink(t *testing.T, status func() int) (*sink, *httptest.Server) {
 			Event  string `json:"event"`
 		}
 		json.NewDecoder(r.Body).Decode(&ev)
-		code := s.status()
+		// Read to the end, so the server notices when the client goes away
+		// (a hanging answer waits for that).
+		io.Copy(io.Discard, r.Body)
 		s.mu.Lock()
-		s.ids[r.Header.Get("webhook-id")]++
+		answer := s.answer
+		s.mu.Unlock()
+		var code int
+		if answer != nil {
+			code = answer(r)
+		} else {
+			code = s.status()
+		}
+		wid := r.Header.Get("webhook-id")
+		s.mu.Lock()
+		s.ids[wid]++
+		s.seen = append(s.seen, seenRequest{path: r.URL.Path, webhookID: wid, code: code})
+		if wid != ev.ID && s.mismatch == "" {
+			s.mismatch = fmt.Sprintf("webhook-id %q carried event %q", wid, ev.ID)
+		}
 		if code < 300 {
 			if s.got[ev.LeadID] == nil {
 				s.got[ev.LeadID] = map[string]bool{}
 			}
 			s.got[ev.LeadID][ev.ID] = true
+			if s.byPath[r.URL.Path] == nil {
+				s.byPath[r.URL.Path] = map[string]delivery{}
+			}
+			s.byPath[r.URL.Path][ev.ID] = delivery{ev.LeadID, ev.Event}
 		}
 		s.mu.Unlock()
 		w.WriteHeader(code)
@@ -204,7 +252,15 @@ func newSink(t *testing.T, status func() int) (*sink, *httptest.Server) {
 	return s, srv
 }
 
-// waitDelivered waits until every lead in leads had an event delivered.
+func (s *sink) setAnswer(f func(r *http.Request) int) {
+	s.mu.Lock()
+	s.answer = f
+	s.mu.Unlock()
+}
+
+// waitDelivered waits until every lead in leads had an event delivered (at
+// least one: for configs that route one event per lead). The crash tests
+// use waitExact, which checks every event.
 func (s *sink) waitDelivered(t *testing.T, limit time.Duration, leads []string, why func() string) {
 	t.Helper()
 	waitFor(t, limit, func() bool {
@@ -223,29 +279,127 @@ func (s *sink) delivered(leadID string) bool {
 	return len(s.got[leadID]) > 0
 }
 
+// websiteEvents are the events a first website form post makes.
+var websiteEvents = []string{"form.submitted", "lead.created"}
+
+// exact compares what each path got with what leads should have produced:
+// per path, one delivered event id per (lead, event), nothing else, and the
+// same event ids on every path. It returns "" when they match.
+func (s *sink) exact(paths, leads []string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	want := map[delivery]bool{}
+	for _, l := range leads {
+		for _, e := range websiteEvents {
+			want[delivery{l, e}] = true
+		}
+	}
+	var first map[string]delivery
+	for _, p := range paths {
+		got := s.byPath[p]
+		pairs := map[delivery]bool{}
+		for id, d := range got {
+			if !want[d] {
+				return fmt.Sprintf("%s got event %s (%s of lead %s), which no accepted lead produced", p, id, d.event, d.leadID)
+			}
+			if pairs[d] {
+				return fmt.Sprintf("%s got two event ids for %s of lead %s", p, d.event, d.leadID)
+			}
+			pairs[d] = true
+		}
+		if len(pairs) != len(want) {
+			return fmt.Sprintf("%s got %d of the %d accepted events", p, len(pairs), len(want))
+		}
+		if first == nil {
+			first = got
+		} else if !maps.Equal(first, got) {
+			return fmt.Sprintf("%s and %s got different event ids", paths[0], p)
+		}
+	}
+	return s.mismatch
+}
+
+// waitExact waits until exact reports nothing, and fails with its last
+// complaint.
+func (s *sink) waitExact(t *testing.T, limit time.Duration, paths, leads []string, logs *syncBuffer) {
+	t.Helper()
+	var last string
+	waitFor(t, limit, func() bool { last = s.exact(paths, leads); return last == "" }, func() string {
+		return fmt.Sprintf("deliveries never matched the accepted events: %s; logs:\n%s", last, logs)
+	})
+}
+
+// eventIDs is the set of event ids delivered to path.
+func (s *sink) eventIDs(path string) map[string]bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := map[string]bool{}
+	for id := range s.byPath[path] {
+		ids[id] = true
+	}
+	return ids
+}
+
+// storedEventIDs opens a stopped gateway's embedded store and lists every
+// event it holds.
+func storedEventIDs(t *testing.T, dataDir string) map[string]bool {
+	t.Helper()
+	st, err := bolt.Open(dataDir, bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ids := map[string]bool{}
+	q := store.EventQuery{Limit: 500}
+	for {
+		evs, next, err := st.Events(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs {
+			ids[ev.ID] = true
+		}
+		if next == "" {
+			return ids
+		}
+		q.Cursor = next
+	}
+}
+
+// twoDestinations is an extra for writeConfig: destinations a and b on
+// sinkURL's /a and /b, with the given timeout and retry wait.
+func twoDestinations(sinkURL, timeout, retry string) string {
+	var b strings.Builder
+	for _, name := range []string{"a", "b"} {
+		fmt.Fprintf(&b, `  - name: %s
+    url: %s/%s
+    timeout: %s
+    retry: {max_attempts: 100, schedule: [%s]}
+`, name, sinkURL, name, timeout, retry)
+	}
+	return b.String()
+}
+
 func websitePayload(i int, run string) string {
 	return fmt.Sprintf(`{"client":"crash","source":"website","branch":"Main Branch","lead_details":[`+
 		`{"lead_field":"name","lead_value":"Lead %d"},{"lead_field":"email","lead_value":"lead%d.%s@example.com"}]}`, i, i, run)
 }
 
 // TestCrashAfterAcceptKeepsEveryLead kills the gateway with SIGKILL right
-// after it answered 200s while the destination is down, restarts it, and
+// after it answered 200s while the destinations are down, restarts it, and
 // finds every accepted lead still known (the duplicate rule answers the same
-// lead_id) and delivered once the destination is up.
+// lead_id) and every one of its events delivered to both destinations.
 func TestCrashAfterAcceptKeepsEveryLead(t *testing.T) {
-	var up sync.Mutex
-	isUp := false
+	var up atomic.Bool
 	s, srv := newSink(t, func() int {
-		up.Lock()
-		defer up.Unlock()
-		if isUp {
+		if up.Load() {
 			return http.StatusOK
 		}
 		return http.StatusServiceUnavailable
 	})
 	dir := t.TempDir()
 	listen := freeAddr(t)
-	config := writeConfig(t, dir, listen, srv.URL, "")
+	config := writeConfig(t, dir, listen, srv.URL+"/sink", twoDestinations(srv.URL, "2s", "100ms"))
 	g := start(t, config, listen)
 
 	run := fmt.Sprint(time.Now().UnixNano())
@@ -276,9 +430,7 @@ func TestCrashAfterAcceptKeepsEveryLead(t *testing.T) {
 		t.Fatalf("accepted %d of %d before the crash; logs:\n%s", len(accepted), n, g.logs)
 	}
 
-	up.Lock()
-	isUp = true
-	up.Unlock()
+	up.Store(true)
 	g = start(t, config, listen)
 	for i, leadID := range accepted {
 		code, body := g.post("/hooks/website", websitePayload(i, run))
@@ -286,40 +438,115 @@ func TestCrashAfterAcceptKeepsEveryLead(t *testing.T) {
 			t.Errorf("repeat of payload %d after restart = %d %s, want 200 with lead_id %s", i, code, body, leadID)
 		}
 	}
-	s.waitDelivered(t, 20*time.Second, slices.Collect(maps.Values(accepted)), func() string {
-		return fmt.Sprintf("not every accepted lead was delivered after restart; logs:\n%s", g.logs)
-	})
+	s.waitExact(t, 20*time.Second, []string{"/sink", "/a", "/b"}, slices.Collect(maps.Values(accepted)), g.logs)
 }
 
 // TestCrashDuringDeliveryDeliversEverything kills the gateway with SIGKILL
-// while deliveries are in flight and retries are scheduled, restarts it,
-// and finds every accepted event delivered.
+// at a moment when one delivery is hanging at the destination (in flight)
+// and another was answered 500 (its retry scheduled), restarts it, and finds
+// every accepted event delivered to both destinations, the two interrupted
+// ones again with the webhook-id they had before, and nothing the store does
+// not hold.
 func TestCrashDuringDeliveryDeliversEverything(t *testing.T) {
-	var calls sync.Mutex
-	count := 0
-	// Every third call fails, so retries are always scheduled; every call is
-	// slow enough that some are in flight at the kill.
-	s, srv := newSink(t, func() int {
-		calls.Lock()
-		count++
-		c := count
-		calls.Unlock()
-		time.Sleep(20 * time.Millisecond)
-		if c%3 == 0 {
+	s, srv := newSink(t, func() int { return http.StatusOK })
+	armed := make(chan struct{})
+	var mu sync.Mutex
+	var hangingID, failedID string
+	// Until armed, requests wait, so the queue is still full when the
+	// leads are all in. Then the first request to /a hangs until the
+	// gateway dies, the first to /b is answered 500, the rest 200.
+	s.setAnswer(func(r *http.Request) int {
+		<-armed
+		id := r.Header.Get("webhook-id")
+		mu.Lock()
+		switch {
+		case r.URL.Path == "/a" && hangingID == "":
+			hangingID = id
+			mu.Unlock()
+			<-r.Context().Done() // the gateway's end closes the connection
+			return http.StatusServiceUnavailable
+		case r.URL.Path == "/b" && failedID == "":
+			failedID = id
+			mu.Unlock()
 			return http.StatusInternalServerError
 		}
+		mu.Unlock()
 		return http.StatusOK
 	})
 	dir := t.TempDir()
 	listen := freeAddr(t)
-	config := writeConfig(t, dir, listen, srv.URL, "")
+	config := writeDestinations(t, dir, listen, twoDestinations(srv.URL, "5s", "2s"))
 	g := start(t, config, listen)
 
-	leads := g.postLeads(t, 60, fmt.Sprint(time.Now().UnixNano()))
+	leads := g.postLeads(t, 30, fmt.Sprint(time.Now().UnixNano()))
+	close(armed)
+	waitFor(t, 10*time.Second, func() bool {
+		mu.Lock()
+		hanging, failed := hangingID, failedID
+		mu.Unlock()
+		return hanging != "" && failed != "" && g.deliveryStatus(failed, "b") == "retrying"
+	}, func() string { return "never had a request hanging and a retry scheduled; logs:\n" + g.logs.String() })
 	g.kill()
+	before := s.count()
 
 	g = start(t, config, listen)
-	s.waitDelivered(t, 30*time.Second, leads, func() string { return fmt.Sprintf("not every event delivered after the crash; logs:\n%s", g.logs) })
+	s.waitExact(t, 30*time.Second, []string{"/a", "/b"}, leads, g.logs)
+	if !s.sentAgain(before, "/a", hangingID) {
+		t.Errorf("the delivery in flight at the kill (%s) was not sent again after the restart", hangingID)
+	}
+	if !s.sentAgain(before, "/b", failedID) {
+		t.Errorf("the delivery answered 500 before the kill (%s) was not retried after the restart", failedID)
+	}
+	g.cmd.Process.Signal(syscall.SIGTERM)
+	g.cmd.Wait()
+	if stored, got := storedEventIDs(t, filepath.Join(dir, "data")), s.eventIDs("/a"); !maps.Equal(stored, got) {
+		t.Errorf("the store holds %d events, the destinations got %d different ones", len(stored), len(got))
+	}
+}
+
+// deliveryStatus asks the admin API for the status of event id's delivery
+// to dest: "pending", "retrying", "delivered", "dead", or "" if unknown.
+func (p *proc) deliveryStatus(id, dest string) string {
+	req, _ := http.NewRequest(http.MethodGet, p.base+"/admin/events/"+id, nil)
+	req.Header.Set("X-Access-Key", "test-access")
+	req.Header.Set("X-Secret-Key", "test-secret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	var rec struct {
+		Deliveries []struct {
+			Destination string `json:"destination"`
+			Status      string `json:"status"`
+		} `json:"deliveries"`
+	}
+	json.NewDecoder(resp.Body).Decode(&rec)
+	for _, d := range rec.Deliveries {
+		if d.Destination == dest {
+			return d.Status
+		}
+	}
+	return ""
+}
+
+func (s *sink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.seen)
+}
+
+// sentAgain says whether id was delivered (2xx) to path after the first
+// `after` requests.
+func (s *sink) sentAgain(after int, path, id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.seen[after:] {
+		if r.path == path && r.webhookID == id && r.code < 300 {
+			return true
+		}
+	}
+	return false
 }
 
 func waitFor(t *testing.T, limit time.Duration, cond func() bool, why func() string) {
@@ -343,7 +570,7 @@ func TestGracefulStop(t *testing.T) {
 	})
 	dir := t.TempDir()
 	listen := freeAddr(t)
-	config := writeConfig(t, dir, listen, srv.URL, "")
+	config := writeConfig(t, dir, listen, srv.URL+"/sink", "")
 	g := start(t, config, listen)
 	leads := g.postLeads(t, 30, fmt.Sprint(time.Now().UnixNano()))
 	stopped := time.Now()
@@ -359,7 +586,5 @@ func TestGracefulStop(t *testing.T) {
 		t.Errorf("no shutdown line in the log:\n%s", g.logs)
 	}
 	g = start(t, config, listen)
-	s.waitDelivered(t, 30*time.Second, leads, func() string {
-		return "not every lead delivered after a graceful stop and restart; logs:\n" + g.logs.String()
-	})
+	s.waitExact(t, 30*time.Second, []string{"/sink"}, leads, g.logs)
 }
