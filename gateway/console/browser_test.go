@@ -182,7 +182,13 @@ func jsString(s string) string {
 // Errors while the page navigates (a form post, a redirect) are retried.
 func (b *browser) eventually(what, cond string) {
 	b.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	b.eventuallyWithin(20*time.Second, what, cond)
+}
+
+// eventuallyWithin is eventually with its own time limit.
+func (b *browser) eventuallyWithin(limit time.Duration, what, cond string) {
+	b.t.Helper()
+	deadline := time.Now().Add(limit)
 	var last error
 	for time.Now().Before(deadline) {
 		ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool]("Boolean("+cond+")"))
@@ -420,6 +426,59 @@ func TestBrowserKeyboard(t *testing.T) {
 	// The sample buttons work from the keyboard too.
 	b.run("sample by keyboard", chromedp.Focus(chromedp.CSS(`button[data-sample="save_lead"]`)), chromedp.KeyEvent(kb.Enter))
 	b.eventually("preview", `document.querySelector('#pg-events') !== null`)
+}
+
+// overviewRows is a JavaScript expression reading the overview's tables:
+// {sources: {name: cells}, destinations: {name: cells}, dead: queue card}.
+const overviewRows = `(() => {
+	const rows = label => Object.fromEntries([...document.querySelectorAll('#ov [aria-label="' + label + '"] tbody tr')]
+		.map(tr => [...tr.cells].map(td => td.textContent.trim())).map(r => [r[0], r]));
+	const dead = [...document.querySelectorAll('#ov dl.cards div')].find(d => d.querySelector('dt').textContent === 'Dead letters');
+	return {sources: rows('Sources'), destinations: rows('Destinations'), dead: dead ? dead.querySelector('dd').textContent : ''};
+})()`
+
+type overviewState struct {
+	Sources      map[string][]string `json:"sources"`
+	Destinations map[string][]string `json:"destinations"`
+	Dead         string              `json:"dead"`
+}
+
+// TestBrowserOverviewRefreshes: the overview, left open, picks up new
+// traffic by itself: leads posted after it rendered show in the source's
+// rates, and a destination answering 400 turns failing with dead letters,
+// without the page being reloaded.
+func TestBrowserOverviewRefreshes(t *testing.T) {
+	s := newSink(t, http.StatusBadRequest)
+	g := startGateway(t, s.srv.URL+"/leads")
+	b := newBrowser(t, g, 1280)
+	b.signIn(testAccess, testSecret)
+	b.eventually("overview tables", `document.querySelectorAll('#ov table').length === 2`)
+	before := eval[overviewState](b, "read the overview", overviewRows)
+	if src, dst := before.Sources["save_lead"], before.Destinations["crm"]; len(src) != 5 || src[1] != "0.0" ||
+		len(dst) != 6 || dst[1] != "ok" || dst[5] != "0" || before.Dead != "0" {
+		t.Fatalf("overview before any lead = %+v, want save_lead at 0.0/min and crm ok without dead letters", before)
+	}
+	// A reload would drop this mark.
+	b.run("mark the page", chromedp.Evaluate[chromedp.Void](`window.leadgateNotReloaded = true`))
+	for i := range 3 {
+		postLead(t, g, "save_lead", fmt.Sprintf(`{"data": {"email": "live%d@example.com"}}`, i))
+	}
+	// Rates need 10 s of samples and the page redraws every 5 s.
+	b.eventuallyWithin(45*time.Second, "the overview refreshed with the new traffic", `(() => {
+		const v = `+overviewRows+`;
+		const src = v.sources['save_lead'], dst = v.destinations['crm'];
+		return Number(src[1]) > 0 && Number(src[2]) > 0 && dst[1] === 'failing' && Number(dst[4]) > 0 && Number(dst[5]) > 0 && Number(v.dead) > 0;
+	})()`)
+	after := eval[overviewState](b, "read the overview", overviewRows)
+	if !eval[bool](b, "the mark", `window.leadgateNotReloaded === true && location.hash !== '#/dead-letters/crm'`) {
+		t.Fatalf("the page was reloaded or left: the refresh must redraw in place")
+	}
+	if got, want := after.Destinations["crm"][5], after.Dead; got != want {
+		t.Fatalf("crm shows %s dead letters, the queue %s", got, want)
+	}
+	if n := eval[int](b, "dead letter link", `document.querySelectorAll('#ov a[href="#/dead-letters/crm"]').length`); n != 1 {
+		t.Fatalf("crm's dead letters do not link to its dead letters (%d links)", n)
+	}
 }
 
 // TestBrowserSkipLink: the skip link, pressed from the keyboard, moves
