@@ -10,7 +10,9 @@
 // mapped element by element where that walk meets it (elems.go), and a
 // lead's string fields share one allocation (box.go).
 //
-// The language itself is described in README-mapping.md beside this file.
+// The language itself is described, with an example per feature, in the
+// "Mapping language" section of the repository's README.md; those examples
+// are compiled by TestReadmeExamples.
 package mapping
 
 import (
