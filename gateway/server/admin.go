@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"strconv"
@@ -27,13 +28,17 @@ func (s *Server) adminAuth(c *fiber.Ctx) error {
 }
 
 // KeysMatch compares a presented key pair with the configured one in
-// constant time; an empty configured key never matches.
+// constant time; an empty configured key never matches. It compares
+// SHA-256 digests, which are always 32 bytes, because ConstantTimeCompare
+// returns at once on a length mismatch and would time the key's length.
 func KeysMatch(access, secret, gotAccess, gotSecret string) bool {
 	if access == "" || secret == "" {
 		return false
 	}
-	a := subtle.ConstantTimeCompare([]byte(access), []byte(gotAccess))
-	b := subtle.ConstantTimeCompare([]byte(secret), []byte(gotSecret))
+	wa, ga := sha256.Sum256([]byte(access)), sha256.Sum256([]byte(gotAccess))
+	ws, gs := sha256.Sum256([]byte(secret)), sha256.Sum256([]byte(gotSecret))
+	a := subtle.ConstantTimeCompare(wa[:], ga[:])
+	b := subtle.ConstantTimeCompare(ws[:], gs[:])
 	return a&b == 1
 }
 
@@ -127,6 +132,10 @@ func (s *Server) kick() {
 func storeError(err error, what string) error {
 	if errors.Is(err, store.ErrNotFound) {
 		return &HTTPError{Code: fiber.StatusNotFound, Msg: what + " not found"}
+	}
+	if errors.Is(err, store.ErrBadCursor) {
+		return &HTTPError{Code: fiber.StatusBadRequest, Msg: "bad cursor",
+			Details: []any{"pass the next of a previous page as cursor, or no cursor for the first page"}, Err: err}
 	}
 	return &HTTPError{Code: fiber.StatusServiceUnavailable, Msg: "store unavailable, retry later", RetryAfter: 1, Err: err}
 }

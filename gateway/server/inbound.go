@@ -66,38 +66,67 @@ func (d *deadlines) get() context.Context {
 }
 
 // inbound wraps accept with the request metrics, which need the final
-// status whether accept answered or returned an error.
+// status whether accept answered, returned an error or panicked.
 func (s *Server) inbound(c *fiber.Ctx) error {
 	start := s.opts.Now()
 	// Fiber's params alias its request buffer, reused for the next
 	// request; the source outlives this one (in events and metric labels).
 	source := strings.Clone(c.Params("source", "website"))
-	err := s.accept(c, source)
-	code := fiber.StatusOK
-	var he *HTTPError
-	switch {
-	case errors.As(err, &he):
-		code = he.Code
-	case err != nil:
-		code = fiber.StatusInternalServerError
+	rt := s.Runtime()
+	m, known := rt.Mappings.Get(source)
+	err := s.acceptSafely(c, rt, m, source)
+	label := source
+	if !known {
+		// The path is the caller's: it never becomes a label, whatever the
+		// answer (404, or 429 and 503 before it).
+		label = unknownSource
 	}
-	if m := s.opts.Metrics; m != nil {
-		took := s.opts.Now().Sub(start).Seconds()
-		switch code {
-		case fiber.StatusOK:
-			sm := s.sourceMetrics(source)
-			sm.ok.Inc()
-			sm.duration.Observe(took)
-		default:
-			label := source
-			if code == fiber.StatusNotFound {
-				label = unknownSource
-			}
-			m.InboundRequests.WithLabelValues(label, strconv.Itoa(code)).Inc()
-			m.InboundDuration.WithLabelValues(label).Observe(took)
-		}
-	}
+	s.record(label, statusOf(err), start)
 	return err
+}
+
+// statusOf is the status the error handler answers err with.
+func statusOf(err error) int {
+	var he *HTTPError
+	var fe *fiber.Error
+	switch {
+	case err == nil:
+		return fiber.StatusOK
+	case errors.As(err, &he):
+		return he.Code
+	case errors.As(err, &fe):
+		return fe.Code
+	}
+	return fiber.StatusInternalServerError
+}
+
+// record counts one inbound answer under label, a mapping's name or
+// unknownSource.
+func (s *Server) record(label string, code int, start time.Time) {
+	m := s.opts.Metrics
+	if m == nil {
+		return
+	}
+	took := s.opts.Now().Sub(start).Seconds()
+	if code == fiber.StatusOK {
+		sm := s.sourceMetrics(label)
+		sm.ok.Inc()
+		sm.duration.Observe(took)
+		return
+	}
+	m.InboundRequests.WithLabelValues(label, metrics.Code(code)).Inc()
+	m.InboundDuration.WithLabelValues(label).Observe(took)
+}
+
+// acceptSafely runs accept and turns a panic into the contract's 500, so
+// the request is still counted and answered with its rate-limit headers.
+func (s *Server) acceptSafely(c *fiber.Ctx, rt *Runtime, m *mapping.Mapping, source string) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = internalError(c, panicked(r))
+		}
+	}()
+	return s.accept(c, rt, m, source)
 }
 
 // sourceMetrics are the series one source's accepted requests count in,
@@ -144,26 +173,26 @@ func (s *Server) sourceMetrics(source string) *sourceMetrics {
 	return sm
 }
 
-// accept is the inbound path: find the mapping, parse, limit, authenticate,
-// map, store, answer. Nothing is stored for a rejected request.
-func (s *Server) accept(c *fiber.Ctx, source string) error {
-	rt := s.Runtime()
+// accept is the inbound path: parse, limit, authenticate, map, store,
+// answer. m is source's mapping, nil for an unknown source. Nothing is
+// stored for a rejected request.
+func (s *Server) accept(c *fiber.Ctx, rt *Runtime, m *mapping.Mapping, source string) error {
 	ctx := s.deadlines.get()
-	m, ok := rt.Mappings.Get(source)
-	if !ok {
+	ip := s.clientIP(c)
+	if m == nil {
 		// Unknown sources share one limit per client address, so a scan of
 		// paths is throttled and the answer carries the rate-limit headers
 		// like every other answer of this route.
-		if err := s.limit(ctx, c, rt, "in:"+unknownSource+":"+c.IP()); err != nil {
+		if err := s.limit(ctx, c, rt, "in:"+unknownSource+":ip:"+ip); err != nil {
 			return err
 		}
-		return &HTTPError{Code: fiber.StatusNotFound, Msg: "unknown source", Details: []any{source}}
+		return unknownSourceError(source)
 	}
-	raw := bytes.Clone(c.Body()) // fasthttp reuses the buffer after the handler
-	tooLarge := len(raw) > rt.BodyLimit
-	var body []byte
+	tooLarge := len(c.Body()) > rt.BodyLimit
+	var raw, body []byte
 	parseErr := errTooLarge
 	if !tooLarge {
+		raw = bytes.Clone(c.Body()) // fasthttp reuses the buffer after the handler
 		body, parseErr = mapping.ParseBody(c.Get(fiber.HeaderContentType), raw)
 	}
 	in := mapping.Input{
@@ -171,36 +200,31 @@ func (s *Server) accept(c *fiber.Ctx, source string) error {
 		Raw:      raw,
 		Query:    func(k string) string { return strings.Clone(c.Query(k)) },
 		Header:   func(k string) string { return strings.Clone(c.Get(k)) },
-		RemoteIP: c.IP(),
+		RemoteIP: ip,
 		Now:      s.opts.Now(),
 		NoTrace:  true, // the trace is for `gateway map`; skipping it halves allocations
 	}
 
-	if err := s.limit(ctx, c, rt, rateKey(m, in, parseErr == nil)); err != nil {
-		return err
-	}
-	if tooLarge {
-		s.fail(source, metrics.ReasonTooLarge)
-		return &HTTPError{Code: fiber.StatusRequestEntityTooLarge, Msg: "body too large",
-			Details: []any{"limit is " + strconv.Itoa(rt.BodyLimit) + " bytes"}}
-	}
-	if parseErr != nil {
-		if errors.Is(parseErr, mapping.ErrUnsupportedMediaType) {
-			s.fail(source, metrics.ReasonUnsupportedType)
-			return &HTTPError{Code: fiber.StatusUnsupportedMediaType, Msg: "unsupported content type",
-				Details: []any{"send application/json, application/x-www-form-urlencoded, multipart/form-data or text/plain holding JSON"}, Err: parseErr}
+	// With a store that checks the limit in its own write (Redis), the
+	// limit of a request that maps is checked there, in the one round trip
+	// that stores its events; one rejected before that is limited here,
+	// so every request counts.
+	key := rateKey(m, in, parseErr == nil)
+	check := s.storeCheck(rt, key)
+	if check == nil {
+		if err := s.limit(ctx, c, rt, key); err != nil {
+			return err
 		}
-		s.fail(source, metrics.ReasonMalformed)
-		return &HTTPError{Code: fiber.StatusBadRequest, Msg: "malformed body", Details: []any{parseErr.Error()}, Err: parseErr}
 	}
-	if err := m.Authenticate(in); err != nil {
-		s.fail(source, metrics.ReasonUnauthorized)
-		return &HTTPError{Code: fiber.StatusUnauthorized, Msg: "source authentication failed", Err: err}
-	}
-	res, err := m.Map(in)
+	res, reason, err := admit(m, in, rt, tooLarge, parseErr)
 	if err != nil {
-		s.fail(source, metrics.ReasonInvalid)
-		return invalid(err)
+		if check != nil {
+			if lerr := s.limit(ctx, c, rt, key); lerr != nil {
+				return lerr
+			}
+		}
+		s.fail(source, reason)
+		return err
 	}
 
 	out, err := s.opts.Store.Ingest(ctx, store.IngestRequest{
@@ -213,9 +237,24 @@ func (s *Server) accept(c *fiber.Ctx, source string) error {
 		ReceivedAt: in.Now,
 		Route:      s.route(rt),
 		RequestID:  requestID(c),
+		Limit:      check,
 	})
 	if err != nil {
-		return &HTTPError{Code: fiber.StatusServiceUnavailable, Msg: "store unavailable, retry later", RetryAfter: 1, Err: err}
+		if check != nil {
+			s.limitUnknown(c, rt)
+		}
+		// Only an outage is worth a retry; anything else would fail the
+		// same way on every retry, so the sender is told it is not its
+		// to fix (500) rather than asked to come back forever (503).
+		if errors.Is(err, store.ErrUnavailable) {
+			return &HTTPError{Code: fiber.StatusServiceUnavailable, Msg: "store unavailable, retry later", RetryAfter: 1, Err: err}
+		}
+		return internalError(c, err)
+	}
+	if out.Limit != nil {
+		if err := s.decided(c, *out.Limit); err != nil {
+			return err
+		}
 	}
 	s.stored(source, out)
 	if s.log.Enabled(ctx, slog.LevelDebug) { // its arguments alone allocate
@@ -256,8 +295,23 @@ func rateKey(m *mapping.Mapping, in mapping.Input, parsed bool) string {
 func (s *Server) limit(ctx context.Context, c *fiber.Ctx, rt *Runtime, key string) error {
 	d, err := s.opts.Limiter.Allow(ctx, key, rt.Inbound)
 	if err != nil {
+		s.limitUnknown(c, rt)
 		return &HTTPError{Code: fiber.StatusServiceUnavailable, Msg: "rate limiter unavailable, retry later", RetryAfter: 1, Err: err}
 	}
+	return s.decided(c, d)
+}
+
+// limitUnknown sets the route's rate-limit headers when the limiter could
+// not be asked: the policy is known, and no room is the honest state.
+func (s *Server) limitUnknown(c *fiber.Ctx, rt *Runtime) {
+	policy, state := ratelimit.Headers(ratelimit.Decision{Limit: rt.Inbound, Reset: time.Second}, "inbound")
+	c.Set("RateLimit-Policy", policy)
+	c.Set("RateLimit", state)
+}
+
+// decided sets the rate-limit headers of a decision and answers the 429 of
+// a refused request.
+func (s *Server) decided(c *fiber.Ctx, d ratelimit.Decision) error {
 	policy, state := ratelimit.Headers(d, "inbound")
 	c.Set("RateLimit-Policy", policy)
 	c.Set("RateLimit", state)
@@ -271,6 +325,60 @@ func (s *Server) limit(ctx context.Context, c *fiber.Ctx, rt *Runtime, key strin
 	return &HTTPError{Code: fiber.StatusTooManyRequests, Msg: "rate limited",
 		Details:    []any{"at most " + strconv.Itoa(d.Limit.Requests) + " requests per " + d.Limit.Per.String() + " per client; retry after " + strconv.Itoa(wait) + "s"},
 		RetryAfter: wait}
+}
+
+// unknownSourceError is the 404 of a path that names no mapping.
+func unknownSourceError(source string) error {
+	return &HTTPError{Code: fiber.StatusNotFound, Msg: "unknown source", Details: []any{source}}
+}
+
+// tooLargeError is the 413 of a body over server.body_limit.
+func tooLargeError(limit int) error {
+	return &HTTPError{Code: fiber.StatusRequestEntityTooLarge, Msg: "body too large",
+		Details: []any{"limit is " + strconv.Itoa(limit) + " bytes"}}
+}
+
+// oversized answers an inbound request whose body was over the listener's
+// own cap, so fasthttp refused it before any handler ran: it gets what a
+// handler's 413 gets (limit, headers, metrics), keyed by the client's
+// address since there is no body to read a key from.
+func (s *Server) oversized(c *fiber.Ctx, source string) error {
+	start := s.opts.Now()
+	rt := s.Runtime()
+	ctx := s.deadlines.get()
+	_, known := rt.Mappings.Get(source)
+	label := source
+	if !known {
+		label = unknownSource
+	}
+	err := s.limit(ctx, c, rt, "in:"+label+":ip:"+s.clientIP(c))
+	if err == nil {
+		if known {
+			s.fail(source, metrics.ReasonTooLarge)
+			err = tooLargeError(rt.BodyLimit)
+		} else {
+			err = unknownSourceError(source)
+		}
+	}
+	s.record(label, statusOf(err), start)
+	return err
+}
+
+// inboundSource names the source of an inbound route's path, for requests
+// that never reached the router.
+func inboundSource(c *fiber.Ctx) (string, bool) {
+	if c.Method() != fiber.MethodPost {
+		return "", false
+	}
+	path := c.Path()
+	if path == "/api/webhook/website/webhook" {
+		return "website", true
+	}
+	source, ok := strings.CutPrefix(path, "/hooks/")
+	if !ok || source == "" || strings.Contains(source, "/") {
+		return "", false
+	}
+	return strings.Clone(source), true
 }
 
 // invalid turns a mapping error into the 422 that names each field.
@@ -337,4 +445,40 @@ func dedupeKey(source string, query, body []byte) string {
 	var out [2 * sha256.Size]byte
 	hex.Encode(out[:], sum[:])
 	return string(out[:])
+}
+
+// admit checks a request's body, authentication and mapping, and answers
+// the mapped lead, or the HTTP error that rejects the request with the
+// normalize-failure reason to count once the request was not rate limited.
+func admit(m *mapping.Mapping, in mapping.Input, rt *Runtime, tooLarge bool, parseErr error) (res mapping.Result, reason string, err error) {
+	if tooLarge {
+		return res, metrics.ReasonTooLarge, tooLargeError(rt.BodyLimit)
+	}
+	if parseErr != nil {
+		if errors.Is(parseErr, mapping.ErrUnsupportedMediaType) {
+			return res, metrics.ReasonUnsupportedType, &HTTPError{Code: fiber.StatusUnsupportedMediaType, Msg: "unsupported content type",
+				Details: []any{"send application/json, application/x-www-form-urlencoded, multipart/form-data or text/plain holding JSON"}, Err: parseErr}
+		}
+		return res, metrics.ReasonMalformed, &HTTPError{Code: fiber.StatusBadRequest, Msg: "malformed body", Details: []any{parseErr.Error()}, Err: parseErr}
+	}
+	if err := m.Authenticate(in); err != nil {
+		return res, metrics.ReasonUnauthorized, &HTTPError{Code: fiber.StatusUnauthorized, Msg: "source authentication failed", Err: err}
+	}
+	if res, err = m.Map(in); err != nil {
+		return res, metrics.ReasonInvalid, invalid(err)
+	}
+	return res, "", nil
+}
+
+// storeCheck prepares the inbound limit of key for the store to check in
+// its write, or answers nil when the store or the limiter cannot.
+func (s *Server) storeCheck(rt *Runtime, key string) *ratelimit.Check {
+	if s.checker == nil {
+		return nil
+	}
+	check, err := s.checker.Check(key, rt.Inbound)
+	if err != nil {
+		return nil // an invalid limit: the limiter's own call reports it
+	}
+	return &check
 }

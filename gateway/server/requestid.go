@@ -30,6 +30,13 @@ func init() {
 // withRequestID gives every request an id, answers it in X-Request-Id and
 // keeps it for the log lines of the request and of its events' deliveries.
 func withRequestID(c *fiber.Ctx) error {
+	setRequestID(c)
+	return c.Next()
+}
+
+// setRequestID keeps the caller's id when safe, else makes one, and sets
+// it on the response.
+func setRequestID(c *fiber.Ctx) {
 	id := c.Get(HeaderRequestID)
 	if !safeID(id) {
 		var b [14]byte
@@ -41,7 +48,6 @@ func withRequestID(c *fiber.Ctx) error {
 	}
 	c.Locals(requestIDKey, id)
 	c.Set(HeaderRequestID, id)
-	return c.Next()
 }
 
 // requestID returns the request's id, "" outside withRequestID.

@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,8 +55,19 @@ type Options struct {
 	MetricsHandler http.Handler
 	// Mount adds more routes (the LeadSquared-compatible API); may be nil.
 	Mount func(app fiber.Router)
-	// BodyLimit is the listener's cap, fixed for the process's life.
+	// BodyLimit is server.body_limit at start-up. The listener's own cap,
+	// fixed for the process's life, is well above it (listenerLimit), so
+	// the handler answers a body over the runtime's BodyLimit with every
+	// header of the route; a body past even the listener's cap gets the
+	// same answer from the error handler.
 	BodyLimit int
+	// TrustedProxies lists the addresses (IPs or CIDRs) of the load
+	// balancers in front of the gateway. Only for a peer among them is the
+	// client's address read from ProxyHeader; empty trusts no one.
+	TrustedProxies []string
+	// ProxyHeader carries the client's address through the proxies, such
+	// as X-Forwarded-For; empty means X-Forwarded-For.
+	ProxyHeader string
 	// DedupeTTL is the duplicate-payload window; zero means 10 minutes.
 	DedupeTTL time.Duration
 	// Now is the clock; nil means time.Now.
@@ -74,6 +86,26 @@ type Server struct {
 	// sourceMetrics. metricsMu serializes its writers.
 	metricsCache atomic.Pointer[map[string]*sourceMetrics]
 	metricsMu    sync.Mutex
+	// proxies are the parsed TrustedProxies.
+	proxies []netip.Prefix
+	// checker is the limiter when the store checks the inbound limit in
+	// its own write (the Redis store with the Redis limiter); nil else.
+	checker checker
+}
+
+// checker prepares a limit check that a store runs inside its own write.
+type checker interface {
+	Check(key string, l ratelimit.Limit) (ratelimit.Check, error)
+}
+
+// limitingStore is a store that checks IngestRequest.Limit itself.
+type limitingStore interface{ LimitsIngest() bool }
+
+// listenerLimit is the listener's body cap for a body_limit of n: room for
+// the limit to be raised by a reload, while a body that is plainly too
+// large is still refused before it is read whole.
+func listenerLimit(n int) int {
+	return 2*n + 64<<10
 }
 
 // New builds the server with its first runtime snapshot.
@@ -90,17 +122,41 @@ func New(opts Options, rt *Runtime) *Server {
 	if opts.BodyLimit <= 0 {
 		opts.BodyLimit = rt.BodyLimit
 	}
+	if opts.ProxyHeader == "" {
+		opts.ProxyHeader = fiber.HeaderXForwardedFor
+	}
 	s := &Server{opts: opts, log: opts.Log}
+	if ls, ok := opts.Store.(limitingStore); ok && ls.LimitsIngest() {
+		s.checker, _ = opts.Limiter.(checker)
+	}
 	s.runtime.Store(rt)
-	s.app = fiber.New(fiber.Config{
+	cfg := fiber.Config{
 		AppName:               "leadgate",
-		BodyLimit:             opts.BodyLimit,
+		BodyLimit:             listenerLimit(max(opts.BodyLimit, rt.BodyLimit)),
 		DisableStartupMessage: true,
-		ErrorHandler:          errorHandler(opts.Log),
+		ErrorHandler:          s.handleError,
 		ReadTimeout:           30 * time.Second,
 		WriteTimeout:          30 * time.Second,
 		IdleTimeout:           120 * time.Second,
-	})
+	}
+	for _, p := range opts.TrustedProxies {
+		prefix, err := ParseProxy(p)
+		if err != nil {
+			opts.Log.Warn("trusted proxy ignored", "proxy", p, "error", err.Error())
+			continue
+		}
+		s.proxies = append(s.proxies, prefix)
+	}
+	if len(s.proxies) > 0 {
+		// Fiber's c.IP() then answers the header's address for trusted
+		// peers only; the inbound route reads it with clientIP, which
+		// also skips the proxies' own entries.
+		cfg.EnableTrustedProxyCheck = true
+		cfg.TrustedProxies = opts.TrustedProxies
+		cfg.ProxyHeader = opts.ProxyHeader
+		cfg.EnableIPValidation = true
+	}
+	s.app = fiber.New(cfg)
 	s.routes()
 	return s
 }
@@ -132,6 +188,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) routes() {
 	app := s.app
 	app.Use(withRequestID)
+	app.Use(recoverPanic)
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	app.Get("/readyz", s.ready)
 	if s.opts.MetricsHandler != nil {
@@ -156,7 +213,19 @@ func (s *Server) routes() {
 
 // ready answers /readyz: the store (and Redis) reachable and mappings loaded.
 func (s *Server) ready(c *fiber.Ctx) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	if problems := s.CheckReady(context.Background()); len(problems) > 0 {
+		return &HTTPError{Code: fiber.StatusServiceUnavailable, Msg: "not ready", Details: problems, RetryAfter: 1}
+	}
+	return c.JSON(fiber.Map{"status": "ready"})
+}
+
+// readyTimeout bounds one readiness check.
+const readyTimeout = 2 * time.Second
+
+// CheckReady runs the check of /readyz, sets gateway_ready from it, and
+// returns its problems (none when ready).
+func (s *Server) CheckReady(ctx context.Context) []any {
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
 	var problems []any
 	if err := s.opts.Store.Ping(ctx); err != nil {
@@ -166,8 +235,23 @@ func (s *Server) ready(c *fiber.Ctx) error {
 	if rt.Mappings == nil || len(rt.Mappings.Names()) == 0 {
 		problems = append(problems, "mappings: none loaded")
 	}
-	if len(problems) > 0 {
-		return &HTTPError{Code: fiber.StatusServiceUnavailable, Msg: "not ready", Details: problems, RetryAfter: 1}
+	if m := s.opts.Metrics; m != nil {
+		m.SetReady(len(problems) == 0)
 	}
-	return c.JSON(fiber.Map{"status": "ready"})
+	return problems
+}
+
+// WatchReady runs CheckReady every interval until ctx ends, so
+// gateway_ready is fresh whether or not anything polls /readyz.
+func (s *Server) WatchReady(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		s.CheckReady(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
