@@ -110,7 +110,9 @@ func TestConsoleSmoke(t *testing.T) {
 	waitFor(t, 30*time.Second, func() bool {
 		last = website()
 		return last.RequestsTotal == 1 && last.RequestsPerMin > 0 && last.AcceptedPerMin > 0
-	}, func() string { return "the website rates never moved: " + jsonString(last) + "\nlogs:\n" + g.logs.String() })
+	}, func() string {
+		return "the website rates never moved: " + jsonString(last) + "\nlogs:\n" + g.logs.String()
+	})
 
 	if logs := g.logs.String(); strings.Contains(logs, "test-secret") {
 		t.Fatalf("the secret key reached the logs:\n%s", logs)
