@@ -228,14 +228,18 @@
     }
     const r = d.result;
     const lead = r.events.length ? r.events[0].lead : {};
-    summary.textContent = r.events.length + (r.events.length === 1 ? ' event, ' : ' events, ') + r.trace.length + ' mapped fields.';
+    const filled = r.trace.filter(t => t.from !== 'empty').length;
+    const empty = r.trace.length - filled;
+    summary.textContent = r.events.length + (r.events.length === 1 ? ' event, ' : ' events, ') + filled + ' mapped fields' +
+      (empty ? ', ' + empty + ' empty.' : '.');
     result.replaceChildren(
       h('h3', {}, 'Events'),
       h('ul', { class: 'event-list', id: 'pg-events' }, r.events.map(e => h('li', {}, badge(e.event, 'info')))),
       h('p', {}, 'Identity: ', r.identity.map((k, i) => [i ? ', ' : '', h('code', {}, k)])),
       h('h3', {}, 'Fields and where they came from'),
       table('Mapped fields', ['Field', 'Value', 'Path', 'From'],
-        r.trace.map(t => [h('code', {}, t.field), leadValue(lead, t.field), t.path ? h('code', {}, t.path) : '', t.from])),
+        r.trace.map(t => [h('code', {}, t.field), leadValue(lead, t.field),
+          t.path ? h('code', {}, t.path) : t.tried ? ['tried ', t.tried.map((p, i) => [i ? ', ' : '', h('code', {}, p)])] : '', t.from])),
       h('h3', {}, 'Canonical event'),
       h('pre', { tabindex: 0, 'aria-label': 'Canonical event JSON' }, JSON.stringify(r.events[0] || {}, null, 2)));
   }
