@@ -63,8 +63,11 @@
 // which is acceptable: an Ingest costs Redis about 50 µs of CPU
 // (BenchmarkIngestParallel), so one Redis core serves about 20,000 per
 // second, above the 15,000 target, and atomic Ingest is worth more than
-// spreading load. Several gateways share one Redis or one
-// Cluster by using different prefixes. Scripts build key names from the
+// spreading load. The gateway itself connects with a single-node client
+// and sets no prefix (gateways that must stay apart use separate Redis
+// databases or instances); Prefix exists for tests, which share one Redis.
+// The inbound limiter's windows (lg:{gw}:rl:KEY) carry the default tag, so
+// Ingest's write script may check them. Scripts build key names from the
 // prefix; all of them share the declared key's slot. The layout:
 //
 //	lg:{p}:idx          hash  identity key -> lead id
@@ -139,8 +142,9 @@ const batchWorkers = 4
 
 // Options tunes a Store; the zero value is ready to use.
 type Options struct {
-	// Prefix is the hash tag in every key ("lg:{Prefix}:…"); gateways that
-	// share one Redis use different prefixes. Default DefaultPrefix.
+	// Prefix is the hash tag in every key ("lg:{Prefix}:…"). Default
+	// DefaultPrefix, which the limiter's keys share; tests use others to
+	// share one Redis.
 	Prefix string
 	// Retention is how long a fully delivered event is kept. Default
 	// DefaultRetention.
