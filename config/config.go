@@ -34,6 +34,10 @@ type Config struct {
 	Admin Admin `yaml:"admin"`
 	// Destinations are the downstream webhooks written in this file.
 	Destinations []Destination `yaml:"destinations"`
+	// Subscriptions are the delivery settings of every subscription made
+	// through the LeadSquared-compatible API, whose Create body has no
+	// attribute for them.
+	Subscriptions Subscriptions `yaml:"subscriptions"`
 	// Log sets the slog handler.
 	Log Log `yaml:"log"`
 
@@ -62,6 +66,14 @@ type Server struct {
 	// ShutdownGrace is how long in-flight deliveries may finish after
 	// SIGTERM before the process exits; unfinished ones are retried later.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// TrustedProxies lists the load balancers in front of the gateway, as
+	// IP addresses or CIDRs. Only a request from one of them has its
+	// client's address (rate_limit_key: ip) read from ProxyHeader; empty
+	// trusts no one and uses the peer's address.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// ProxyHeader is the header the trusted proxies put the client's
+	// address in; the rightmost address that is not a trusted proxy wins.
+	ProxyHeader string `yaml:"proxy_header"`
 }
 
 // Storage is the embedded store.
@@ -195,6 +207,33 @@ func (d Destination) RevealSecrets() []string {
 	return out
 }
 
+// Subscriptions are what every LeadSquared-compatible subscription is
+// delivered with. The rest of a subscription comes from its Create body,
+// and the gateway fixes the format (canonical) and the concurrency.
+type Subscriptions struct {
+	// Timeout bounds one attempt.
+	Timeout time.Duration `yaml:"timeout"`
+	// RateLimit paces each subscription's deliveries (they wait, never
+	// drop); zero: unpaced.
+	RateLimit RateLimit `yaml:"rate_limit"`
+	// Retry is the retry policy.
+	Retry Retry `yaml:"retry"`
+	// Secrets sign every subscription's deliveries (Standard Webhooks),
+	// as a destination's: one whsec_… string, or a list of two while
+	// rotating; empty: unsigned.
+	Secrets []Secret `yaml:"secret"`
+}
+
+// RevealSecrets returns the signing secrets as plain strings, for the
+// signer.
+func (s Subscriptions) RevealSecrets() []string {
+	out := make([]string, 0, len(s.Secrets))
+	for _, sec := range s.Secrets {
+		out = append(out, sec.Reveal())
+	}
+	return out
+}
+
 // Filter admits an event only when the value at Path equals one of Equals.
 type Filter struct {
 	// Path is a gjson path over the canonical event, e.g. "lead.status".
@@ -221,12 +260,22 @@ func Default() Config {
 			Listen:        "127.0.0.1:8080",
 			BodyLimit:     1 << 20,
 			ShutdownGrace: 15 * time.Second,
+			ProxyHeader:   "X-Forwarded-For",
 		},
 		Storage:     Storage{DataDir: "data"},
 		MappingsDir: "mappings",
 		RateLimit:   RateLimit{Requests: 25, Per: 5 * time.Second},
 		Log:         Log{Level: "info", Format: "json"},
+
+		Subscriptions: DefaultSubscriptions(),
 	}
+}
+
+// DefaultSubscriptions returns the subscriptions block of an empty
+// gateway.yaml: a destination's defaults, unsigned and unpaced.
+func DefaultSubscriptions() Subscriptions {
+	d := DefaultDestination()
+	return Subscriptions{Timeout: d.Timeout, Retry: d.Retry}
 }
 
 // DefaultDestination returns the values a destination entry starts from

@@ -45,6 +45,8 @@ func TestLoadValid(t *testing.T) {
 			MetricsListen:            "127.0.0.1:9091",
 			AllowPrivateDestinations: true,
 			ShutdownGrace:            30 * time.Second,
+			TrustedProxies:           []string{"10.0.0.0/8", "192.168.1.10"},
+			ProxyHeader:              "X-Real-Ip",
 		},
 		Storage:     Storage{DataDir: filepath.Join("testdata", "state")},
 		Redis:       Redis{URL: "redis://127.0.0.1:6379/2"},
@@ -53,6 +55,12 @@ func TestLoadValid(t *testing.T) {
 		RateLimit:   RateLimit{Requests: 50, Per: 10 * time.Second},
 		Admin:       Admin{AccessKey: "access-123", SecretKey: "secret-456"},
 		Log:         Log{Level: "debug", Format: "text"},
+		Subscriptions: Subscriptions{
+			Timeout:   10 * time.Second,
+			RateLimit: RateLimit{Requests: 10, Per: time.Second},
+			Retry:     Retry{MaxAttempts: 5, Schedule: []time.Duration{2 * time.Second, time.Minute}},
+			Secrets:   []Secret{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_AAAAAAAAAAAAAAAAAAAAAA=="},
+		},
 		Destinations: []Destination{
 			{
 				Name:         "crm",
@@ -66,7 +74,7 @@ func TestLoadValid(t *testing.T) {
 				Filter:       []Filter{{Path: "lead.status", Equals: []string{"new", "open"}}},
 				LandingPages: []string{"https://example.com/landing"},
 				Enabled:      false,
-				Timeout:      30 * time.Second,
+				Timeout:      20 * time.Second,
 				RateLimit:    RateLimit{Requests: 5, Per: time.Second},
 				Retry:        Retry{MaxAttempts: 3, Schedule: []time.Duration{time.Second, time.Minute}},
 				Secrets: []Secret{
@@ -170,6 +178,11 @@ func TestLoadInvalid(t *testing.T) {
 		{"body-limit", []string{"2: server.body_limit: must be greater than 0"}},
 		{"metrics-listen", []string{"3: server.metrics_listen: must differ from server.listen (leave it empty to serve metrics there)"}},
 		{"shutdown-grace", []string{"2: server.shutdown_grace: must not be negative"}},
+		{"trusted-proxies", []string{
+			`3: server.trusted_proxies[1]: must be an IP address or a CIDR such as 10.0.0.0/8, got "lb.internal"`,
+			`3: server.trusted_proxies[2]: must be an IP address or a CIDR such as 10.0.0.0/8, got "10.0.0.0/33"`,
+		}},
+		{"proxy-header", []string{`2: server.proxy_header: must be a header name such as X-Forwarded-For, got "X Forwarded For"`}},
 		{"data-dir", []string{"2: storage.data_dir: is required when redis.url is empty"}},
 		{"redis-url", []string{"2: redis.url: must be a redis:// or rediss:// URL with a host"}},
 		{"mappings-dir", []string{"1: mappings_dir: is required"}},
@@ -199,7 +212,7 @@ func TestLoadInvalid(t *testing.T) {
 			"6: destinations[0].filter[0].equals: must list at least one value",
 		}},
 		{"landing-page", []string{"4: destinations[0].landing_pages[0]: must not be empty"}},
-		{"timeout", []string{"4: destinations[0].timeout: must be greater than 0 and at most 5m0s"}},
+		{"timeout", []string{"4: destinations[0].timeout: must be greater than 0 and at most 20s"}},
 		{"destination-rate-limit", []string{"4: destinations[0].rate_limit.per: must be greater than 0 (leave rate_limit out for unpaced)"}},
 		{"retry-attempts", []string{"4: destinations[0].retry.max_attempts: must be between 1 and 100, got 0"}},
 		{"retry-schedule-empty", []string{"4: destinations[0].retry.schedule: must list at least one wait"}},
@@ -209,7 +222,14 @@ func TestLoadInvalid(t *testing.T) {
 		{"secret-short", []string{"4: destinations[0].secret: must decode to at least 16 bytes after whsec_, got 5 (value not shown)"}},
 		{"secret-count", []string{"4: destinations[0].secret: at most 2 secrets (the current and the previous while rotating), got 3"}},
 		{"notify-on-failure", []string{"4: destinations[0].notify_on_failure: must be an absolute http or https URL"}},
-		{"concurrency", []string{"4: destinations[0].concurrency: must be greater than 0"}},
+		{"subscriptions-timeout", []string{"2: subscriptions.timeout: must be greater than 0 and at most 20s"}},
+		{"subscriptions-rate-limit", []string{"2: subscriptions.rate_limit.requests: must be greater than 0 (leave rate_limit out for unpaced)"}},
+		{"subscriptions-retry-attempts", []string{"2: subscriptions.retry.max_attempts: must be between 1 and 100, got 0"}},
+		{"subscriptions-retry-schedule-empty", []string{"3: subscriptions.retry.schedule: must list at least one wait"}},
+		{"subscriptions-retry-schedule-entry", []string{"3: subscriptions.retry.schedule[1]: must be greater than 0"}},
+		{"subscriptions-secret", []string{"2: subscriptions.secret: must start with whsec_ (value not shown)"}},
+		{"subscriptions-secret-count", []string{"2: subscriptions.secret: at most 2 secrets (the current and the previous while rotating), got 3"}},
+		{"concurrency", []string{"4: destinations[0].concurrency: must be between 1 and 256, got 0"}},
 	}
 	t.Setenv("REDIS_URL", "")
 	seen := map[string]bool{}
@@ -265,7 +285,7 @@ log: {level: loud}
 		"gw.yaml:5: rate_limit.requests: must be greater than 0",
 		"gw.yaml:8: destinations[0].url: must be an absolute http or https URL",
 		`gw.yaml:9: destinations[0].method: must be POST, PUT or PATCH, got "GET"`,
-		"gw.yaml:10: destinations[0].timeout: must be greater than 0 and at most 5m0s",
+		"gw.yaml:10: destinations[0].timeout: must be greater than 0 and at most 20s",
 		`gw.yaml:11: destinations[1].name: "crm" is already the name of destinations[0]`,
 		"gw.yaml:13: destinations[1].secret: must start with whsec_ (value not shown)",
 		`gw.yaml:14: log.level: must be debug, info, warn or error, got "loud"`,

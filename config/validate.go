@@ -1,10 +1,10 @@
 package config
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"leadgate/gateway/deliver"
 	"leadgate/gateway/lead"
 )
 
@@ -105,9 +106,12 @@ func (c *Config) Problemf(path, format string, args ...any) *Problem {
 
 // Limits Validate applies.
 const (
-	MaxHeaders     = 10
-	MaxSecrets     = 2
-	MaxTimeout     = 5 * time.Minute
+	MaxHeaders = 10
+	MaxSecrets = 2
+	// MaxTimeout keeps an attempt within a delivery lease, so a replica
+	// that dies mid-delivery has its work taken over within 30 s.
+	MaxTimeout     = deliver.MaxAttemptTime
+	MaxConcurrency = deliver.MaxConcurrency
 	MaxAttempts    = 100
 	minSecretBytes = 16
 )
@@ -159,6 +163,7 @@ func (c *Config) Validate() error {
 	for i := range c.Destinations {
 		v.destination(i)
 	}
+	v.subscriptions()
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		v.add("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
 	}
@@ -187,6 +192,24 @@ func (v *validator) server() {
 	if s.ShutdownGrace < 0 {
 		v.add("server.shutdown_grace", "must not be negative")
 	}
+	for i, p := range s.TrustedProxies {
+		if !validProxy(p) {
+			v.add(fmt.Sprintf("server.trusted_proxies[%d]", i), "must be an IP address or a CIDR such as 10.0.0.0/8, got %q", p)
+		}
+	}
+	if !validHeaderName(s.ProxyHeader) {
+		v.add("server.proxy_header", "must be a header name such as X-Forwarded-For, got %q", s.ProxyHeader)
+	}
+}
+
+// validProxy admits an IP address or a CIDR prefix.
+func validProxy(s string) bool {
+	if strings.Contains(s, "/") {
+		_, err := netip.ParsePrefix(s)
+		return err == nil
+	}
+	_, err := netip.ParseAddr(s)
+	return err == nil
 }
 
 func (v *validator) destination(i int) {
@@ -241,33 +264,46 @@ func (v *validator) destination(i int) {
 			v.add(fmt.Sprintf("%s.landing_pages[%d]", p, k), "must not be empty")
 		}
 	}
-	if d.Timeout <= 0 || d.Timeout > MaxTimeout {
+	v.delivery(p, d.Timeout, d.RateLimit, d.Retry)
+	v.secrets(p+".secret", d.Secrets)
+	v.optionalURL(p+".notify_on_failure", d.NotifyOnFailure)
+	if d.Concurrency < 1 || d.Concurrency > MaxConcurrency {
+		v.add(p+".concurrency", "must be between 1 and %d, got %d", MaxConcurrency, d.Concurrency)
+	}
+}
+
+// delivery checks the settings destinations and subscriptions share;
+// p is the block's path.
+func (v *validator) delivery(p string, timeout time.Duration, rl RateLimit, r Retry) {
+	if timeout <= 0 || timeout > MaxTimeout {
 		v.add(p+".timeout", "must be greater than 0 and at most %s", MaxTimeout)
 	}
-	if !d.RateLimit.IsZero() {
-		if d.RateLimit.Requests <= 0 {
+	if !rl.IsZero() {
+		if rl.Requests <= 0 {
 			v.add(p+".rate_limit.requests", "must be greater than 0 (leave rate_limit out for unpaced)")
 		}
-		if d.RateLimit.Per <= 0 {
+		if rl.Per <= 0 {
 			v.add(p+".rate_limit.per", "must be greater than 0 (leave rate_limit out for unpaced)")
 		}
 	}
-	if d.Retry.MaxAttempts < 1 || d.Retry.MaxAttempts > MaxAttempts {
-		v.add(p+".retry.max_attempts", "must be between 1 and %d, got %d", MaxAttempts, d.Retry.MaxAttempts)
+	if r.MaxAttempts < 1 || r.MaxAttempts > MaxAttempts {
+		v.add(p+".retry.max_attempts", "must be between 1 and %d, got %d", MaxAttempts, r.MaxAttempts)
 	}
-	if len(d.Retry.Schedule) == 0 {
+	if len(r.Schedule) == 0 {
 		v.add(p+".retry.schedule", "must list at least one wait")
 	}
-	for k, w := range d.Retry.Schedule {
+	for k, w := range r.Schedule {
 		if w <= 0 {
 			v.add(fmt.Sprintf("%s.retry.schedule[%d]", p, k), "must be greater than 0")
 		}
 	}
-	v.secrets(p+".secret", d.Secrets)
-	v.optionalURL(p+".notify_on_failure", d.NotifyOnFailure)
-	if d.Concurrency < 1 {
-		v.add(p+".concurrency", "must be greater than 0")
-	}
+}
+
+// subscriptions checks the block every API subscription is delivered with.
+func (v *validator) subscriptions() {
+	s := v.c.Subscriptions
+	v.delivery("subscriptions", s.Timeout, s.RateLimit, s.Retry)
+	v.secrets("subscriptions.secret", s.Secrets)
 }
 
 func (v *validator) format(path string, d Destination) {
@@ -320,15 +356,13 @@ func (v *validator) secrets(path string, secrets []Secret) {
 		if _, listed := v.c.lines[p]; v.c.lines != nil && !listed {
 			p = path // written as one string
 		}
-		rest, ok := strings.CutPrefix(s.Reveal(), "whsec_")
-		if !ok {
+		if !strings.HasPrefix(s.Reveal(), "whsec_") {
 			v.add(p, "must start with whsec_ (value not shown)")
 			continue
 		}
-		key, err := base64.StdEncoding.DecodeString(rest)
-		if err != nil {
-			key, err = base64.RawStdEncoding.DecodeString(rest)
-		}
+		// The deliver package's own decoder, so a secret that validates is
+		// one that signs (padded or unpadded base64 alike).
+		key, err := deliver.DecodeSecret(s.Reveal())
 		if err != nil {
 			v.add(p, "must be whsec_ followed by base64; the rest is not valid base64 (value not shown)")
 			continue

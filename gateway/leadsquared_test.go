@@ -1,7 +1,11 @@
 package main
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +15,33 @@ import (
 	"testing"
 	"time"
 )
+
+// subscriptionSecret signs subscription deliveries (gateway.yaml's
+// subscriptions.secret).
+const subscriptionSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+// verifySignature checks a Standard Webhooks signature as a receiver does:
+// one of the webhook-signature entries is v1 and the base64 HMAC-SHA256,
+// under the secret's key, of "webhook-id.webhook-timestamp.body".
+func verifySignature(secret string, h http.Header, body string) error {
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	if err != nil {
+		return err
+	}
+	id, ts, sigs := h.Get("webhook-id"), h.Get("webhook-timestamp"), h.Get("webhook-signature")
+	if id == "" || ts == "" || sigs == "" {
+		return fmt.Errorf("missing headers: id %q timestamp %q signature %q", id, ts, sigs)
+	}
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(id + "." + ts + "." + body))
+	want := "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	for _, sig := range strings.Fields(sigs) {
+		if hmac.Equal([]byte(sig), []byte(want)) {
+			return nil
+		}
+	}
+	return fmt.Errorf("webhook-signature %q does not verify", sigs)
+}
 
 // captured is one request a sink received.
 type captured struct {
@@ -44,7 +75,7 @@ func TestLeadSquaredSubscriptionEndToEnd(t *testing.T) {
 	// No gateway.yaml destination: the subscription is the only one. The
 	// sink is on loopback, which subscriptions may reach only when the
 	// gateway allows private destinations.
-	config := writeConfig(t, dir, listen, "http://127.0.0.1:9/unused", "")
+	config := writeConfig(t, dir, listen, "http://127.0.0.1:9/unused", "subscriptions: {secret: "+subscriptionSecret+"}\n")
 	b, _ := os.ReadFile(config)
 	cfg := strings.Replace(string(b), "shutdown_grace: 2s}", "shutdown_grace: 2s, allow_private_destinations: true}", 1)
 	cfg = strings.Replace(cfg, "destinations:\n  - name: sink", "destinations:\n  - name: off\n    enabled: false", 1)
@@ -85,6 +116,9 @@ func TestLeadSquaredSubscriptionEndToEnd(t *testing.T) {
 	}
 	if first.header.Get("webhook-id") == "" {
 		t.Errorf("no webhook-id header")
+	}
+	if err := verifySignature(subscriptionSecret, first.header, first.body); err != nil {
+		t.Errorf("subscription delivery signature: %v", err)
 	}
 
 	// It survives a restart.

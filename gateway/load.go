@@ -11,6 +11,7 @@ import (
 
 	"leadgate/config"
 	"leadgate/gateway/deliver"
+	"leadgate/gateway/leadsquared"
 	"leadgate/gateway/mapping"
 	"leadgate/gateway/ratelimit"
 	"leadgate/gateway/server"
@@ -146,6 +147,25 @@ func destinations(cfg *config.Config, check bool) ([]deliver.Destination, error)
 		out = append(out, dd)
 	}
 	return out, errors.Join(problems...)
+}
+
+// subscriptionSettings is what the LeadSquared-compatible API takes from
+// the config: the admin keys, the private-address rule and the
+// subscriptions block. A reload passes it to SetSettings.
+func subscriptionSettings(cfg *config.Config) leadsquared.Settings {
+	s := cfg.Subscriptions
+	return leadsquared.Settings{
+		AccessKey:    cfg.Admin.AccessKey.Reveal(),
+		SecretKey:    cfg.Admin.SecretKey.Reveal(),
+		AllowPrivate: cfg.Server.AllowPrivateDestinations,
+		Defaults: leadsquared.Defaults{
+			Timeout:     s.Timeout,
+			RateLimit:   ratelimit.Limit{Requests: s.RateLimit.Requests, Per: s.RateLimit.Per},
+			MaxAttempts: s.Retry.MaxAttempts,
+			Schedule:    s.Retry.Schedule,
+			Secrets:     s.RevealSecrets(),
+		},
+	}
 }
 
 // runtime builds the server's snapshot from a load and the subscriptions.

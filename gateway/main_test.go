@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -176,7 +179,7 @@ func TestMapErrors(t *testing.T) {
 
 // TestHotReload edits a mapping under a running gateway: a valid edit takes
 // effect without a restart, a broken one is refused and the running mapping
-// stays, and SIGHUP reloads too.
+// stays, and fixing it reloads again. SIGHUP has TestReloadOnSIGHUP.
 func TestHotReload(t *testing.T) {
 	dir := t.TempDir()
 	listen := freeAddr(t)
@@ -200,7 +203,6 @@ func TestHotReload(t *testing.T) {
 	}
 
 	os.WriteFile(filepath.Join(dir, "mappings", "shop.yaml"), []byte("events: [lead.created]\nfields:\n  email: email\n"), 0o644)
-	g.cmd.Process.Signal(syscall.SIGHUP)
 	waitFor(t, 10*time.Second, func() bool {
 		code, _ := g.post("/hooks/shop", `{"email": "c@example.com"}`)
 		return code == 200
@@ -215,7 +217,7 @@ func TestHotReload(t *testing.T) {
 	if !strings.Contains(b.String(), `gateway_config_reloads_total{result="failure"} 1`) {
 		t.Errorf("metrics do not count the failed reload:\n%s", grep(b.String(), "reloads"))
 	}
-	// The new mapping and the SIGHUP after the fix each reloaded.
+	// The new mapping and the fix each reloaded.
 	if strings.Contains(b.String(), `gateway_config_reloads_total{result="success"} 0`) ||
 		!strings.Contains(b.String(), `gateway_config_reloads_total{result="success"}`) {
 		t.Errorf("metrics do not count the successful reloads:\n%s", grep(b.String(), "reloads"))
@@ -230,4 +232,163 @@ func grep(s, substr string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// recorder is a sink that keeps every request and answers 200.
+func recorder(t *testing.T) (*httptest.Server, func() []captured) {
+	t.Helper()
+	var mu sync.Mutex
+	var got []captured
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, captured{r.Header.Clone(), string(b)})
+		mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	return srv, func() []captured {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]captured(nil), got...)
+	}
+}
+
+// bodiesWith counts the captured bodies that contain every one of parts.
+func bodiesWith(got []captured, parts ...string) int {
+	n := 0
+	for _, c := range got {
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(c.body, p)
+		}
+		if all {
+			n++
+		}
+	}
+	return n
+}
+
+// TestReloadOnSIGHUP changes a template in a folder the watcher does not
+// watch, so only SIGHUP can make the gateway read it: the change stays
+// unseen until the signal, and the reload's log line names it.
+func TestReloadOnSIGHUP(t *testing.T) {
+	sink, got := recorder(t)
+	dir := t.TempDir()
+	listen := freeAddr(t)
+	tmpl := filepath.Join(dir, "templates", "note.tmpl")
+	os.MkdirAll(filepath.Dir(tmpl), 0o755)
+	os.WriteFile(tmpl, []byte(`{"text": "v1 {{.lead.email}}"}`), 0o644)
+	config := writeConfig(t, dir, listen, sink.URL, "    format: template:templates/note.tmpl\n    events: [lead.created]\n")
+	g := start(t, config, listen)
+	deliveredAs := func(i int, version string) {
+		t.Helper()
+		if code, body := g.post("/hooks/website", websitePayload(i, "hup")); code != 200 {
+			t.Fatalf("post %d = %d %s", i, code, body)
+		}
+		email := fmt.Sprintf("lead%d.hup@example.com", i)
+		waitFor(t, 10*time.Second, func() bool { return bodiesWith(got(), email) > 0 }, func() string { return "lead never delivered; logs:\n" + g.logs.String() })
+		if bodiesWith(got(), version+" "+email) == 0 {
+			t.Fatalf("lead %d delivered as %v, want template %s", i, got(), version)
+		}
+	}
+	deliveredAs(1, "v1")
+
+	os.WriteFile(tmpl, []byte(`{"text": "v2 {{.lead.email}}"}`), 0o644)
+	// A watched file would reload within the watcher's 250 ms settle.
+	time.Sleep(time.Second)
+	deliveredAs(2, "v1")
+	if strings.Contains(g.logs.String(), `"msg":"config reloaded"`) {
+		t.Fatalf("reloaded without SIGHUP; logs:\n%s", g.logs)
+	}
+
+	g.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 10*time.Second, func() bool {
+		return strings.Contains(g.logs.String(), `"msg":"config reloaded","trigger":"sighup"`)
+	}, func() string { return "no reload logged for SIGHUP; logs:\n" + g.logs.String() })
+	deliveredAs(3, "v2")
+}
+
+// TestReloadGatewayYAML edits gateway.yaml under a running gateway: new
+// admin keys apply to the LeadSquared-compatible API at once (the old ones
+// get 401), a destination added receives leads, and a bad edit is counted
+// and leaves all of that running.
+func TestReloadGatewayYAML(t *testing.T) {
+	first, _ := recorder(t)
+	second, got := recorder(t)
+	dir := t.TempDir()
+	listen := freeAddr(t)
+	config := writeConfig(t, dir, listen, first.URL, "")
+	g := start(t, config, listen)
+	retrieve := func(access, secret string) int {
+		resp, err := http.Get(g.base + "/v2/Webhook.svc/Retrieve?accessKey=" + access + "&secretKey=" + secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := retrieve("test-access", "test-secret"); code != 200 {
+		t.Fatalf("Retrieve with the first keys = %d, want 200", code)
+	}
+
+	b, _ := os.ReadFile(config)
+	edited := strings.Replace(string(b), "admin: {access_key: test-access, secret_key: test-secret}",
+		"admin: {access_key: new-access, secret_key: new-secret}", 1) +
+		"  - name: second\n    url: " + second.URL + "\n    events: [lead.created]\n"
+	if err := os.WriteFile(config, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() bool { return retrieve("new-access", "new-secret") == 200 },
+		func() string { return "new keys never accepted; logs:\n" + g.logs.String() })
+	if code := retrieve("test-access", "test-secret"); code != 401 {
+		t.Fatalf("Retrieve with the old keys after the reload = %d, want 401", code)
+	}
+	postTo := func(i int) {
+		t.Helper()
+		if code, body := g.post("/hooks/website", websitePayload(i, "yaml")); code != 200 {
+			t.Fatalf("post %d = %d %s", i, code, body)
+		}
+		email := fmt.Sprintf("lead%d.yaml@example.com", i)
+		waitFor(t, 10*time.Second, func() bool { return bodiesWith(got(), email) > 0 },
+			func() string { return "the added destination got nothing; logs:\n" + g.logs.String() })
+	}
+	postTo(1)
+
+	if err := os.WriteFile(config, []byte(edited+"bogus: 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() bool { return strings.Contains(g.logs.String(), "reload failed") },
+		func() string { return "bad edit not reported; logs:\n" + g.logs.String() })
+	resp, err := http.Get(g.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m bytes.Buffer
+	m.ReadFrom(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(m.String(), `gateway_config_reloads_total{result="failure"} 1`) {
+		t.Errorf("metrics do not count the failed reload:\n%s", grep(m.String(), "reloads"))
+	}
+	if code := retrieve("new-access", "new-secret"); code != 200 {
+		t.Fatalf("after a bad edit the running keys should stay: Retrieve = %d", code)
+	}
+	postTo(2)
+
+	// A reload that moves mappings_dir watches the new folder: a mapping
+	// added there later is loaded without a signal.
+	moved := filepath.Join(dir, "moved")
+	if err := os.CopyFS(moved, os.DirFS(filepath.Join(dir, "mappings"))); err != nil {
+		t.Fatal(err)
+	}
+	reloads := strings.Count(g.logs.String(), `"msg":"config reloaded"`)
+	os.WriteFile(config, []byte(strings.Replace(edited, "mappings_dir: mappings", "mappings_dir: moved", 1)), 0o644)
+	waitFor(t, 10*time.Second, func() bool { return strings.Count(g.logs.String(), `"msg":"config reloaded"`) > reloads },
+		func() string { return "moving mappings_dir did not reload; logs:\n" + g.logs.String() })
+	os.WriteFile(filepath.Join(moved, "shop.yaml"), []byte("events: [lead.created]\nfields:\n  email: mail\n"), 0o644)
+	waitFor(t, 10*time.Second, func() bool {
+		code, _ := g.post("/hooks/shop", `{"mail": "shop@example.com"}`)
+		return code == 200
+	}, func() string {
+		return "a mapping added to the new mappings_dir never loaded; logs:\n" + g.logs.String()
+	})
 }

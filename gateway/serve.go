@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -40,6 +41,10 @@ func serve(args []string, stderr io.Writer) int {
 	path := fs.String("config", defaultConfig(), "config file")
 	logFormat := fs.String("log-format", "", "json or text (default: log.format of the config, else json)")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if f := *logFormat; f != "" && f != "json" && f != "text" {
+		fmt.Fprintf(stderr, "-log-format must be json or text, got %q\n", f)
 		return 2
 	}
 	l, err := load(*path)
@@ -82,6 +87,7 @@ type gateway struct {
 	metrics *metrics.Metrics
 	srv     *server.Server
 	disp    *deliver.Dispatcher
+	lsq     *leadsquared.API
 
 	mu      sync.Mutex // guards current and subs
 	current *loaded
@@ -101,26 +107,31 @@ func (g *gateway) run(ctx context.Context, l *loaded) error {
 	}
 	defer closeBackend()
 
+	// server.allow_private_destinations is not passed here: every
+	// destination carries it (load's destinations, the subscriptions'
+	// settings), so that a reload changes it.
 	g.disp = deliver.New(deliver.Options{
-		Store:        st,
-		Limiter:      limiter,
-		Metrics:      g.metrics,
-		Log:          g.log,
-		Version:      version,
-		NotifyURL:    cfg.NotifyURL,
-		AllowPrivate: cfg.Server.AllowPrivateDestinations,
-		Grace:        cfg.Server.ShutdownGrace,
+		Store:     st,
+		Limiter:   limiter,
+		Metrics:   g.metrics,
+		Log:       g.log,
+		Version:   version,
+		NotifyURL: cfg.NotifyURL,
+		Grace:     cfg.Server.ShutdownGrace,
 	})
+	set := subscriptionSettings(cfg)
 	lsq := leadsquared.New(leadsquared.Options{
 		Store:        st,
 		Limiter:      limiter,
 		Metrics:      g.metrics,
 		Log:          g.log,
-		AccessKey:    cfg.Admin.AccessKey.Reveal(),
-		SecretKey:    cfg.Admin.SecretKey.Reveal(),
-		AllowPrivate: cfg.Server.AllowPrivateDestinations,
+		AccessKey:    set.AccessKey,
+		SecretKey:    set.SecretKey,
+		AllowPrivate: set.AllowPrivate,
+		Defaults:     set.Defaults,
 		OnChange:     g.setSubscriptions,
 	})
+	g.lsq = lsq
 	subs, err := lsq.Destinations(ctx)
 	if err != nil {
 		// The watcher below loads them as soon as the store answers.
@@ -146,6 +157,8 @@ func (g *gateway) run(ctx context.Context, l *loaded) error {
 		MetricsHandler: metricsHandler,
 		Mount:          func(r fiber.Router) { lsq.Mount(r); con.Mount(r) },
 		BodyLimit:      int(cfg.Server.BodyLimit),
+		TrustedProxies: cfg.Server.TrustedProxies,
+		ProxyHeader:    cfg.Server.ProxyHeader,
 	}, l.runtime(subs))
 	g.apply(l, subs)
 	g.warnUnauthenticated(l)
@@ -157,6 +170,7 @@ func (g *gateway) run(ctx context.Context, l *loaded) error {
 	go con.Run(ctx)
 	go g.watch(ctx)
 	go g.reportDepth(ctx, st)
+	go g.srv.WatchReady(ctx, 5*time.Second)
 
 	listenErr := make(chan error, 1)
 	go func() { listenErr <- g.srv.Listen(cfg.Server.Listen) }()
@@ -169,12 +183,16 @@ func (g *gateway) run(ctx context.Context, l *loaded) error {
 	case <-ctx.Done():
 	}
 	g.log.Info("shutting down", "grace", cfg.Server.ShutdownGrace.String())
+	// One grace for everything, side by side: requests in progress finish
+	// while deliveries and dead-letter notices do.
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownGrace)
 	defer cancel()
+	dispStopped := make(chan struct{})
+	go func() { g.disp.Shutdown(cfg.Server.ShutdownGrace); close(dispStopped) }()
 	if err := g.srv.Shutdown(shutdownCtx); err != nil {
 		g.log.Warn("http shutdown", "error", err.Error())
 	}
-	g.disp.Shutdown(cfg.Server.ShutdownGrace)
+	<-dispStopped
 	stopDeliveries()
 	return nil
 }
@@ -250,25 +268,29 @@ func (g *gateway) applyLocked() {
 
 // reload loads the config and mappings again and swaps them in only when
 // they validate; a bad edit is logged and counted and the running config
-// stays.
-func (g *gateway) reload(why string) {
+// stays. It returns the new load, or nil.
+func (g *gateway) reload(why string) *loaded {
 	l, err := load(g.path)
 	if err != nil {
 		g.metrics.ConfigReloads.WithLabelValues("failure").Inc()
 		g.log.Error("reload failed; keeping the running config", "trigger", why, "error", err.Error())
-		return
+		return nil
 	}
 	g.mu.Lock()
 	old := g.current.cfg
 	g.current = l
 	g.applyLocked()
 	g.mu.Unlock()
+	// Outside g.mu: SetSettings may call setSubscriptions, which takes it.
+	g.disp.SetNotifyURL(l.cfg.NotifyURL)
+	g.lsq.SetSettings(subscriptionSettings(l.cfg))
 	for _, key := range restartOnly(old, l.cfg) {
 		g.log.Warn("changed key needs a restart to take effect", "key", key)
 	}
 	g.metrics.ConfigReloads.WithLabelValues("success").Inc()
 	g.log.Info("config reloaded", "trigger", why, "mappings", l.mappings.Names(), "destinations", len(l.destinations))
 	g.warnUnauthenticated(l)
+	return l
 }
 
 // restartOnly names the keys a reload cannot change.
@@ -283,11 +305,23 @@ func restartOnly(old, cur *config.Config) []string {
 	if old.Server.MetricsListen != cur.Server.MetricsListen {
 		keys = append(keys, "server.metrics_listen")
 	}
+	if !slices.Equal(old.Server.TrustedProxies, cur.Server.TrustedProxies) {
+		keys = append(keys, "server.trusted_proxies")
+	}
+	if old.Server.ProxyHeader != cur.Server.ProxyHeader {
+		keys = append(keys, "server.proxy_header")
+	}
 	if old.Storage.DataDir != cur.Storage.DataDir {
 		keys = append(keys, "storage.data_dir")
 	}
 	if old.Redis.URL != cur.Redis.URL {
 		keys = append(keys, "redis.url")
+	}
+	if old.Server.ShutdownGrace != cur.Server.ShutdownGrace {
+		keys = append(keys, "server.shutdown_grace")
+	}
+	if old.Log != cur.Log {
+		keys = append(keys, "log")
 	}
 	return keys
 }
@@ -308,23 +342,26 @@ func (g *gateway) watch(ctx context.Context) {
 	defer signal.Stop(hup)
 
 	w, err := fsnotify.NewWatcher()
+	var watched []string
 	if err != nil {
 		g.log.Warn("file watching off; reload with SIGHUP", "error", err.Error())
 	} else {
 		defer w.Close()
 		g.mu.Lock()
-		dirs := []string{filepath.Dir(g.path), g.current.cfg.MappingsDir}
+		mappings := g.current.cfg.MappingsDir
 		g.mu.Unlock()
-		for _, d := range dirs {
-			if err := w.Add(d); err != nil {
-				g.log.Warn("cannot watch folder; reload with SIGHUP", "dir", d, "error", err.Error())
-			}
-		}
+		watched = g.watchDirs(w, nil, mappings)
 	}
 	var events chan fsnotify.Event
 	var errs chan error
 	if w != nil {
 		events, errs = w.Events, w.Errors
+	}
+	// A reload may have moved mappings_dir: watch the new folder.
+	rewatch := func(l *loaded) {
+		if w != nil && l != nil {
+			watched = g.watchDirs(w, watched, l.cfg.MappingsDir)
+		}
 	}
 	const settle = 250 * time.Millisecond // editors write in bursts
 	var timer *time.Timer
@@ -334,7 +371,7 @@ func (g *gateway) watch(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-hup:
-			g.reload("sighup")
+			rewatch(g.reload("sighup"))
 		case ev := <-events:
 			if !g.relevant(ev.Name) {
 				continue
@@ -347,11 +384,38 @@ func (g *gateway) watch(ctx context.Context) {
 			fire = timer.C
 		case <-fire:
 			fire = nil
-			g.reload("file change")
+			rewatch(g.reload("file change"))
 		case err := <-errs:
 			g.log.Warn("file watcher", "error", err.Error())
 		}
 	}
+}
+
+// watchDirs makes w watch the config file's folder and the mappings
+// folder, and forget a mappings folder it watched before that is neither;
+// it returns the folders watched now. One that cannot be watched is logged
+// and tried again after the next reload.
+func (g *gateway) watchDirs(w *fsnotify.Watcher, watched []string, mappings string) []string {
+	want := []string{filepath.Clean(filepath.Dir(g.path)), filepath.Clean(mappings)}
+	for _, d := range watched {
+		if !slices.Contains(want, d) {
+			_ = w.Remove(d) // gone already, or no longer ours: nothing to do
+		}
+	}
+	var now []string
+	for _, d := range want {
+		if slices.Contains(now, d) {
+			continue
+		}
+		if !slices.Contains(watched, d) {
+			if err := w.Add(d); err != nil {
+				g.log.Warn("cannot watch folder; reload with SIGHUP", "dir", d, "error", err.Error())
+				continue
+			}
+		}
+		now = append(now, d)
+	}
+	return now
 }
 
 func (g *gateway) relevant(name string) bool {
