@@ -88,13 +88,18 @@ scrape_configs:
 		return v, err == nil
 	}
 	want := map[string]float64{
-		`gateway_inbound_requests_total{job="leadgate",source="website",code="200"}`:    leads,
-		`gateway_inbound_requests_total{job="leadgate",source="website",code="400"}`:    1,
-		`gateway_events_total{job="leadgate",source="website",event="lead.created"}`:    leads,
-		`gateway_events_total{job="leadgate",source="website",event="form.submitted"}`:  leads,
-		`gateway_deliveries_total{job="leadgate",destination="sink",outcome="success"}`: 2 * leads,
-		`gateway_build_info{job="leadgate"}`:                                            1,
-		`up{job="leadgate"}`:                                                            1,
+		`gateway_inbound_requests_total{job="leadgate",source="website",code="200"}`:           leads,
+		`gateway_inbound_requests_total{job="leadgate",source="website",code="400"}`:           1,
+		`gateway_events_total{job="leadgate",source="website",event="lead.created"}`:           leads,
+		`gateway_events_total{job="leadgate",source="website",event="form.submitted"}`:         leads,
+		`gateway_deliveries_total{job="leadgate",destination="sink",outcome="success"}`:        2 * leads,
+		`gateway_normalize_failures_total{job="leadgate",source="website",reason="malformed"}`: 1,
+		`gateway_inbound_duration_seconds_count{job="leadgate",source="website"}`:              leads + 1,
+		`gateway_delivery_duration_seconds_count{job="leadgate",destination="sink"}`:           2 * leads,
+		`gateway_delivery_lag_seconds_count{job="leadgate"}`:                                   2 * leads,
+		`gateway_ready{job="leadgate"}`:                                                        1,
+		`gateway_build_info{job="leadgate"}`:                                                   1,
+		`up{job="leadgate"}`:                                                                   1,
 	}
 	waitFor(t, 30*time.Second, func() bool {
 		for q, v := range want {
