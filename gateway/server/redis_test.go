@@ -1,0 +1,115 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/redis/go-redis/v9"
+
+	"leadgate/gateway/ratelimit"
+	"leadgate/gateway/redistest"
+	"leadgate/gateway/store/redisstore"
+)
+
+// countScripts is a go-redis hook counting the scripts that reach Redis,
+// alone or in a pipeline.
+type countScripts struct{ n atomic.Int64 }
+
+func (h *countScripts) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *countScripts) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.count(cmd)
+		return next(ctx, cmd)
+	}
+}
+
+func (h *countScripts) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, cmd := range cmds {
+			h.count(cmd)
+		}
+		return next(ctx, cmds)
+	}
+}
+
+func (h *countScripts) count(cmd redis.Cmder) {
+	if n := cmd.Name(); n == "evalsha" || n == "eval" {
+		h.n.Add(1)
+	}
+}
+
+// TestRedisLimitInTheIngestScript: on the Redis store with the Redis
+// limiter, a new lead costs one script (the limit check and the enqueue are
+// one atomic write), every answer carries the rate-limit headers, requests
+// rejected before the store still count against the limit, and the request
+// over the limit gets a 429 and stores nothing.
+func TestRedisLimitInTheIngestScript(t *testing.T) {
+	srv := redistest.Start(t)
+	hook := &countScripts{}
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	rdb.AddHook(hook)
+	st := redisstore.New(rdb, redisstore.Options{Prefix: "srvlimit"})
+	t.Cleanup(func() { st.Close() })
+	h := newHarness(t, func(o *Options, rt *Runtime) {
+		o.Store = st
+		o.Limiter = ratelimit.NewRedis(rdb, ratelimit.RedisOptions{})
+		rt.Inbound = ratelimit.Limit{Requests: 4, Per: time.Minute}
+	})
+	if h.srv.checker == nil {
+		t.Fatal("the server does not hand the limit to the Redis store")
+	}
+	lead := func(i int) string {
+		return fmt.Sprintf(`{"client":"limit","source":"website","lead_details":[{"lead_field":"email","lead_value":"l%d@example.com"}]}`, i)
+	}
+	post := func(body string) answer {
+		req := httptest.NewRequest(http.MethodPost, "/hooks/website", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		return h.do(t, req)
+	}
+
+	// Warm up: Redis learns the script, so later calls go by hash once.
+	if a := post(lead(0)); a.code != 200 {
+		t.Fatalf("first lead = %d %s", a.code, a.raw)
+	}
+	before := hook.n.Load()
+	a := post(lead(1))
+	if a.code != 200 {
+		t.Fatalf("second lead = %d %s", a.code, a.raw)
+	}
+	if n := hook.n.Load() - before; n != 1 {
+		t.Errorf("a new lead ran %d scripts in Redis, want 1 (limit and enqueue in one)", n)
+	}
+	if got := a.header.Get("RateLimit"); !strings.Contains(got, "r=2") {
+		t.Errorf("RateLimit = %q after 2 of 4, want r=2", got)
+	}
+	if a.header.Get("RateLimit-Policy") == "" {
+		t.Error("no RateLimit-Policy on a 200")
+	}
+
+	// A malformed body never reaches the store but still uses the third.
+	if a := post(`{"broken`); a.code != 400 || !strings.Contains(a.header.Get("RateLimit"), "r=1") {
+		t.Fatalf("malformed = %d RateLimit %q, want 400 with r=1", a.code, a.header.Get("RateLimit"))
+	}
+	if a := post(lead(3)); a.code != 200 || !strings.Contains(a.header.Get("RateLimit"), "r=0") {
+		t.Fatalf("fourth = %d RateLimit %q, want 200 with r=0", a.code, a.header.Get("RateLimit"))
+	}
+	over := post(lead(4))
+	if over.code != 429 || over.header.Get("Retry-After") == "" || over.header.Get("RateLimit-Policy") == "" {
+		t.Fatalf("fifth = %d %s headers %v, want 429 with Retry-After and RateLimit-Policy", over.code, over.raw, over.header)
+	}
+	if n := testutil.ToFloat64(h.metrics.RateLimited.WithLabelValues("inbound")); n != 1 {
+		t.Errorf("gateway_rate_limited_total{scope=inbound} = %v, want 1", n)
+	}
+	// The refused lead was not stored: nothing under its email.
+	if id, err := rdb.HGet(context.Background(), "lg:{srvlimit}:idx", "email:l4@example.com").Result(); err != redis.Nil {
+		t.Fatalf("refused lead is in the index as %q (%v)", id, err)
+	}
+}
