@@ -167,6 +167,12 @@ func storeError(err error, what string) error {
 	if errors.Is(err, store.ErrNotFound) {
 		return &server.HTTPError{Code: fiber.StatusNotFound, Msg: what + " not found"}
 	}
+	if errors.Is(err, store.ErrBadCursor) {
+		return &server.HTTPError{Code: fiber.StatusBadRequest, Msg: "bad cursor", Details: []any{"use the next of a previous page, or none"}, Err: err}
+	}
+	if !errors.Is(err, store.ErrUnavailable) {
+		return &server.HTTPError{Code: fiber.StatusInternalServerError, Msg: "internal error", Err: err}
+	}
 	return &server.HTTPError{Code: fiber.StatusServiceUnavailable, Msg: "store unavailable, retry later", RetryAfter: 1, Err: err}
 }
 

@@ -579,3 +579,17 @@ func TestOverview(t *testing.T) {
 		}
 	}
 }
+
+// TestDeadLettersBadCursor: a cursor no page handed out is the caller's
+// mistake (400), not an outage to retry (503).
+func TestDeadLettersBadCursor(t *testing.T) {
+	g := startGateway(t, "http://127.0.0.1:9/")
+	cookie := sessionCookie(t, g)
+	res, body := do(t, http.MethodGet, g.base+"/ui/api/dead-letters?cursor=%21%21", "", consoleHeaders(cookie))
+	if res.StatusCode != http.StatusBadRequest || !strings.Contains(body, "bad cursor") {
+		t.Fatalf("bad cursor = %d %s, want 400 naming the cursor", res.StatusCode, body)
+	}
+	if res, body := do(t, http.MethodGet, g.base+"/ui/api/dead-letters", "", consoleHeaders(cookie)); res.StatusCode != http.StatusOK {
+		t.Fatalf("no cursor = %d %s, want 200", res.StatusCode, body)
+	}
+}
