@@ -3,6 +3,9 @@ package deliver
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -109,5 +112,124 @@ func TestPacingFailsClosed(t *testing.T) {
 	}
 	if got := keys.Load(); got != "out:paced" {
 		t.Fatalf("limiter key %v, want out:paced", got)
+	}
+}
+
+// boltHarness runs a dispatcher over the real embedded store.
+func boltHarness(t *testing.T, ds []Destination, log *slog.Logger) (*bolt.Store, *testClock, *Dispatcher) {
+	t.Helper()
+	st, err := bolt.Open(t.TempDir(), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := newTestClock()
+	dp := New(Options{Store: st, Now: clock.Now, Log: log, Jitter: func(d time.Duration) time.Duration { return d }})
+	dp.SetDestinations(ds)
+	done := make(chan struct{})
+	go func() { _ = dp.Run(context.Background()); close(done) }()
+	t.Cleanup(func() { dp.Shutdown(5 * time.Second); <-done; st.Close() })
+	return st, clock, dp
+}
+
+func ingest(t *testing.T, st store.Store, dp *Dispatcher, now time.Time, email string) string {
+	t.Helper()
+	res, err := st.Ingest(context.Background(), store.IngestRequest{
+		Source: "website", Identity: []string{"email:" + email},
+		Lead: lead.Lead{Email: email}, Emits: []string{lead.LeadCreated},
+		ReceivedAt: now, Route: dp.Route,
+	})
+	if err != nil || len(res.Events) != 1 {
+		t.Fatalf("Ingest = %+v, %v", res, err)
+	}
+	dp.Kick()
+	return res.Events[0].ID
+}
+
+// A 400 dead-letters at once; the dead letter is listed, and replaying it
+// through the store delivers it with the webhook-id it had.
+func TestDeadLetterReplayKeepsWebhookID(t *testing.T) {
+	s := newSink(t, 400, 200)
+	st, clock, dp := boltHarness(t, []Destination{{Name: "crm", URL: s.URL, Enabled: true, AllowPrivate: true}}, nil)
+	id := ingest(t, st, dp, clock.Now(), "dead@example.com")
+	if r := <-s.got; r.header.Get("webhook-id") != id {
+		t.Fatalf("webhook-id %q, want %q", r.header.Get("webhook-id"), id)
+	}
+	waitStatus(t, st, id, "dead")
+	items, _, err := st.DeadLetters(context.Background(), "crm", "", 10)
+	if err != nil || len(items) != 1 || items[0].EventID != id || items[0].LastError != "unexpected status 400" {
+		t.Fatalf("dead letters = %+v, %v; want %s with its 400", items, err, id)
+	}
+	if err := st.Replay(context.Background(), items[0].ID, clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	dp.Kick()
+	if r := <-s.got; r.header.Get("webhook-id") != id {
+		t.Fatalf("replayed webhook-id %q, want %q", r.header.Get("webhook-id"), id)
+	}
+	rec := waitStatus(t, st, id, "delivered")
+	if at := rec.Deliveries[0].Attempts; len(at) != 2 || at[0].Code != 400 || at[1].Code != 200 {
+		t.Fatalf("attempts = %+v, want 400 then 200", at)
+	}
+}
+
+// Replaying all of a destination's dead letters says how many and
+// delivers every one.
+func TestReplayAllDelivers(t *testing.T) {
+	const n = 3
+	s := newSink(t, 400, 400, 400, 200)
+	st, clock, dp := boltHarness(t, []Destination{{Name: "crm", URL: s.URL, Enabled: true, AllowPrivate: true, Concurrency: 1}}, nil)
+	var ids []string
+	for i := range n {
+		ids = append(ids, ingest(t, st, dp, clock.Now(), fmt.Sprintf("all%d@example.com", i)))
+	}
+	for _, id := range ids {
+		waitStatus(t, st, id, "dead")
+	}
+	got, err := st.ReplayAll(context.Background(), "crm", clock.Now())
+	if err != nil || got != n {
+		t.Fatalf("ReplayAll = %d, %v; want %d", got, err, n)
+	}
+	dp.Kick()
+	for _, id := range ids {
+		waitStatus(t, st, id, "delivered")
+	}
+	if items, _, _ := st.DeadLetters(context.Background(), "crm", "", 10); len(items) != 0 {
+		t.Fatalf("dead letters left after replay: %+v", items)
+	}
+}
+
+// No log line, at any level, carries a header value, a URL's query token,
+// the URL itself or a signing secret, whatever happens to the delivery.
+func TestLogsCarryNoSecrets(t *testing.T) {
+	s := newSink(t, 503, 400)
+	notice := newSink(t, 500)
+	logs := &logBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	d := Destination{Name: "crm", URL: s.URL + "/hook?token=tok-in-query", Enabled: true, AllowPrivate: true,
+		Headers: []Header{{"X-Api-Key", "hdr-value-secret"}}, Secrets: []string{testSecret},
+		Schedule: []time.Duration{time.Second}, NotifyOnFailure: notice.URL + "/n?key=notice-token"}
+	okSink := newSink(t, 200)
+	ok := Destination{Name: "ok", URL: okSink.URL + "/ok?token=ok-token", Enabled: true, AllowPrivate: true,
+		Headers: []Header{{"Authorization", "Bearer ok-bearer"}}}
+	st, clock, dp := boltHarness(t, []Destination{d, ok}, log)
+	id := ingest(t, st, dp, clock.Now(), "logs@example.com")
+	waitStatus(t, st, id, "retrying")
+	clock.Advance(time.Second)
+	dp.Kick()
+	waitStatus(t, st, id, "dead")
+	<-notice.got
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), "dead-letter notice failed") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no notice failure logged: %s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	text := logs.String()
+	for _, secret := range []string{"tok-in-query", "hdr-value-secret", "ok-token", "ok-bearer", "notice-token",
+		strings.TrimPrefix(testSecret, "whsec_"), s.URL, okSink.URL, notice.URL} {
+		if strings.Contains(text, secret) {
+			t.Errorf("logs carry %q:\n%s", secret, text)
+		}
 	}
 }

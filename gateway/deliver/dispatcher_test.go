@@ -283,9 +283,17 @@ func TestRetryDelayJitterAndLastEntryRepeats(t *testing.T) {
 		attempt int
 		base    time.Duration
 	}{{1, 10 * time.Second}, {2, 100 * time.Second}, {7, 100 * time.Second}} {
-		got := dp.retryDelay(d, tc.attempt, 0)
-		if got < tc.base*8/10 || got > tc.base*12/10 {
-			t.Fatalf("attempt %d: delay %s outside %s ±20%%", tc.attempt, got, tc.base)
+		seen := map[time.Duration]bool{}
+		for range 20 {
+			got := dp.retryDelay(d, tc.attempt, 0)
+			if got < tc.base*8/10 || got > tc.base*12/10 {
+				t.Fatalf("attempt %d: delay %s outside %s ±20%%", tc.attempt, got, tc.base)
+			}
+			seen[got] = true
+		}
+		// Without jitter every retry of a burst would come back at once.
+		if len(seen) < 10 {
+			t.Fatalf("attempt %d: 20 delays took only %d values; they are not jittered", tc.attempt, len(seen))
 		}
 	}
 }
@@ -401,10 +409,11 @@ func (r *recordingLimiter) Allow(ctx context.Context, key string, l ratelimit.Li
 }
 
 // TestPacingNeverExceedsWindow: no rolling window admits more than the
-// limit, no request reaches the sink before its admission, and nothing is
-// dropped.
+// limit, even stretched by the safety margin; no request reaches the sink
+// before its admission; no rolling window of the sink's arrival times holds
+// more than the limit; and nothing is dropped.
 func TestPacingNeverExceedsWindow(t *testing.T) {
-	const n, limit, per = 15, 5, 500 * time.Millisecond
+	const n, limit, per = 15, 5, time.Second
 	s := newSink(t, 200)
 	d := Destination{Name: "paced", URL: s.URL, Enabled: true, AllowPrivate: true, Concurrency: 8,
 		RateLimit: rateLimit(limit, per)}
@@ -424,9 +433,10 @@ func TestPacingNeverExceedsWindow(t *testing.T) {
 	if len(admitted) != n {
 		t.Fatalf("%d admissions, want %d", len(admitted), n)
 	}
+	stretched := per + paceMargin(per)
 	for i := limit; i < n; i++ {
-		if gap := admitted[i].Sub(admitted[i-limit]); gap < per {
-			t.Fatalf("admissions %d and %d %s apart: %d in one %s window", i-limit, i, gap, limit+1, per)
+		if gap := admitted[i].Sub(admitted[i-limit]); gap < stretched {
+			t.Fatalf("admissions %d and %d %s apart: %d in one %s window (the limit's %s and the margin)", i-limit, i, gap, limit+1, stretched, per)
 		}
 	}
 	reqs := s.all()
@@ -437,6 +447,11 @@ func TestPacingNeverExceedsWindow(t *testing.T) {
 	for i := range reqs {
 		if reqs[i].at.Before(admitted[i]) {
 			t.Fatalf("request %d arrived at %s, before admission %d at %s", i, reqs[i].at, i, admitted[i])
+		}
+	}
+	for i := limit; i < n; i++ {
+		if gap := reqs[i].at.Sub(reqs[i-limit].at); gap < per {
+			t.Fatalf("requests %d and %d arrived %s apart: the sink saw %d in one %s window", i-limit, i, gap, limit+1, per)
 		}
 	}
 	if got := testutil.ToFloat64(h.m.RateLimited.WithLabelValues("outbound")); got == 0 {
@@ -577,6 +592,12 @@ func (b *logBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 func (b *logBuffer) lines(t *testing.T) []map[string]any {
 	t.Helper()
 	b.mu.Lock()
@@ -674,4 +695,102 @@ func TestLeaseLetsAnotherReplicaTakeOverWithin30s(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestPaceMargin(t *testing.T) {
+	for _, tc := range []struct{ per, want time.Duration }{
+		{5 * time.Second, 500 * time.Millisecond},
+		{100 * time.Millisecond, 50 * time.Millisecond},
+		{time.Minute, time.Second},
+	} {
+		if got := paceMargin(tc.per); got != tc.want {
+			t.Errorf("paceMargin(%s) = %s, want %s", tc.per, got, tc.want)
+		}
+	}
+	d := &Destination{RateLimit: rateLimit(25, 5*time.Second)}
+	if got := paceLimit(d); got != rateLimit(25, 5500*time.Millisecond) {
+		t.Errorf("paceLimit = %+v, want 25 per 5.5s", got)
+	}
+}
+
+// A delivery that pacing cannot admit early enough for its attempt to end
+// within its lease is not sent and not settled: the lease runs out and it
+// is due again, so another replica cannot send it at the same time.
+func TestPacingWaitStaysWithinTheLease(t *testing.T) {
+	s := newSink(t, 200)
+	refuse := limiterFunc(func(_ context.Context, _ string, l ratelimit.Limit) (ratelimit.Decision, error) {
+		return ratelimit.Decision{Limit: l, RetryAfter: time.Hour}, nil
+	})
+	logs := &logBuffer{}
+	st := newMemStore()
+	dp := New(Options{Store: st, Limiter: refuse, Log: slog.New(slog.NewJSONHandler(logs, nil))})
+	d := &Destination{Name: "paced", URL: s.URL, Enabled: true, AllowPrivate: true, RateLimit: rateLimit(1, time.Hour)}
+	w := &worker{name: d.Name, wake: make(chan struct{}, 1)}
+	w.inflight.Add(1)
+	dp.inflight.Add(1)
+	// The lease leaves 100 ms for pacing before the attempt's time.
+	end := time.Now().Add(attemptTime(d) + 100*time.Millisecond)
+	done := make(chan struct{})
+	go func() {
+		dp.deliver(w, d, store.Delivery{ID: "dlv_1", EventID: "evt_1", Event: *sampleEvent()}, end)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the pacing wait ran past its lease")
+	}
+	if len(s.all()) != 0 {
+		t.Fatal("sent although pacing never admitted it")
+	}
+	select {
+	case o := <-st.settled:
+		t.Fatalf("settled %+v; want it left to its lease", o)
+	default:
+	}
+	if !strings.Contains(logs.String(), "pacing did not admit a delivery within its lease") {
+		t.Fatalf("no log line for the give-back: %s", logs.String())
+	}
+}
+
+// A dead-letter notice still going when the shutdown grace ends is cut off
+// with the grace, not after its own timeout, and logged with the dead
+// letter's id, so it is never lost silently.
+func TestShutdownLogsNoticeCutOff(t *testing.T) {
+	s := newSink(t, 400)
+	var noticed sync.Once
+	asked := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Read to the end, so the server notices when the client goes away.
+		_, _ = io.Copy(io.Discard, r.Body)
+		noticed.Do(func() { close(asked) })
+		<-r.Context().Done()
+	}))
+	defer hang.Close()
+	logs := &logBuffer{}
+	st := newMemStore()
+	clock := newTestClock()
+	dp := New(Options{Store: st, Now: clock.Now, Log: slog.New(slog.NewJSONHandler(logs, nil))})
+	dp.SetDestinations([]Destination{{Name: "crm", URL: s.URL, Enabled: true, AllowPrivate: true, NotifyOnFailure: hang.URL}})
+	did := st.add("crm", *sampleEvent(), clock.Now())
+	done := make(chan struct{})
+	go func() { _ = dp.Run(context.Background()); close(done) }()
+	if o := st.next(t); o.State != store.Dead {
+		t.Fatalf("outcome %s, want dead", o.State)
+	}
+	<-asked
+	stopped := make(chan struct{})
+	go func() { dp.Shutdown(200 * time.Millisecond); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown waited for the notice past its grace")
+	}
+	<-done
+	for _, l := range logs.lines(t) {
+		if l["msg"] == "dead-letter notice not sent: shutdown grace over" && l["dead_letter_id"] == did {
+			return
+		}
+	}
+	t.Fatalf("no log line naming dead letter %s: %v", did, logs.lines(t))
 }

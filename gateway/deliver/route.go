@@ -2,6 +2,7 @@ package deliver
 
 import (
 	"encoding/json"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -46,19 +47,20 @@ func matchesNoFilters(d *Destination, ev *lead.Event) bool {
 	return true
 }
 
-// normalizePage compares landing pages as people write them: a trailing
-// slash and the letter case of the scheme and host do not matter.
+// normalizePage compares landing pages as people write them: scheme, host
+// and path only. The query (utm_… tags on a Referer), the fragment, a
+// trailing slash and the letter case of the scheme and host do not matter.
 func normalizePage(p string) string {
-	p = strings.TrimSuffix(strings.TrimSpace(p), "/")
-	if i := strings.Index(p, "://"); i >= 0 {
-		rest := p[i+3:]
-		j := strings.IndexByte(rest, '/')
-		if j < 0 {
-			j = len(rest)
-		}
-		p = strings.ToLower(p[:i+3+j]) + rest[j:]
+	p = strings.TrimSpace(p)
+	u, err := url.Parse(p)
+	if err != nil || u.Host == "" {
+		// Not an absolute URL: compare it as written, less query and
+		// fragment.
+		p, _, _ = strings.Cut(p, "#")
+		p, _, _ = strings.Cut(p, "?")
+		return strings.TrimSuffix(p, "/")
 	}
-	return p
+	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host) + strings.TrimSuffix(u.EscapedPath(), "/")
 }
 
 // matchesFilters applies d's field filters to the event's JSON. A path that

@@ -52,3 +52,30 @@ func TestRoute(t *testing.T) {
 		t.Fatalf("Route = %v, want %v", got, want)
 	}
 }
+
+// A landing page matches on scheme, host and path: a Referer carrying
+// utm_… tags or a fragment is the same page.
+func TestLandingPageIgnoresQueryAndFragment(t *testing.T) {
+	for _, tc := range []struct {
+		page, listed string
+		want         bool
+	}{
+		{"https://example.com/offer?utm_source=google&utm_medium=cpc", "https://example.com/offer", true},
+		{"https://example.com/offer/#form", "https://example.com/offer", true},
+		{"HTTPS://EXAMPLE.com/offer/?x=1", "https://example.com/offer/", true},
+		{"https://example.com/offer", "https://example.com/offer?utm_campaign=a", true},
+		{"https://example.com/Offer", "https://example.com/offer", false},
+		{"https://example.com/offer/more?utm_source=x", "https://example.com/offer", false},
+		{"http://example.com/offer", "https://example.com/offer", false},
+		{"https://other.example.com/offer?utm_source=x", "https://example.com/offer", false},
+		{"example.com/offer?utm_source=x", "example.com/offer", true},
+	} {
+		t.Run(tc.page, func(t *testing.T) {
+			d := Destination{Enabled: true, LandingPages: []string{tc.listed}}
+			ev := &lead.Event{Event: lead.FormSubmitted, Source: "website", Lead: lead.Lead{LandingPage: tc.page}}
+			if got := Matches(&d, ev); got != tc.want {
+				t.Fatalf("page %q against %q: Matches = %v, want %v", tc.page, tc.listed, got, tc.want)
+			}
+		})
+	}
+}

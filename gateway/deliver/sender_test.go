@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -158,6 +159,8 @@ func TestSSRFGuard(t *testing.T) {
 		"ec2v6.test":    {"fd00:ec2::254"},
 		"mapped.test":   {"::ffff:127.0.0.1"},
 		"cgnat.test":    {"100.64.0.1"},
+		"ula.test":      {"fd12::1"},
+		"mapped10.test": {"::ffff:10.0.0.1"},
 	}
 	for _, tc := range []struct {
 		name         string
@@ -177,6 +180,10 @@ func TestSSRFGuard(t *testing.T) {
 		{"name to ec2 v6 metadata", "http://ec2v6.test/", false, false, true},
 		{"name to mapped loopback", "http://mapped.test:" + port, false, false, true},
 		{"name to cgnat", "http://cgnat.test:" + port, false, false, true},
+		{"ula literal", "http://[fd12::1]:" + port, false, false, true},
+		{"name to ula", "http://ula.test:" + port, false, false, true},
+		{"mapped private literal", "http://[::ffff:10.0.0.1]:" + port, false, false, true},
+		{"name to mapped private", "http://mapped10.test:" + port, false, false, true},
 		{"allowed destination", "http://sink.test:" + port, true, false, false},
 		{"allowed gateway-wide", "http://sink.test:" + port, false, true, false},
 	} {
@@ -212,6 +219,7 @@ func TestBlockedAddresses(t *testing.T) {
 		{"127.0.0.1", true}, {"10.1.2.3", true}, {"172.16.0.1", true}, {"192.168.1.1", true},
 		{"169.254.169.254", true}, {"100.64.0.1", true}, {"0.0.0.0", true}, {"::", true},
 		{"::1", true}, {"fe80::1", true}, {"fd00:ec2::254", true}, {"64:ff9b::a00:1", true},
+		{"fd12::1", true}, {"::ffff:10.0.0.1", true}, {"::ffff:127.0.0.1", true},
 		{"8.8.8.8", false}, {"2606:4700:4700::1111", false}, {"172.32.0.1", false}, {"64:ff9b::808:808", false},
 	} {
 		t.Run(tc.ip, func(t *testing.T) {
@@ -219,5 +227,82 @@ func TestBlockedAddresses(t *testing.T) {
 				t.Fatalf("blocked(%s) = %v, want %v", tc.ip, got, tc.want)
 			}
 		})
+	}
+}
+
+// A secret written without base64 padding, which config accepts, signs:
+// Validate passes, and a receiver decoding the same key verifies it.
+func TestUnpaddedSecretSigns(t *testing.T) {
+	key := []byte("a key of 25 bytes, no pad")
+	unpadded := "whsec_" + base64.RawStdEncoding.EncodeToString(key)
+	if strings.HasSuffix(unpadded, "=") || len(key)%3 == 0 {
+		t.Fatal("the test secret must need padding")
+	}
+	if err := (Destination{Name: "crm", URL: "https://example.com", Secrets: []string{unpadded}}).Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	var got http.Header
+	var body []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, body = r.Header.Clone(), must(io.ReadAll(r.Body))
+	}))
+	defer srv.Close()
+	d := &Destination{Name: "crm", URL: srv.URL, AllowPrivate: true, Secrets: []string{unpadded}}
+	if _, err := (&HTTPSender{}).Send(context.Background(), d, sampleEvent()); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	padded := "whsec_" + base64.StdEncoding.EncodeToString(key)
+	if !verifyStandardWebhooks(padded, got, body) {
+		t.Fatal("signature made with the unpadded secret does not verify")
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// A destination that does not answer within its timeout fails the attempt
+// as retryable, and says it timed out.
+func TestHTTPSenderTimeoutIsRetried(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	d := &Destination{Name: "slow", URL: srv.URL, AllowPrivate: true, Timeout: 100 * time.Millisecond}
+	res, err := (&HTTPSender{}).Send(context.Background(), d, sampleEvent())
+	if err == nil || !res.Retry || !strings.Contains(err.Error(), "timeout after 100ms") {
+		t.Fatalf("Send = %+v, %v; want a retryable timeout", res, err)
+	}
+}
+
+// Deliveries reuse keep-alive connections: many sequential sends to one
+// destination open no more connections than its concurrency.
+func TestHTTPSenderReusesConnections(t *testing.T) {
+	var opened atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	s := &HTTPSender{}
+	d := &Destination{Name: "crm", URL: srv.URL, AllowPrivate: true, Concurrency: 1}
+	for range 20 {
+		if _, err := s.Send(context.Background(), d, sampleEvent()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := opened.Load(); got != 1 {
+		t.Fatalf("20 deliveries opened %d connections, want 1", got)
 	}
 }
