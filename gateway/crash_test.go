@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -587,4 +590,38 @@ func TestGracefulStop(t *testing.T) {
 	}
 	g = start(t, config, listen)
 	s.waitExact(t, 30*time.Second, []string{"/sink"}, leads, g.logs)
+}
+
+// TestUnpaddedSecretSignsEndToEnd: a whsec_ secret without base64 padding,
+// which the config accepts, signs every delivery of the real binary, and a
+// receiver verifies the signature with the same key.
+func TestUnpaddedSecretSignsEndToEnd(t *testing.T) {
+	key := []byte("a key of 25 bytes, no pad")
+	secret := "whsec_" + base64.RawStdEncoding.EncodeToString(key)
+	type got struct {
+		h    http.Header
+		body []byte
+	}
+	reqs := make(chan got, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		reqs <- got{r.Header.Clone(), b}
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	listen := freeAddr(t)
+	g := start(t, writeConfig(t, dir, listen, srv.URL, "    events: [lead.created]\n    secret: "+secret+"\n"), listen)
+	g.postLeads(t, 1, fmt.Sprint(time.Now().UnixNano()))
+	var r got
+	select {
+	case r = <-reqs:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("nothing delivered; logs:\n%s", g.logs)
+	}
+	mac := hmac.New(sha256.New, key)
+	fmt.Fprintf(mac, "%s.%s.%s", r.h.Get("webhook-id"), r.h.Get("webhook-timestamp"), r.body)
+	want := "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	if sig := r.h.Get("webhook-signature"); sig != want {
+		t.Fatalf("webhook-signature = %q, want %q", sig, want)
+	}
 }
