@@ -632,8 +632,8 @@ func (dp *Dispatcher) deliver(w *worker, d *Destination, del store.Delivery, end
 		Attempt:  store.Attempt{At: at, Code: res.Code, DurationMS: elapsed.Milliseconds()},
 	}
 	now := dp.opts.Now()
-	// Built lazily: a success logs only at debug level, and building the
-	// attributes per delivery costs allocations on the hot path.
+	// Built lazily: with log.level warn a success logs nothing, and
+	// building the attributes per delivery costs allocations.
 	log := func() *slog.Logger {
 		return dp.log.With("destination", d.Name, "event_id", del.EventID, "request_id", del.RequestID, "attempt", attempt, "code", res.Code)
 	}
@@ -644,8 +644,8 @@ func (dp *Dispatcher) deliver(w *worker, d *Destination, del store.Delivery, end
 		if !del.EnqueuedAt.IsZero() {
 			dp.m.DeliveryLag.Observe(max(now.Sub(del.EnqueuedAt), 0).Seconds())
 		}
-		if dp.log.Enabled(context.Background(), slog.LevelDebug) {
-			log().Debug("delivered", "duration_ms", elapsed.Milliseconds())
+		if dp.log.Enabled(context.Background(), slog.LevelInfo) {
+			log().Info("delivered", "duration_ms", elapsed.Milliseconds())
 		}
 	case res.Retry && attempt < d.maxAttempts():
 		out.Attempt.Error = err.Error()

@@ -613,6 +613,9 @@ func (b *logBuffer) lines(t *testing.T) []map[string]any {
 	return out
 }
 
+// TestDeliveryLogLinesCarryRequestID: at the default level each delivery
+// outcome (delivered, retry, dead letter, failed notice) has one line, and
+// every one names the request that produced the event.
 func TestDeliveryLogLinesCarryRequestID(t *testing.T) {
 	s := newSink(t, 503, 400)
 	notice := newSink(t, 500)
@@ -620,7 +623,8 @@ func TestDeliveryLogLinesCarryRequestID(t *testing.T) {
 	d := Destination{Name: "crm", URL: s.URL, Enabled: true, AllowPrivate: true, MaxAttempts: 8,
 		Schedule: []time.Duration{time.Second}, NotifyOnFailure: notice.URL}
 	h := start(t, []Destination{d}, func(o *Options) {
-		o.Log = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		// The default level: every outcome has its line there.
+		o.Log = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	})
 	ok := newSink(t, 200)
 	h.dp.SetDestinations([]Destination{d, {Name: "ok", URL: ok.URL, Enabled: true, AllowPrivate: true}})
