@@ -197,7 +197,7 @@ type previewAnswer struct {
 
 func (c *Console) preview(ctx *fiber.Ctx) error {
 	var req previewRequest
-	if err := json.Unmarshal(ctx.Body(), &req); err != nil {
+	if err := json.Unmarshal(ctx.Request().Body(), &req); err != nil {
 		return &server.HTTPError{Code: fiber.StatusBadRequest, Msg: "malformed body",
 			Details: []any{`want {"source", "mapping", "query", "headers", "body"}`}}
 	}

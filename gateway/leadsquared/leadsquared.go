@@ -347,7 +347,8 @@ type idMessage struct {
 }
 
 func (a *API) create(c *fiber.Ctx) error {
-	s, err := parseBody(c.Body(), a.cur.Load().allowPrivate)
+	// The body as sent: c.Body() would unpack a compressed one whole.
+	s, err := parseBody(c.Request().Body(), a.cur.Load().allowPrivate)
 	if err != nil {
 		return err
 	}
@@ -379,7 +380,7 @@ func (a *API) update(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	s, err := parseBody(c.Body(), a.cur.Load().allowPrivate)
+	s, err := parseBody(c.Request().Body(), a.cur.Load().allowPrivate)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -188,11 +187,12 @@ func (s *Server) accept(c *fiber.Ctx, rt *Runtime, m *mapping.Mapping, source st
 		}
 		return unknownSourceError(source)
 	}
-	tooLarge := len(c.Body()) > rt.BodyLimit
-	var raw, body []byte
-	parseErr := errTooLarge
-	if !tooLarge {
-		raw = bytes.Clone(c.Body()) // fasthttp reuses the buffer after the handler
+	raw, tooLarge, parseErr := requestBody(c, rt.BodyLimit)
+	var body []byte
+	switch {
+	case tooLarge:
+		parseErr = errTooLarge
+	case parseErr == nil:
 		body, parseErr = mapping.ParseBody(c.Get(fiber.HeaderContentType), raw)
 	}
 	in := mapping.Input{
@@ -455,6 +455,10 @@ func admit(m *mapping.Mapping, in mapping.Input, rt *Runtime, tooLarge bool, par
 		return res, metrics.ReasonTooLarge, tooLargeError(rt.BodyLimit)
 	}
 	if parseErr != nil {
+		if errors.Is(parseErr, errUnsupportedEncoding) {
+			return res, metrics.ReasonUnsupportedType, &HTTPError{Code: fiber.StatusUnsupportedMediaType, Msg: "unsupported content encoding",
+				Details: []any{parseErr.Error()}, Err: parseErr}
+		}
 		if errors.Is(parseErr, mapping.ErrUnsupportedMediaType) {
 			return res, metrics.ReasonUnsupportedType, &HTTPError{Code: fiber.StatusUnsupportedMediaType, Msg: "unsupported content type",
 				Details: []any{"send application/json, application/x-www-form-urlencoded, multipart/form-data or text/plain holding JSON"}, Err: parseErr}
