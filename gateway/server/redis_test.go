@@ -56,7 +56,7 @@ func TestRedisLimitInTheIngestScript(t *testing.T) {
 	hook := &countScripts{}
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	rdb.AddHook(hook)
-	st := redisstore.New(rdb, redisstore.Options{Prefix: "srvlimit"})
+	st := redisstore.New(rdb, redisstore.Options{}) // the limiter's hash tag
 	t.Cleanup(func() { st.Close() })
 	h := newHarness(t, func(o *Options, rt *Runtime) {
 		o.Store = st
@@ -109,7 +109,7 @@ func TestRedisLimitInTheIngestScript(t *testing.T) {
 		t.Errorf("gateway_rate_limited_total{scope=inbound} = %v, want 1", n)
 	}
 	// The refused lead was not stored: nothing under its email.
-	if id, err := rdb.HGet(context.Background(), "lg:{srvlimit}:idx", "email:l4@example.com").Result(); err != redis.Nil {
+	if id, err := rdb.HGet(context.Background(), "lg:{gw}:idx", "email:l4@example.com").Result(); err != redis.Nil {
 		t.Fatalf("refused lead is in the index as %q (%v)", id, err)
 	}
 }

@@ -203,8 +203,10 @@ func writeReply(reply any, limit *ratelimit.Check) (string, *ratelimit.Decision,
 }
 
 // LimitsIngest reports that Ingest checks IngestRequest.Limit itself, in
-// its write script: the inbound limit costs no round trip of its own.
-func (s *Store) LimitsIngest() bool { return true }
+// its write script: the inbound limit costs no round trip of its own. Only
+// a store with the default prefix can: the limiter's windows carry that
+// hash tag ({gw}), and a script's keys must share one Cluster slot.
+func (s *Store) LimitsIngest() bool { return s.keys.base == newKeys(DefaultPrefix).base }
 
 // routeOnce asks the router for an event's destinations, dropping empty
 // names and repeats: one delivery per (event, destination).

@@ -452,10 +452,15 @@ func redisCPU(b *testing.B, srv *redistest.Server) time.Duration {
 // for someone already known (a write that first conflicts) only once.
 func TestIngestChecksTheLimit(t *testing.T) {
 	srv := redistest.Start(t)
-	s := open(t, srv.URL(), newPrefix())
+	other := open(t, srv.URL(), newPrefix())
+	defer other.Close()
+	if other.LimitsIngest() {
+		t.Fatal("LimitsIngest = true for a prefix other than the limiter's hash tag")
+	}
+	s := open(t, srv.URL(), redisstore.DefaultPrefix)
 	defer s.Close()
 	if !s.LimitsIngest() {
-		t.Fatal("LimitsIngest = false")
+		t.Fatal("LimitsIngest = false with the default prefix")
 	}
 	lim := ratelimit.NewRedis(srv.Client(), ratelimit.RedisOptions{})
 	ctx := context.Background()
