@@ -48,7 +48,9 @@ func (s *Store) Ingest(ctx context.Context, req store.IngestRequest) (store.Inge
 			return res, err
 		}
 		if attempt == maxIngestAttempts {
-			return store.IngestResult{}, fmt.Errorf("ingest: gave up after %d attempts: %w", attempt, err)
+			// Contention passes: the sender is told to retry (503), not that
+			// the request cannot succeed.
+			return store.IngestResult{}, fmt.Errorf("ingest: gave up after %d attempts: %w: %w", attempt, store.ErrUnavailable, err)
 		}
 		if attempt > 1 {
 			s.log.Debug("ingest conflict, retrying", "source", req.Source, "attempt", attempt)
