@@ -108,6 +108,14 @@ type Dispatcher struct {
 	// sent by then is logged with its dead letter's id, not lost silently.
 	noticeCtx  context.Context
 	stopNotice context.CancelFunc
+	// noticeSlots bounds the notices sent at once: a 410 dead-letters a
+	// destination's whole backlog in a few batches, and a connection per
+	// dead letter would exhaust file descriptors and flood the receiver.
+	noticeSlots chan struct{}
+	// settleCtx is cancelled when the shutdown grace is over: settling
+	// stops retrying and leaves what is left to the leases.
+	settleCtx  context.Context
+	stopSettle context.CancelFunc
 	loops      sync.WaitGroup
 	inflight   sync.WaitGroup
 	notices    sync.WaitGroup
@@ -134,6 +142,9 @@ type worker struct {
 	refused   bool      // its last answer was a refusal, until then
 	until     time.Time
 }
+
+// maxNotices is how many dead-letter notices are sent at once.
+const maxNotices = 8
 
 // paceRecheck is how often the loop of a paced destination looks again
 // while its leased deliveries have yet to ask the limiter.
@@ -176,6 +187,14 @@ func (w *worker) poke() {
 	case w.wake <- struct{}{}:
 	default:
 	}
+}
+
+// forgetPace drops what the limiter last said, so the loop leases as for
+// a destination it has not paced yet.
+func (w *worker) forgetPace() {
+	w.paceMu.Lock()
+	defer w.paceMu.Unlock()
+	w.remaining, w.known, w.refused, w.until = 0, time.Time{}, false, time.Time{}
 }
 
 func (w *worker) note(dec ratelimit.Decision, now time.Time) {
@@ -243,6 +262,8 @@ func New(opts Options) *Dispatcher {
 	dp.loopCtx, dp.stopLoop = context.WithCancel(context.Background())
 	dp.sendCtx, dp.stopSend = context.WithCancel(context.Background())
 	dp.noticeCtx, dp.stopNotice = context.WithCancel(context.Background())
+	dp.settleCtx, dp.stopSettle = context.WithCancel(context.Background())
+	dp.noticeSlots = make(chan struct{}, maxNotices)
 	empty := []Destination{}
 	dp.route.Store(&empty)
 	notifyURL := opts.NotifyURL
@@ -277,8 +298,13 @@ func (dp *Dispatcher) SetDestinations(ds []Destination) {
 			if dp.running && !dp.stopping {
 				dp.startLocked(w)
 			}
-		} else if !reflect.DeepEqual(*w.dest.Load(), d) {
+		} else if old := w.dest.Load(); !reflect.DeepEqual(*old, d) {
 			w.dest.Store(&d)
+			if old.RateLimit != d.RateLimit {
+				// What the limiter said under the old limit (a refusal
+				// until its window moves on) no longer holds.
+				w.forgetPace()
+			}
 			if w.disabled.Swap(false) {
 				dp.log.Info("destination re-enabled by a config change", "destination", d.Name)
 			}
@@ -385,6 +411,12 @@ func (dp *Dispatcher) Run(ctx context.Context) error {
 func (dp *Dispatcher) Shutdown(grace time.Duration) {
 	dp.stopOnce.Do(func() {
 		deadline := time.Now().Add(grace)
+		// At the deadline everything still waiting gives up at once:
+		// sends, settling and notices. Without it a store that hangs in
+		// Settle would hold shutdown for its retries' timeouts, batch
+		// after batch.
+		overdue := time.AfterFunc(grace, func() { dp.stopSend(); dp.stopSettle(); dp.stopNotice() })
+		defer overdue.Stop()
 		dp.mu.Lock()
 		dp.stopping = true
 		wasRunning := dp.running
@@ -405,6 +437,7 @@ func (dp *Dispatcher) Shutdown(grace time.Duration) {
 			}
 		}
 		dp.stopSend()
+		dp.stopSettle()
 		dp.stopNotice()
 		close(dp.stopped)
 	})
@@ -721,13 +754,19 @@ func (dp *Dispatcher) settle(batch []settled) {
 	}
 	var err error
 	for try, pause := 0, 100*time.Millisecond; try < 5; try, pause = try+1, pause*2 {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(dp.settleCtx, 10*time.Second)
 		err = dp.store.Settle(ctx, outs)
 		cancel()
 		if err == nil {
 			break
 		}
-		time.Sleep(pause)
+		select {
+		case <-time.After(pause):
+		case <-dp.settleCtx.Done(): // the shutdown grace is over
+		}
+		if dp.settleCtx.Err() != nil {
+			break
+		}
 	}
 	if err != nil {
 		// The leases run out and these deliveries go again: at least once.
@@ -767,6 +806,14 @@ func (dp *Dispatcher) notify(s settled) {
 	dp.notices.Add(1)
 	go func() {
 		defer dp.notices.Done()
+		select {
+		case dp.noticeSlots <- struct{}{}:
+			defer func() { <-dp.noticeSlots }()
+		case <-dp.noticeCtx.Done():
+			dp.log.Warn("dead-letter notice not sent: shutdown grace over", "destination", del.Destination,
+				"dead_letter_id", del.ID, "event_id", del.EventID, "request_id", del.RequestID)
+			return
+		}
 		ctx, cancel := context.WithTimeout(dp.noticeCtx, 10*time.Second)
 		defer cancel()
 		if err := dp.http.Notify(ctx, target, allowPrivate, n); err != nil {

@@ -1,0 +1,107 @@
+package deliver
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"leadgate/gateway/ratelimit"
+	"leadgate/gateway/store"
+)
+
+// hangingSettle is a store whose Settle blocks until its context ends, as
+// one behind a network partition does.
+type hangingSettle struct{ *memStore }
+
+func (h hangingSettle) Settle(ctx context.Context, _ []store.Outcome) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestShutdownKeepsItsGraceWhenSettleHangs: a store that never answers
+// Settle does not hold Shutdown past its grace; the deliveries it could
+// not record are left to their leases. (Before, each settle try waited
+// its own 10 s timeout: about 50 s a batch.)
+func TestShutdownKeepsItsGraceWhenSettleHangs(t *testing.T) {
+	s := newSink(t, 200)
+	st := hangingSettle{newMemStore()}
+	clock := newTestClock()
+	dp := New(Options{Store: st, Now: clock.Now})
+	dp.SetDestinations([]Destination{{Name: "crm", URL: s.URL, Enabled: true, AllowPrivate: true}})
+	st.add("crm", *sampleEvent(), clock.Now())
+	go dp.Run(context.Background())
+	<-s.got // delivered; its outcome now waits on Settle
+	const grace = time.Second
+	done := make(chan struct{})
+	go func() { dp.Shutdown(grace); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(grace + 5*time.Second):
+		t.Fatalf("Shutdown(%s) still running %s later with Settle hanging", grace, 5*time.Second)
+	}
+}
+
+// TestDeadLetterNoticesAreBounded: a 410 dead-letters a destination's whole
+// backlog; its notices go out at most maxNotices at a time, every one of
+// them, instead of a connection per dead letter at once.
+func TestDeadLetterNoticesAreBounded(t *testing.T) {
+	s := newSink(t, 410)
+	var cur, peak, total atomic.Int64
+	notice := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := cur.Add(1)
+		for p := peak.Load(); c > p && !peak.CompareAndSwap(p, c); p = peak.Load() {
+		}
+		time.Sleep(50 * time.Millisecond)
+		cur.Add(-1)
+		total.Add(1)
+	}))
+	t.Cleanup(notice.Close)
+	d := Destination{Name: "crm", URL: s.URL, Enabled: true, AllowPrivate: true, NotifyOnFailure: notice.URL}
+	h := start(t, []Destination{d}, nil)
+	h.enqueue("crm", "evt_first")
+	h.st.next(t) // the 410
+	const n = 120
+	for i := range n {
+		h.enqueue("crm", fmt.Sprint("evt_", i))
+	}
+	for range n {
+		h.st.next(t)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for total.Load() < n+1 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := total.Load(); got != n+1 {
+		t.Fatalf("%d notices sent, want %d (one per dead letter)", got, n+1)
+	}
+	if p := peak.Load(); p > maxNotices || p > 16 {
+		t.Fatalf("%d notices in flight at once, want at most %d (and a handful)", p, maxNotices)
+	}
+}
+
+// TestRaisedRateLimitTakesEffect: a paced destination refused under its old
+// limit (the window is full for an hour) delivers at once after a reload
+// raises the limit, instead of waiting out the old refusal.
+func TestRaisedRateLimitTakesEffect(t *testing.T) {
+	s := newSink(t, 200)
+	lim := ratelimit.NewLocal(ratelimit.LocalOptions{})
+	d := Destination{Name: "paced", URL: s.URL, Enabled: true, AllowPrivate: true, Timeout: MaxAttemptTime,
+		RateLimit: rateLimit(1, time.Hour)}
+	// Another replica used the only slot of the hour.
+	if dec, err := lim.Allow(context.Background(), "out:paced", paceLimit(&d)); err != nil || !dec.Allowed {
+		t.Fatal(dec, err)
+	}
+	h := start(t, []Destination{d}, func(o *Options) { o.Limiter = lim })
+	h.enqueue("paced", "evt_1")
+	time.Sleep(4 * time.Second) // evt_1 is refused, then given back unsent
+	d.RateLimit = rateLimit(100, time.Second)
+	h.dp.SetDestinations([]Destination{d})
+	h.enqueue("paced", "evt_2")
+	if o := h.st.next(t); o.State != store.Delivered {
+		t.Fatalf("after raising the limit: %s %s, want delivered", o.Delivery.EventID, o.State)
+	}
+}
