@@ -717,7 +717,9 @@ func (dp *Dispatcher) retryDelay(d *Destination, attempt int, retryAfter time.Du
 func (dp *Dispatcher) disable(w *worker, d *Destination) {
 	dp.mu.Lock()
 	defer dp.mu.Unlock()
-	if w.dest.Load() != d || w.disabled.Swap(true) {
+	// A worker whose destination left (or left and came back as a new
+	// worker) must not touch the live one's state or series.
+	if dp.workers[w.name] != w || w.dest.Load() != d || w.disabled.Swap(true) {
 		return
 	}
 	dp.gaugeLocked(w)
