@@ -749,3 +749,39 @@ func BenchmarkRedisAllow(b *testing.B) {
 		}
 	}
 }
+
+// TestRedisRerunStaysAdmitted: the same check run twice (go-redis re-sends
+// a pipeline whose reply was lost) admits once and answers the same both
+// times, instead of refusing the request because of its own admission.
+func TestRedisRerunStaysAdmitted(t *testing.T) {
+	srv := redistest.Start(t)
+	l := NewRedis(srv.Client(), RedisOptions{})
+	ctx := context.Background()
+	lim := Limit{Requests: 2, Per: time.Minute}
+	if d, err := l.Allow(ctx, "rerun", lim); err != nil || !d.Allowed {
+		t.Fatalf("first request: %+v, %v", d, err)
+	}
+	c, err := l.Check("rerun", lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 { // the last slot, then the same request again
+		res, err := slidingWindow.Run(ctx, srv.Client(), []string{c.Key}, c.Args()...).Int64Slice()
+		if err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+		d, _, err := c.Decision(res)
+		if err != nil || !d.Allowed || d.Remaining != 0 {
+			t.Fatalf("run %d of one request: %+v, %v; want admitted with 0 remaining", i, d, err)
+		}
+	}
+	if n, err := srv.Client().ZCard(ctx, c.Key).Result(); err != nil || n != 2 {
+		t.Fatalf("window holds %d, %v; want 2", n, err)
+	}
+	if d, err := l.Allow(ctx, "rerun", lim); err != nil || d.Allowed || d.RetryAfter <= 0 {
+		t.Fatalf("a new request over the limit: %+v, %v; want refused with a retry-after", d, err)
+	}
+	if n, err := srv.Client().ZCard(ctx, c.Key).Result(); err != nil || n != 2 {
+		t.Fatalf("after a refusal the window holds %d, %v; want still 2", n, err)
+	}
+}

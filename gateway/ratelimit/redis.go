@@ -31,12 +31,20 @@ local function sliding(key, limit, window, member)
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-  local count = redis.call('ZCARD', key)
-  local allowed = 0
-  if count < limit then
-    redis.call('ZADD', key, now, member)
-    count = count + 1
-    allowed = 1
+  -- Admit by adding first: a member already in the window is this very
+  -- request run again (go-redis re-sends a pipeline whose reply was lost),
+  -- so it stays admitted instead of being counted against itself.
+  local allowed = 1
+  local count
+  if redis.call('ZADD', key, 'NX', now, member) == 1 then
+    count = redis.call('ZCARD', key)
+    if count > limit then
+      redis.call('ZREM', key, member)
+      count = count - 1
+      allowed = 0
+    end
+  else
+    count = redis.call('ZCARD', key)
   end
   redis.call('PEXPIRE', key, math.ceil(window / 1000) + 1)
   local remaining = limit - count
