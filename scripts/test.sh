@@ -39,6 +39,9 @@ fi
 # script: the suite is only green if it really ran against Redis.
 export LEADGATE_REQUIRE_REDIS=1
 export LEADGATE_REQUIRE_TOOLS=1
+# A failing browser test's screenshot is copied here (the test's own temp
+# folder goes when it ends), so a red run leaves the picture behind.
+export LEADGATE_SCREENSHOT_DIR="${LEADGATE_SCREENSHOT_DIR:-$PWD/test-screenshots}"
 
 flags=()
 packages=()
