@@ -137,7 +137,8 @@ type worker struct {
 	// What the destination's limiter last said, so the loop leases only
 	// what pacing can admit within the lease.
 	paceMu    sync.Mutex
-	remaining int       // admissions left in the window, less those leased since
+	remaining int       // admissions left in the window at the limiter's last answer
+	asking    int       // leased deliveries whose first answer is still to come
 	known     time.Time // when the limiter last answered; zero: never
 	refused   bool      // its last answer was a refusal, until then
 	until     time.Time
@@ -151,35 +152,42 @@ const maxNotices = 8
 const paceRecheck = 20 * time.Millisecond
 
 // paceRoom says how many deliveries the loop may lease for a paced
-// destination now or, when none, until when to wait.
+// destination now or, when none, until when to wait: what the limiter last
+// left in the window, less the leased deliveries that have yet to ask it
+// (the limiter's count does not hold them yet).
 func (w *worker) paceRoom(lim ratelimit.Limit, now time.Time) (int, time.Time) {
 	w.paceMu.Lock()
 	defer w.paceMu.Unlock()
+	room := w.remaining
 	switch {
 	case w.refused && now.Before(w.until):
 		return 0, w.until
 	case w.refused:
 		// One more is admitted by now; the next answer says more.
-		w.refused, w.remaining = false, 1
-		return 1, time.Time{}
+		w.refused, w.remaining, room = false, 1, 1
 	case w.known.IsZero() || now.Sub(w.known) >= lim.Per:
-		return lim.Requests, time.Time{}
-	case w.remaining <= 0:
+		room = lim.Requests
+	}
+	if room -= w.asking; room <= 0 {
 		return 0, now.Add(paceRecheck)
 	}
-	return w.remaining, time.Time{}
+	return room, time.Time{}
 }
 
 // reserve counts n leased deliveries against the room paceRoom gave, until
-// their own admissions tell the loop more.
-func (w *worker) reserve(lim ratelimit.Limit, n int, now time.Time) {
+// each has its first answer from the limiter (answered).
+func (w *worker) reserve(n int) {
 	w.paceMu.Lock()
 	defer w.paceMu.Unlock()
-	if w.known.IsZero() || now.Sub(w.known) >= lim.Per {
-		w.remaining = lim.Requests
-	}
-	w.remaining -= n
-	w.known = now
+	w.asking += n
+}
+
+// answered ends one reserved delivery's wait for its first answer, whether
+// the limiter answered (noted first) or it gave up before.
+func (w *worker) answered() {
+	w.paceMu.Lock()
+	defer w.paceMu.Unlock()
+	w.asking = max(w.asking-1, 0)
 }
 
 func (w *worker) poke() {
@@ -194,6 +202,7 @@ func (w *worker) poke() {
 func (w *worker) forgetPace() {
 	w.paceMu.Lock()
 	defer w.paceMu.Unlock()
+	// asking stays: those deliveries are leased and will still ask.
 	w.remaining, w.known, w.refused, w.until = 0, time.Time{}, false, time.Time{}
 }
 
@@ -569,7 +578,7 @@ func (dp *Dispatcher) loop(ctx context.Context, w *worker) {
 			continue
 		}
 		if d.paced() {
-			w.reserve(paceLimit(d), len(batch), time.Now())
+			w.reserve(len(batch))
 			if heldBack && len(batch) == free {
 				// Pacing, not the queue or the slots, bounded this lease.
 				dp.m.RateLimited.WithLabelValues("outbound").Inc()

@@ -18,7 +18,12 @@ import (
 func (dp *Dispatcher) pace(ctx context.Context, w *worker, d *Destination) bool {
 	key := "out:" + d.Name
 	lim := paceLimit(d)
-	failing, counted := false, false
+	failing, counted, first := false, false, true
+	defer func() {
+		if first { // reserved by the loop, and leaving without an answer
+			w.answered()
+		}
+	}()
 	for {
 		dec, err := dp.opts.Limiter.Allow(ctx, key, lim)
 		if err != nil {
@@ -35,6 +40,10 @@ func (dp *Dispatcher) pace(ctx context.Context, w *worker, d *Destination) bool 
 			continue
 		}
 		w.note(dec, time.Now())
+		if first {
+			w.answered()
+			first = false
+		}
 		if dec.Allowed {
 			return true
 		}

@@ -3,8 +3,10 @@ package deliver
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -103,5 +105,29 @@ func TestRaisedRateLimitTakesEffect(t *testing.T) {
 	h.enqueue("paced", "evt_2")
 	if o := h.st.next(t); o.State != store.Delivered {
 		t.Fatalf("after raising the limit: %s %s, want delivered", o.Delivery.EventID, o.State)
+	}
+}
+
+// TestPacingLeasesNoMoreThanAdmitted: a paced destination with more slots
+// than its limit leases only what the limiter will admit, counting leased
+// deliveries that have not asked it yet; none is leased early and given
+// back unsent to wait out its lease.
+func TestPacingLeasesNoMoreThanAdmitted(t *testing.T) {
+	s := newSink(t, 200)
+	logs := &logBuffer{}
+	d := Destination{Name: "paced", URL: s.URL, Enabled: true, AllowPrivate: true, Timeout: MaxAttemptTime,
+		Concurrency: 16, RateLimit: rateLimit(5, time.Second)}
+	h := start(t, []Destination{d}, func(o *Options) { o.Log = slog.New(slog.NewJSONHandler(logs, nil)) })
+	const n = 40
+	for i := range n {
+		h.enqueue("paced", fmt.Sprint("evt_", i))
+	}
+	for range n {
+		if o := h.st.next(t); o.State != store.Delivered {
+			t.Fatalf("%s %s, want delivered", o.Delivery.EventID, o.State)
+		}
+	}
+	if got := strings.Count(logs.String(), "pacing did not admit"); got != 0 {
+		t.Fatalf("%d deliveries leased beyond what pacing admits and given back", got)
 	}
 }
