@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -130,9 +131,13 @@ type worker struct {
 	name     string
 	dest     atomic.Pointer[Destination]
 	disabled atomic.Bool // a 410, until the config changes
-	inflight atomic.Int64
-	wake     chan struct{}
-	cancel   context.CancelFunc
+	// holdUntil (Unix ns) is when the destination may be sent to again
+	// after it answered 429 or 503 with Retry-After: the whole queue waits,
+	// not only the delivery that was refused.
+	holdUntil atomic.Int64
+	inflight  atomic.Int64
+	wake      chan struct{}
+	cancel    context.CancelFunc
 
 	// What the destination's limiter last said, so the loop leases only
 	// what pacing can admit within the lease.
@@ -309,6 +314,7 @@ func (dp *Dispatcher) SetDestinations(ds []Destination) {
 			}
 		} else if old := w.dest.Load(); !reflect.DeepEqual(*old, d) {
 			w.dest.Store(&d)
+			w.holdUntil.Store(0)
 			if old.RateLimit != d.RateLimit {
 				// What the limiter said under the old limit (a refusal
 				// until its window moves on) no longer holds.
@@ -520,6 +526,10 @@ func (dp *Dispatcher) loop(ctx context.Context, w *worker) {
 			wait(ctx, w.wake, dp.opts.PollMax)
 			continue
 		}
+		if hold := time.Until(time.Unix(0, w.holdUntil.Load())); hold > 0 && !w.disabled.Load() {
+			wait(ctx, w.wake, hold)
+			continue
+		}
 		// Each destination has its own slots and nothing shared: a hung or
 		// paced destination fills only its own.
 		conc := min(d.concurrency(), dp.opts.MaxConcurrency)
@@ -616,6 +626,28 @@ func (dp *Dispatcher) deadLetterDisabled(d *Destination, batch []store.Delivery)
 	dp.log.Warn("dead-lettered deliveries of a destination disabled by a 410", "destination", d.Name, "count", len(batch))
 }
 
+// holdFor stops leasing for d when it answered 429 or 503 with a
+// Retry-After: it asked every sender to slow down, so the rest of its queue
+// waits too instead of spending attempts on refusals. Deliveries already in
+// flight finish; a config change lifts the hold.
+func (dp *Dispatcher) holdFor(w *worker, d *Destination, res Result) {
+	if res.RetryAfter <= 0 || (res.Code != http.StatusTooManyRequests && res.Code != http.StatusServiceUnavailable) {
+		return
+	}
+	until := time.Now().Add(min(res.RetryAfter, MaxRetryAfter)).UnixNano()
+	for {
+		cur := w.holdUntil.Load()
+		if cur >= until {
+			return
+		}
+		if w.holdUntil.CompareAndSwap(cur, until) {
+			break
+		}
+	}
+	dp.log.Info("destination asked to slow down; its deliveries wait", "destination", d.Name,
+		"code", res.Code, "retry_after", min(res.RetryAfter, MaxRetryAfter).String())
+}
+
 // attemptTime is how long one attempt at d may take: its timeout, capped so
 // the attempt fits in a lease of at most MaxLease.
 func attemptTime(d *Destination) time.Duration {
@@ -678,6 +710,9 @@ func (dp *Dispatcher) deliver(w *worker, d *Destination, del store.Delivery, end
 	// building the attributes per delivery costs allocations.
 	log := func() *slog.Logger {
 		return dp.log.With("destination", d.Name, "event_id", del.EventID, "request_id", del.RequestID, "attempt", attempt, "code", res.Code)
+	}
+	if err != nil {
+		dp.holdFor(w, d, res)
 	}
 	switch {
 	case err == nil:

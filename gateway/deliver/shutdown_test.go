@@ -131,3 +131,31 @@ func TestPacingLeasesNoMoreThanAdmitted(t *testing.T) {
 		t.Fatalf("%d deliveries leased beyond what pacing admits and given back", got)
 	}
 }
+
+// TestRetryAfterHoldsTheDestination: a 429 with Retry-After holds the whole
+// destination for that long, not only the refused delivery: the rest of its
+// queue waits instead of spending attempts on refusals, then goes out.
+func TestRetryAfterHoldsTheDestination(t *testing.T) {
+	s := newSink(t, 429, 200)
+	s.header.Set("Retry-After", "2")
+	d := Destination{Name: "crm", URL: s.URL, Enabled: true, AllowPrivate: true, Concurrency: 1}
+	h := start(t, []Destination{d}, nil)
+	for i := range 3 {
+		h.enqueue("crm", fmt.Sprint("evt_", i))
+	}
+	if o := h.st.next(t); o.State != store.Retrying || o.Delivery.Attempts != 0 {
+		t.Fatalf("first outcome %s, want the 429 retrying", o.State)
+	}
+	for range 2 {
+		if o := h.st.next(t); o.State != store.Delivered {
+			t.Fatalf("%s %s, want delivered once the hold is over", o.Delivery.EventID, o.State)
+		}
+	}
+	reqs := s.all()
+	if len(reqs) != 3 {
+		t.Fatalf("sink got %d requests, want 3 (one 429, two after the hold)", len(reqs))
+	}
+	if gap := reqs[1].at.Sub(reqs[0].at); gap < 1900*time.Millisecond {
+		t.Fatalf("next request %s after the 429 with Retry-After: 2, want the destination held 2 s", gap)
+	}
+}
