@@ -2,6 +2,9 @@ package deliver
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"math/rand/v2"
@@ -409,6 +412,7 @@ func (dp *Dispatcher) Run(ctx context.Context) error {
 	}
 	dp.mu.Unlock()
 	go dp.reportOrphans()
+	go dp.syncDisabled(dp.loopCtx, disabledSync)
 	select {
 	case <-ctx.Done():
 		dp.Shutdown(dp.opts.Grace)
@@ -502,6 +506,70 @@ func (dp *Dispatcher) reportOrphans() {
 			dp.log.Warn("deliveries queued for a destination that is not configured; they wait for it", "destination", n)
 		}
 	}
+}
+
+// disabledSync is how often the store's 410 marks are read, so a replica
+// stops sending to a destination another replica found gone.
+const disabledSync = 5 * time.Second
+
+// syncDisabled applies the store's 410 marks now and every period until ctx
+// ends: a destination marked under its current config is disabled here
+// too; a mark left from an older config is cleared, since the change
+// re-enabled it.
+func (dp *Dispatcher) syncDisabled(ctx context.Context, period time.Duration) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		dp.applyDisabled(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (dp *Dispatcher) applyDisabled(ctx context.Context) {
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	marks, err := dp.store.Disabled(qctx)
+	if err != nil {
+		return // the store is away; the next period tries again
+	}
+	var stale []string
+	dp.mu.Lock()
+	for name, fp := range marks {
+		w, ok := dp.workers[name]
+		if !ok {
+			continue // not configured here (yet): keep the mark
+		}
+		d := w.dest.Load()
+		if fingerprint(d) != fp {
+			stale = append(stale, name)
+			continue
+		}
+		if !w.disabled.Swap(true) {
+			dp.log.Warn("destination disabled: it answered 410 Gone (seen by this or another replica); change its config to re-enable it",
+				"destination", name)
+			dp.gaugeLocked(w)
+			dp.publishRouteLocked()
+			w.poke()
+		}
+	}
+	dp.mu.Unlock()
+	for _, name := range stale {
+		if err := dp.store.SetDisabled(qctx, name, ""); err == nil {
+			dp.log.Info("410 mark cleared: the destination's config changed", "destination", name)
+		}
+	}
+}
+
+// fingerprint identifies a destination's config, so a 410 mark holds until
+// the config changes. It is a hash: the config's secrets are not stored.
+func fingerprint(d *Destination) string {
+	b, _ := json.Marshal(d) // plain data: cannot fail
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
 }
 
 // wait sleeps for d or until the worker is poked or ctx is done.
@@ -759,15 +827,32 @@ func (dp *Dispatcher) retryDelay(d *Destination, attempt int, retryAfter time.Du
 // disable turns d off after a 410, unless its config has changed since
 // the attempt started.
 func (dp *Dispatcher) disable(w *worker, d *Destination) {
+	if !dp.disableLocal(w, d) {
+		return
+	}
+	// Kept in the store, so every replica and the next start hold it
+	// disabled too, until its config changes.
+	ctx, cancel := context.WithTimeout(dp.settleCtx, 10*time.Second)
+	defer cancel()
+	if err := dp.store.SetDisabled(ctx, w.name, fingerprint(d)); err != nil {
+		dp.log.Warn("could not record the 410 in the store; other replicas and the next start keep sending until they see their own",
+			"destination", w.name, "error", err.Error())
+	}
+}
+
+// disableLocal marks w disabled for d in this process and says whether
+// that changed anything.
+func (dp *Dispatcher) disableLocal(w *worker, d *Destination) bool {
 	dp.mu.Lock()
 	defer dp.mu.Unlock()
 	// A worker whose destination left (or left and came back as a new
 	// worker) must not touch the live one's state or series.
 	if dp.workers[w.name] != w || w.dest.Load() != d || w.disabled.Swap(true) {
-		return
+		return false
 	}
 	dp.gaugeLocked(w)
 	dp.publishRouteLocked()
+	return true
 }
 
 // settleLoop writes outcomes to the store in batches: whatever has

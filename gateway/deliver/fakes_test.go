@@ -3,6 +3,7 @@ package deliver
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -26,6 +27,7 @@ type memStore struct {
 	order   []string // ids in queue order; order[:head] are all settled for good
 	head    int
 	settled chan store.Outcome
+	marks   map[string]string // 410 marks: destination -> config fingerprint
 }
 
 type memItem struct {
@@ -34,6 +36,27 @@ type memItem struct {
 	leasedUntil time.Time
 	state       string // "pending", store.Retrying, store.Delivered, store.Dead
 	attempts    []store.Attempt
+}
+
+// SetDisabled and Disabled keep the 410 marks as a store does.
+func (m *memStore) SetDisabled(_ context.Context, dest, fp string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.marks == nil {
+		m.marks = map[string]string{}
+	}
+	if fp == "" {
+		delete(m.marks, dest)
+	} else {
+		m.marks[dest] = fp
+	}
+	return nil
+}
+
+func (m *memStore) Disabled(context.Context) (map[string]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return maps.Clone(m.marks), nil
 }
 
 func newMemStore() *memStore {

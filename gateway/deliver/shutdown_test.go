@@ -11,6 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"leadgate/gateway/metrics"
 	"leadgate/gateway/ratelimit"
 	"leadgate/gateway/store"
 )
@@ -158,4 +162,60 @@ func TestRetryAfterHoldsTheDestination(t *testing.T) {
 	if gap := reqs[1].at.Sub(reqs[0].at); gap < 1900*time.Millisecond {
 		t.Fatalf("next request %s after the 429 with Retry-After: 2, want the destination held 2 s", gap)
 	}
+}
+
+// TestGoneIsKeptAcrossReplicasAndRestarts: the 410 mark lives in the store
+// with the config's fingerprint, so another replica on the same store stops
+// sending too, a restart with the same config starts disabled, and a
+// changed config re-enables the destination and clears the mark.
+func TestGoneIsKeptAcrossReplicasAndRestarts(t *testing.T) {
+	s := newSink(t, 410)
+	d := Destination{Name: "crm", URL: s.URL, Enabled: true, AllowPrivate: true}
+	a := start(t, []Destination{d}, nil)
+	a.enqueue("crm", "evt_gone")
+	if o := a.st.next(t); o.State != store.Dead || o.Attempt.Code != 410 {
+		t.Fatalf("outcome %s %d, want dead 410", o.State, o.Attempt.Code)
+	}
+	enabled := func(dp *Dispatcher) float64 {
+		t.Helper()
+		dp.mu.Lock()
+		defer dp.mu.Unlock()
+		return testutil.ToFloat64(dp.m.DestinationEnabled.WithLabelValues("crm"))
+	}
+	waitMark := func(want bool) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			marks, _ := a.st.Disabled(context.Background())
+			if _, ok := marks["crm"]; ok == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("410 mark in the store = %v, want present %v", marks, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitMark(true)
+
+	// Another replica, or the next start, on the same store and config.
+	for _, name := range []string{"replica", "restart"} {
+		b := New(Options{Store: a.st, Metrics: metrics.New(prometheus.NewRegistry()), Now: a.clock.Now})
+		b.SetDestinations([]Destination{d})
+		b.applyDisabled(context.Background()) // what its sync loop does every few seconds
+		if got := enabled(b); got != 0 {
+			t.Fatalf("%s: gateway_destination_enabled = %v, want 0 (disabled by the stored 410)", name, got)
+		}
+	}
+
+	// A changed config re-enables it and clears the mark.
+	changed := d
+	changed.Timeout = 7 * time.Second
+	c := New(Options{Store: a.st, Metrics: metrics.New(prometheus.NewRegistry()), Now: a.clock.Now})
+	c.SetDestinations([]Destination{changed})
+	c.applyDisabled(context.Background())
+	if got := enabled(c); got != 1 {
+		t.Fatalf("changed config: gateway_destination_enabled = %v, want 1", got)
+	}
+	waitMark(false)
 }

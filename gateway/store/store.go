@@ -223,6 +223,14 @@ type Store interface {
 	// deleted, so every replica can see a change cheaply.
 	SubscriptionsVersion(ctx context.Context) (int64, error)
 
+	// SetDisabled records that dest answered 410 Gone while its config had
+	// the fingerprint fp, so every replica, and the next start, holds it
+	// disabled until that config changes; fp "" clears it.
+	SetDisabled(ctx context.Context, dest, fp string) error
+	// Disabled maps each destination a 410 disabled to the fingerprint of
+	// the config it answered under.
+	Disabled(ctx context.Context) (map[string]string, error)
+
 	// Ping checks the backing store is reachable.
 	Ping(ctx context.Context) error
 	Close() error

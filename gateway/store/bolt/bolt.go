@@ -67,6 +67,7 @@ var (
 	bDead       = []byte("dead")           // dead_at(8) + delivery id → nil
 	bDeadDest   = []byte("dead_by_dest")   // dest / dead_at(8) + delivery id → nil
 	bSubs       = []byte("subscriptions")  // id → body
+	bDisabled   = []byte("disabled")       // destination → config fingerprint, after a 410
 	bMeta       = []byte("meta")
 	kSubsVer    = []byte("subscriptions_version")
 )
@@ -233,7 +234,7 @@ func Open(dir string, opts Options) (*Store, error) {
 // load creates the buckets and counts what is queued and dead.
 func (s *Store) load() error {
 	return s.db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bDedupe, bDedupeExp, bIndex, bIndexLog, bLeads, bEvents, bRoutes, bDeliveries, bDue, bDead, bDeadDest, bSubs, bMeta} {
+		for _, name := range [][]byte{bDedupe, bDedupeExp, bIndex, bIndexLog, bLeads, bEvents, bRoutes, bDeliveries, bDue, bDead, bDeadDest, bSubs, bDisabled, bMeta} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}

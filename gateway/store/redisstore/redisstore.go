@@ -83,6 +83,7 @@
 //	lg:{p}:dead:DEST    zset  delivery id -> dead ms; lg:{p}:dead holds every destination's
 //	lg:{p}:pending      set   destinations with queued or in-flight deliveries
 //	lg:{p}:subs         hash  subscription id -> body; lg:{p}:subs:v its version counter
+//	lg:{p}:disabled     hash  destination -> config fingerprint, after a 410
 //
 // # Retention
 //
@@ -237,23 +238,25 @@ func (s *Store) Close() error {
 
 // keys builds the key names of one prefix.
 type keys struct {
-	base    string // "lg:{prefix}:", passed to scripts that build keys
-	idx     string
-	pending string
-	dead    string
-	subs    string
-	subsVer string
+	base     string // "lg:{prefix}:", passed to scripts that build keys
+	idx      string
+	pending  string
+	dead     string
+	subs     string
+	subsVer  string
+	disabled string
 }
 
 func newKeys(prefix string) keys {
 	b := "lg:{" + prefix + "}:"
 	return keys{
-		base:    b,
-		idx:     b + "idx",
-		pending: b + "pending",
-		dead:    b + "dead",
-		subs:    b + "subs",
-		subsVer: b + "subs:v",
+		base:     b,
+		idx:      b + "idx",
+		pending:  b + "pending",
+		dead:     b + "dead",
+		subs:     b + "subs",
+		subsVer:  b + "subs:v",
+		disabled: b + "disabled",
 	}
 }
 

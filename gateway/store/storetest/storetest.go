@@ -32,6 +32,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -76,6 +77,7 @@ func Run(t *testing.T, fresh func(t *testing.T) Open) {
 		{"Subscriptions", testSubscriptions},
 		{"UpdateSubscription", testUpdateSubscription},
 		{"AbandonQueued", testAbandonQueued},
+		{"Disabled", testDisabled},
 		{"Persistence", testPersistence},
 		{"ConcurrentIngestOneLead", testConcurrentIngest},
 		{"Ping", testPing},
@@ -1064,5 +1066,45 @@ func testRequestID(t *testing.T, open Open) {
 	r := openStore(t, open)
 	if ds := lease(t, r, "later", at, 1, time.Minute); len(ds) != 1 || ds[0].RequestID != "req-7f3a" {
 		t.Fatalf("after reopen leased %+v, want request id req-7f3a", ds)
+	}
+}
+
+// testDisabled: a 410's disabled mark is kept per destination with its
+// config fingerprint, replaced by a newer one, cleared by "", and survives a
+// restart (the next start and every replica keep the destination disabled).
+func testDisabled(t *testing.T, open Open) {
+	ctx := context.Background()
+	s := &closer{Store: open(t)}
+	t.Cleanup(func() { _ = s.Close() })
+	get := func(st store.Store) map[string]string {
+		t.Helper()
+		m, err := st.Disabled(ctx)
+		if err != nil {
+			t.Fatalf("disabled: %v", err)
+		}
+		return m
+	}
+	if m := get(s); len(m) != 0 {
+		t.Fatalf("a new store has disabled destinations: %v", m)
+	}
+	for _, set := range [][2]string{{"crm", "fp1"}, {"slack", "fp2"}, {"crm", "fp3"}, {"gone", "fp4"}, {"gone", ""}} {
+		if err := s.SetDisabled(ctx, set[0], set[1]); err != nil {
+			t.Fatalf("set disabled %v: %v", set, err)
+		}
+	}
+	want := map[string]string{"crm": "fp3", "slack": "fp2"}
+	if m := get(s); !maps.Equal(m, want) {
+		t.Fatalf("disabled = %v, want %v", m, want)
+	}
+	if err := s.SetDisabled(ctx, "never", ""); err != nil {
+		t.Fatalf("clearing a destination that was not disabled: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	again := &closer{Store: open(t)}
+	t.Cleanup(func() { _ = again.Close() })
+	if m := get(again); !maps.Equal(m, want) {
+		t.Fatalf("after a restart disabled = %v, want %v", m, want)
 	}
 }
