@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 
@@ -466,17 +465,8 @@ func (m *Mapping) Map(in Input) (Result, error) {
 		}
 		errs = append(errs, FieldError{Field: req.name, Problem: "is required"})
 	}
-	errs = checkSizes(l, errs)
-	var keyField string
-	r.Identity, keyField = m.identify(l, scoreSet)
-	switch {
-	case len(r.Identity) == 0:
+	if r.Identity = m.identify(l, scoreSet); len(r.Identity) == 0 {
 		errs = append(errs, FieldError{Field: "identity", Problem: m.noIdentity()})
-	case keyField != "" && !failed(errs, keyField):
-		v := r.Identity[len(r.Identity)-1][len("key::")+len(m.name):]
-		if len(v) > MaxKey && utf8.RuneCountInString(v) > MaxKey {
-			errs = append(errs, FieldError{Field: keyField, Problem: "is longer than " + strconv.Itoa(MaxKey) + " characters, too long to identify the lead"})
-		}
 	}
 	if len(errs) > 0 {
 		return Result{}, &FieldErrors{Errors: errs}
@@ -767,13 +757,14 @@ func failed(errs []FieldError, name string) bool {
 }
 
 // identify lists the lead's index keys: email, phone, then the first
-// non-empty identity target, which it names in keyField.
-func (m *Mapping) identify(l *lead.Lead, scoreSet bool) (ids []string, keyField string) {
+// non-empty identity target; a value too long to be a key is hashed
+// (identityValue).
+func (m *Mapping) identify(l *lead.Lead, scoreSet bool) (ids []string) {
 	if l.Email != "" {
-		ids = append(ids, "email:"+l.Email)
+		ids = append(ids, "email:"+identityValue(l.Email))
 	}
 	if l.Phone != "" {
-		ids = append(ids, "phone:"+l.Phone)
+		ids = append(ids, "phone:"+identityValue(l.Phone))
 	}
 	for _, f := range m.identity {
 		var v string
@@ -790,10 +781,10 @@ func (m *Mapping) identify(l *lead.Lead, scoreSet bool) (ids []string, keyField 
 			v = *strField(l, f.kind)
 		}
 		if v != "" {
-			return append(ids, "key:"+m.name+":"+v), f.target
+			return append(ids, "key:"+m.name+":"+identityValue(v))
 		}
 	}
-	return ids, ""
+	return ids
 }
 
 func anyText(x any) string {

@@ -1,94 +1,25 @@
 package mapping
 
 import (
-	"strconv"
-	"unicode/utf8"
-
-	"leadgate/gateway/lead"
+	"crypto/sha256"
+	"encoding/hex"
 )
 
-// Size limits of a mapped lead. A value over one is a 422 naming the
-// field: a lead that cannot be stored must be refused before the store
-// sees it (bbolt rejects keys over 4096 bytes, and the identity is a key).
-const (
-	// MaxEmail is the longest email, in characters (RFC 3696 errata: 320).
-	MaxEmail = 320
-	// MaxPhone is the longest phone number, in characters; E.164 has 15
-	// digits, the rest leaves room for an unnormalized one.
-	MaxPhone = 32
-	// MaxKey is the longest identity key value ("key:" identity), and the
-	// longest name of a lead.fields entry, in characters.
-	MaxKey = 256
-	// MaxValue is the longest of any other string value, in bytes.
-	MaxValue = 64 << 10
-)
+// MaxIdentity is the longest identity value (an email, a phone, the
+// mapping's key) used as it is, in bytes. A longer one, which no real
+// email, phone or id is, is replaced by "sha256:" and its hash: it still
+// names one lead, the same every time, and every store key stays short. No
+// lead is refused for the size of a value: server.body_limit bounds them
+// all, and a web form or Leadsie does not retry a 422, so the lead would be
+// lost.
+const MaxIdentity = 256
 
-// checkSizes appends a problem for each value of l over its limit. It runs
-// on every request: nothing is built unless a value is over.
-func checkSizes(l *lead.Lead, errs []FieldError) []FieldError {
-	over := func(s string, limit int, chars bool) bool {
-		// Characters never outnumber bytes: count them only when the
-		// bytes are over the limit.
-		return len(s) > limit && (!chars || utf8.RuneCountInString(s) > limit)
+// identityValue is v as an identity key's value: v, or its hash when it is
+// longer than MaxIdentity.
+func identityValue(v string) string {
+	if len(v) <= MaxIdentity {
+		return v
 	}
-	add := func(field string, limit int, unit string) {
-		errs = append(errs, FieldError{Field: field, Problem: "is longer than " + strconv.Itoa(limit) + " " + unit})
-	}
-	if over(l.Email, MaxEmail, true) {
-		add("email", MaxEmail, "characters")
-	}
-	if over(l.Phone, MaxPhone, true) {
-		add("phone", MaxPhone, "characters")
-	}
-	str := func(name, s string) {
-		if over(s, MaxValue, false) {
-			add(name, MaxValue, "bytes")
-		}
-	}
-	str("first_name", l.FirstName)
-	str("last_name", l.LastName)
-	str("full_name", l.FullName)
-	str("company", l.Company)
-	str("website", l.Website)
-	str("position", l.Position)
-	str("twitter", l.Twitter)
-	str("linkedin", l.LinkedIn)
-	str("notes", l.Notes)
-	str("client", l.Client)
-	str("branch", l.Branch)
-	str("landing_page", l.LandingPage)
-	str("user", l.User)
-	str("status", l.Status)
-	for i := range l.Assets {
-		a := &l.Assets[i]
-		for _, f := range [...]struct {
-			name string
-			s    *string
-		}{{"type", &a.Type}, {"name", &a.Name}, {"id", &a.ID}, {"message", &a.Message}, {"time", &a.Time}} {
-			if over(*f.s, MaxValue, false) {
-				add("assets["+strconv.Itoa(i)+"]."+f.name, MaxValue, "bytes")
-			}
-		}
-	}
-	for k, v := range l.Fields {
-		if over(k, MaxKey, true) {
-			errs = append(errs, FieldError{Field: "fields." + clip(k, 32) + "…", Problem: "name is longer than " + strconv.Itoa(MaxKey) + " characters"})
-			continue
-		}
-		if s, ok := v.(string); ok && over(s, MaxValue, false) {
-			add("fields."+k, MaxValue, "bytes")
-		}
-	}
-	return errs
-}
-
-// clip returns at most n bytes of s, cut at a character boundary.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
+	sum := sha256.Sum256([]byte(v))
+	return "sha256:" + hex.EncodeToString(sum[:])
 }

@@ -1,66 +1,59 @@
 package mapping
 
 import (
-	"encoding/json"
-	"errors"
 	"net/url"
 	"strings"
 	"testing"
 )
 
-// TestMapSizeLimits: a value no store can keep (bbolt takes identity keys
-// of at most 4096 bytes) is a 422 naming the field, never a failed write.
-func TestMapSizeLimits(t *testing.T) {
+// TestLongValuesKeepTheLead: no lead is refused for the size of a value (a
+// form or Leadsie does not retry a 422, so it would be lost). Every value is
+// kept as it came; an identity value longer than MaxIdentity is hashed into
+// its key, the same hash every time, so it still names one lead.
+func TestLongValuesKeepTheLead(t *testing.T) {
 	set := loadShipped(t)
 	long := func(n int) string { return strings.Repeat("a", n) }
-	email := func(local int) string { return long(local) + "@example.com" }
+	longEmail := long(5000) + "@example.com"
 	tests := []struct {
 		name, source, query, body string
-		want                      []FieldError // nil: maps
+		identity                  []string
 	}{
-		{"email at the limit", "save_lead", "", `{"data": {"email": "` + email(MaxEmail-len("@example.com")) + `"}}`, nil},
-		{"email over the limit", "save_lead", "", `{"data": {"email": "` + email(5006-len("@example.com")) + `"}}`,
-			[]FieldError{{"email", "is longer than 320 characters"}}},
-		{"email of multi-byte characters at the limit", "save_lead", "", `{"data": {"email": "` + strings.Repeat("é", MaxEmail-len("@example.com")) + `@example.com"}}`, nil},
-		{"phone over the limit", "save_lead", "", `{"data": {"email": "a@example.com", "phone": "` + strings.Repeat("1", 40) + `"}}`,
-			[]FieldError{{"phone", "is longer than 32 characters"}}},
-		{"website form phone over the limit", "website", "", `{"name": "A B", "phone": "` + strings.Repeat("5", 33) + `"}`,
-			[]FieldError{{"phone", "is longer than 32 characters"}}},
-		{"key at the limit", "leadsie", "customUserId=" + long(MaxKey), `{"status": "SUCCESS"}`, nil},
-		{"key over the limit", "leadsie", "customUserId=" + long(MaxKey+1), `{"status": "SUCCESS"}`,
-			[]FieldError{{"user", "is longer than 256 characters, too long to identify the lead"}}},
-		{"key from the second identity target", "leadsie", "", `{"requestName": "` + long(5000) + `"}`,
-			[]FieldError{{"fields.requestName", "is longer than 256 characters, too long to identify the lead"}}},
-		{"notes over the limit", "save_lead", "", `{"data": {"email": "a@example.com", "notes": "` + long(MaxValue+1) + `"}}`,
-			[]FieldError{{"notes", "is longer than 65536 bytes"}}},
-		{"notes at the limit", "save_lead", "", `{"data": {"email": "a@example.com", "notes": "` + long(MaxValue) + `"}}`, nil},
-		{"extra field over the limit", "save_lead", "", `{"data": {"email": "a@example.com", "budget": "` + long(MaxValue+1) + `"}}`,
-			[]FieldError{{"fields.budget", "is longer than 65536 bytes"}}},
-		{"extra field name over the limit", "save_lead", "", `{"data": {"email": "a@example.com", "` + long(MaxKey+1) + `": "x"}}`,
-			[]FieldError{{"fields." + long(32) + "…", "name is longer than 256 characters"}}},
-		{"asset over the limit", "leadsie", "customUserId=u1", `{"connectionAssets": [{"type": "Page", "name": "` + long(MaxValue+1) + `", "isSuccess": true}]}`,
-			[]FieldError{{"assets[0].name", "is longer than 65536 bytes"}, {"fields.page_name", "is longer than 65536 bytes"}}},
+		{"email at the limit", "save_lead", "", `{"data": {"email": "` + long(MaxIdentity-len("@example.com")) + `@example.com"}}`,
+			[]string{"email:" + long(MaxIdentity-len("@example.com")) + "@example.com"}},
+		{"email over the limit", "save_lead", "", `{"data": {"email": "` + longEmail + `"}}`,
+			[]string{"email:" + identityValue(longEmail)}},
+		{"free-text phone", "website", "", `{"name": "Jane Roe", "email": "jane@example.com", "phone": "+44 (0) 20 7946 0958 ext. 1234 (office)"}`,
+			[]string{"email:jane@example.com", "phone:+44 (0) 20 7946 0958 ext. 1234 (office)"}},
+		{"long Leadsie user", "leadsie", "customUserId=" + long(MaxIdentity+1), `{"status": "SUCCESS"}`,
+			[]string{"key:leadsie:" + identityValue(long(MaxIdentity+1))}},
+		{"long notes, field and field name", "save_lead", "", `{"data": {"email": "a@example.com", "notes": "` + long(100<<10) +
+			`", "budget": "` + long(100<<10) + `", "` + long(300) + `": "x"}}`, []string{"email:a@example.com"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m, _ := set.Get(tt.source)
 			q, _ := url.ParseQuery(tt.query)
-			_, err := m.Map(Input{Body: []byte(tt.body), Query: q.Get})
-			if tt.want == nil {
-				if err != nil {
-					t.Fatalf("Map: %v, want a lead", err)
+			res, err := m.Map(Input{Body: []byte(tt.body), Query: q.Get})
+			if err != nil {
+				t.Fatalf("Map: %v, want the lead", err)
+			}
+			if strings.Join(res.Identity, "\n") != strings.Join(tt.identity, "\n") {
+				t.Fatalf("identity = %.120q, want %.120q", res.Identity, tt.identity)
+			}
+			for _, k := range res.Identity {
+				if len(k) > len("key:leadsie:")+MaxIdentity {
+					t.Fatalf("identity key of %d bytes", len(k))
 				}
-				return
-			}
-			var fe *FieldErrors
-			if !errors.As(err, &fe) {
-				t.Fatalf("err = %v, want *FieldErrors", err)
-			}
-			got, _ := json.Marshal(fe.Errors)
-			want, _ := json.Marshal(tt.want)
-			if string(got) != string(want) {
-				t.Fatalf("errors:\n got %s\nwant %s", got, want)
 			}
 		})
+	}
+	// The long values themselves are kept.
+	m, _ := set.Get("save_lead")
+	res, err := m.Map(Input{Body: []byte(`{"data": {"email": "` + longEmail + `", "notes": "` + long(100<<10) + `"}}`)})
+	if err != nil || res.Lead.Email != longEmail || len(res.Lead.Notes) != 100<<10 {
+		t.Fatalf("long values not kept: email %d bytes, notes %d bytes, %v", len(res.Lead.Email), len(res.Lead.Notes), err)
+	}
+	if identityValue(longEmail) != identityValue(longEmail) || identityValue(longEmail) == identityValue(longEmail+"x") {
+		t.Fatal("identityValue is not a stable, distinguishing hash")
 	}
 }
