@@ -413,6 +413,7 @@ func (m *Mapping) Map(in Input) (Result, error) {
 	)
 	// trace is nil when the caller wants no trace (the server's hot path).
 	var trace *[]Trace
+	var empties []Trace // fields their paths left empty, for the trace
 	if !in.NoTrace {
 		r.Trace = make([]Trace, 0, m.nTrace)
 		trace = &r.Trace
@@ -431,7 +432,7 @@ func (m *Mapping) Map(in Input) (Result, error) {
 			v, t.From = f.def, "default"
 		default:
 			if trace != nil {
-				*trace = append(*trace, Trace{Field: f.target, From: "empty", Tried: tried(f.paths)})
+				empties = append(empties, Trace{Field: f.target, From: "empty", Tried: tried(f.paths)})
 			}
 			continue
 		}
@@ -458,6 +459,16 @@ func (m *Mapping) Map(in Input) (Result, error) {
 		m.mapRest(s, l, &bx, trace, &m.rest[i])
 	}
 	m.names(l, name, trace)
+	if trace != nil {
+		// A field its own paths left empty may still be filled: a name
+		// split into first and last, a field the rest of the body filled.
+		// Only those still empty are traced as empty.
+		for _, e := range empties {
+			if !slices.ContainsFunc(*trace, func(t Trace) bool { return t.Field == e.Field }) {
+				*trace = append(*trace, e)
+			}
+		}
+	}
 
 	for _, req := range m.required {
 		if present(l, req, scoreSet) || failed(errs, req.name) {
@@ -478,8 +489,9 @@ func (m *Mapping) Map(in Input) (Result, error) {
 // into first and last when neither is given; full_name is filled from
 // first and last.
 func (m *Mapping) names(l *lead.Lead, name string, trace *[]Trace) {
-	if l.FullName == "" {
+	if l.FullName == "" && name != "" {
 		l.FullName = name
+		addTrace(trace, Trace{Field: "full_name", From: "derived"})
 	}
 	l.FullName = collapseSpaces(l.FullName)
 	if l.FirstName == "" && l.LastName == "" && l.FullName != "" {

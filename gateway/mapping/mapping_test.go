@@ -415,13 +415,36 @@ fields:
 	}
 	got, _ := json.Marshal(r.Trace)
 	want := `[{"field":"email","path":"email","from":"body"},` +
+		`{"field":"company","from":"default"},` +
+		`{"field":"assets","from":"empty","tried":["items"]},` +
 		`{"field":"phone","from":"empty","tried":["tel","phone"]},` +
 		`{"field":"user","from":"empty","tried":["query:uid"]},` +
-		`{"field":"notes","from":"empty","tried":["header:X-Note","note"]},` +
-		`{"field":"company","from":"default"},` +
-		`{"field":"assets","from":"empty","tried":["items"]}]`
+		`{"field":"notes","from":"empty","tried":["header:X-Note","note"]}]`
 	if string(got) != want {
 		t.Fatalf("trace:\n got %s\nwant %s", got, want)
+	}
+	// Fields the name rules fill are derived, not empty, though their own
+	// paths found nothing.
+	names := mustCompile(t, `
+fields:
+  email: email
+  name: name
+  first_name: fn
+  last_name: ln
+  full_name: full
+`)
+	r, err = names.Map(Input{Body: []byte(`{"email": "a@example.com", "name": "John Doe"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ = json.Marshal(r.Trace)
+	want = `[{"field":"email","path":"email","from":"body"},` +
+		`{"field":"name","path":"name","from":"body"},` +
+		`{"field":"full_name","from":"derived"},` +
+		`{"field":"first_name","from":"derived"},` +
+		`{"field":"last_name","from":"derived"}]`
+	if string(got) != want {
+		t.Fatalf("trace of a derived name:\n got %s\nwant %s", got, want)
 	}
 	r, err = m.Map(Input{Body: []byte(`{"email": "a@example.com"}`), NoTrace: true})
 	if err != nil || r.Trace != nil {
