@@ -17,7 +17,8 @@ email="johndoe${tag}@example.com"
 post() { # name, path, content type, body, extra curl arguments…
   local name=$1 path=$2 type=$3 body=$4
   shift 4
-  printf '\n== %s\nPOST %s\n' "$name" "$path"
+  # The path may carry a token (?token=…): it is shown without it.
+  printf '\n== %s\nPOST %s\n' "$name" "${path%%[?&]token=*}"
   curl -sS -X POST "$base$path" -H "Content-Type: $type" "$@" --data-binary "$body" -w '\nHTTP %{http_code}\n'
 }
 
