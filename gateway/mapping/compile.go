@@ -100,6 +100,10 @@ const (
 	typeInt
 	typeFloat
 	typeBool
+	// typeNumber is a JSON number kept as its text (auto type, not an
+	// int64), so 5000.50, 1e3 or a 20-digit id reach the destination as
+	// they came; not a type a mapping can name.
+	typeNumber
 )
 
 var typeNames = map[string]valueType{"auto": typeAuto, "string": typeString, "int": typeInt, "float": typeFloat, "bool": typeBool}

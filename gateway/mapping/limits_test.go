@@ -1,9 +1,12 @@
 package mapping
 
 import (
+	"encoding/json"
 	"net/url"
 	"strings"
 	"testing"
+
+	"leadgate/gateway/lead"
 )
 
 // TestLongValuesKeepTheLead: no lead is refused for the size of a value (a
@@ -55,5 +58,31 @@ func TestLongValuesKeepTheLead(t *testing.T) {
 	}
 	if identityValue(longEmail) != identityValue(longEmail) || identityValue(longEmail) == identityValue(longEmail+"x") {
 		t.Fatal("identityValue is not a stable, distinguishing hash")
+	}
+}
+
+// TestNumbersKeepTheirText: a JSON number kept with its JSON type reaches
+// the lead as it was written (contract §5: numbers as they were), not as a
+// float64 that turns 5000.50 into 5000.5, 1e3 into 1000 and loses digits of
+// a 20-digit id; an int64 stays an int64.
+func TestNumbersKeepTheirText(t *testing.T) {
+	m, _ := loadShipped(t).Get("save_lead")
+	res, err := m.Map(Input{Body: []byte(`{"data": {"email": "n@example.com", "budget": 5000.50, "exp": 1e3, "id": 12345678901234567890, "n": 42}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]any{"budget": json.Number("5000.50"), "exp": json.Number("1e3"), "id": json.Number("12345678901234567890"), "n": int64(42)} {
+		if got := res.Lead.Fields[k]; got != want {
+			t.Errorf("fields.%s = %#v, want %#v", k, got, want)
+		}
+	}
+	b, err := lead.AppendLeadJSON(nil, &res.Lead, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"budget":5000.50`, `"exp":1e3`, `"id":12345678901234567890`, `"n":42`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("lead JSON %s lacks %s", b, want)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
@@ -28,6 +29,8 @@ func (v value) any() any {
 		return v.f
 	case typeBool:
 		return v.b
+	case typeNumber:
+		return json.Number(v.s)
 	}
 	return v.s
 }
@@ -86,7 +89,7 @@ func convert(r *gjson.Result, t valueType, trs []transform) (v value, problem st
 			if i, err := strconv.ParseInt(r.Raw, 10, 64); err == nil {
 				return value{t: typeInt, i: i}, "", true
 			}
-			return value{t: typeFloat, f: r.Num}, "", true
+			return value{t: typeNumber, s: r.Raw}, "", true
 		}
 		s = r.Raw
 	case gjson.True, gjson.False:
