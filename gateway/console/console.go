@@ -15,7 +15,6 @@ package console
 import (
 	"context"
 	"embed"
-	"errors"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -159,21 +158,6 @@ func (c *Console) kick() {
 	if c.opts.Kick != nil {
 		c.opts.Kick()
 	}
-}
-
-// storeError maps a store error to the console's answer, as the admin API
-// does.
-func storeError(err error, what string) error {
-	if errors.Is(err, store.ErrNotFound) {
-		return &server.HTTPError{Code: fiber.StatusNotFound, Msg: what + " not found"}
-	}
-	if errors.Is(err, store.ErrBadCursor) {
-		return &server.HTTPError{Code: fiber.StatusBadRequest, Msg: "bad cursor", Details: []any{"use the next of a previous page, or none"}, Err: err}
-	}
-	if !errors.Is(err, store.ErrUnavailable) {
-		return &server.HTTPError{Code: fiber.StatusInternalServerError, Msg: "internal error", Err: err}
-	}
-	return &server.HTTPError{Code: fiber.StatusServiceUnavailable, Msg: "store unavailable, retry later", RetryAfter: 1, Err: err}
 }
 
 func callContext() (context.Context, context.CancelFunc) {

@@ -26,7 +26,7 @@ func (c *Console) deadLetters(ctx *fiber.Ctx) error {
 	defer cancel()
 	items, next, err := c.opts.Store.DeadLetters(ctx2, ctx.Query("destination"), ctx.Query("cursor"), limit)
 	if err != nil {
-		return storeError(err, "dead letters")
+		return server.StoreError(err, "dead letters")
 	}
 	if items == nil {
 		items = []store.DeadLetter{}
@@ -38,7 +38,7 @@ func (c *Console) replayOne(ctx *fiber.Ctx) error {
 	ctx2, cancel := callContext()
 	defer cancel()
 	if err := c.opts.Store.Replay(ctx2, ctx.Params("id"), c.opts.Now()); err != nil {
-		return storeError(err, "dead letter")
+		return server.StoreError(err, "dead letter")
 	}
 	c.kick()
 	c.log.Info("console replayed a dead letter", "request_id", server.RequestID(ctx), "dead_letter_id", ctx.Params("id"))
@@ -54,7 +54,7 @@ func (c *Console) replayAll(ctx *fiber.Ctx) error {
 	defer cancel()
 	n, err := c.opts.Store.ReplayAll(ctx2, dest, c.opts.Now())
 	if err != nil {
-		return storeError(err, "dead letters")
+		return server.StoreError(err, "dead letters")
 	}
 	c.kick()
 	c.log.Info("console replayed dead letters", "request_id", server.RequestID(ctx), "destination", dest, "replayed", n)
@@ -115,7 +115,7 @@ func (c *Console) deleteSubscription(ctx *fiber.Ctx) error {
 	ctx2, cancel := callContext()
 	defer cancel()
 	if err := c.opts.Subscriptions.Delete(ctx2, id); err != nil {
-		return storeError(err, "subscription")
+		return server.StoreError(err, "subscription")
 	}
 	c.log.Info("console deleted a subscription", "request_id", server.RequestID(ctx), "id", id)
 	return ctx.JSON(fiber.Map{"deleted": id})

@@ -40,7 +40,7 @@ func (c *Console) searchEvents(ctx *fiber.Ctx) error {
 	defer cancel()
 	items, next, err := c.opts.Store.Events(ctx2, q)
 	if err != nil {
-		return storeError(err, "events")
+		return server.StoreError(err, "events")
 	}
 	if items == nil {
 		items = []lead.Event{}
@@ -106,7 +106,7 @@ func (c *Console) eventDetail(ctx *fiber.Ctx) error {
 	defer cancel()
 	rec, err := c.opts.Store.Event(ctx2, ctx.Params("id"))
 	if err != nil {
-		return storeError(err, "event")
+		return server.StoreError(err, "event")
 	}
 	byName := map[string]*deliver.Destination{}
 	rt := c.runtime()

@@ -56,7 +56,7 @@ func (s *Server) adminEvent(c *fiber.Ctx) error {
 	defer cancel()
 	rec, err := s.opts.Store.Event(ctx, c.Params("id"))
 	if err != nil {
-		return storeError(err, "event")
+		return StoreError(err, "event")
 	}
 	deliveries := rec.Deliveries
 	if deliveries == nil {
@@ -89,7 +89,7 @@ func (s *Server) adminDeadLetters(c *fiber.Ctx) error {
 	defer cancel()
 	items, next, err := s.opts.Store.DeadLetters(ctx, c.Query("destination"), c.Query("cursor"), limit)
 	if err != nil {
-		return storeError(err, "dead letters")
+		return StoreError(err, "dead letters")
 	}
 	if items == nil {
 		items = []store.DeadLetter{}
@@ -101,7 +101,7 @@ func (s *Server) adminReplay(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
 	if err := s.opts.Store.Replay(ctx, c.Params("id"), s.opts.Now()); err != nil {
-		return storeError(err, "dead letter")
+		return StoreError(err, "dead letter")
 	}
 	s.kick()
 	return c.JSON(fiber.Map{"replayed": 1})
@@ -116,7 +116,7 @@ func (s *Server) adminReplayAll(c *fiber.Ctx) error {
 	defer cancel()
 	n, err := s.opts.Store.ReplayAll(ctx, dest, s.opts.Now())
 	if err != nil {
-		return storeError(err, "dead letters")
+		return StoreError(err, "dead letters")
 	}
 	s.kick()
 	return c.JSON(fiber.Map{"replayed": n})
@@ -128,14 +128,19 @@ func (s *Server) kick() {
 	}
 }
 
-// storeError maps a store error to the admin API's answer.
-func storeError(err error, what string) error {
-	if errors.Is(err, store.ErrNotFound) {
+// StoreError maps a store error to the answer of the admin API and the
+// console: 404 for no such thing, 400 for a cursor no page handed out, 503
+// with Retry-After only for an outage, and 500 for anything else (a retry
+// would fail the same way).
+func StoreError(err error, what string) error {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
 		return &HTTPError{Code: fiber.StatusNotFound, Msg: what + " not found"}
-	}
-	if errors.Is(err, store.ErrBadCursor) {
+	case errors.Is(err, store.ErrBadCursor):
 		return &HTTPError{Code: fiber.StatusBadRequest, Msg: "bad cursor",
 			Details: []any{"pass the next of a previous page as cursor, or no cursor for the first page"}, Err: err}
+	case errors.Is(err, store.ErrUnavailable):
+		return &HTTPError{Code: fiber.StatusServiceUnavailable, Msg: "store unavailable, retry later", RetryAfter: 1, Err: err}
 	}
-	return &HTTPError{Code: fiber.StatusServiceUnavailable, Msg: "store unavailable, retry later", RetryAfter: 1, Err: err}
+	return &HTTPError{Code: fiber.StatusInternalServerError, Msg: "internal error", Err: err}
 }
