@@ -195,6 +195,22 @@ func parseBody(data []byte, allowPrivate bool) (Subscription, error) {
 }
 
 // isNull reports an absent or null attribute.
+// unquoteJSON is the JSON raw holds: raw itself, trimmed, or when raw is
+// a JSON string, the trimmed text inside it (the seed sends custom headers
+// and properties as strings of JSON). ok is false for a string that does
+// not decode.
+func unquoteJSON(raw json.RawMessage) (t []byte, ok bool) {
+	t = bytes.TrimSpace(raw)
+	if len(t) == 0 || t[0] != '"' {
+		return t, true
+	}
+	var s string
+	if json.Unmarshal(t, &s) != nil {
+		return nil, false
+	}
+	return []byte(strings.TrimSpace(s)), true
+}
+
 func isNull(raw json.RawMessage) bool {
 	t := bytes.TrimSpace(raw)
 	return len(t) == 0 || bytes.Equal(t, []byte("null"))
@@ -416,17 +432,12 @@ func decodeProperties(raw json.RawMessage) (json.RawMessage, error) {
 	if isNull(raw) {
 		return nil, nil
 	}
-	t := bytes.TrimSpace(raw)
-	if t[0] == '"' {
-		var s string
-		if err := json.Unmarshal(t, &s); err != nil {
-			return nil, invalid("WebhookProperties", "must be a JSON object")
-		}
-		s = strings.TrimSpace(s)
-		if s == "" || s == "null" {
-			return nil, nil
-		}
-		t = []byte(s)
+	t, ok := unquoteJSON(raw)
+	if !ok {
+		return nil, invalid("WebhookProperties", "must be a JSON object")
+	}
+	if len(t) == 0 || string(t) == "null" {
+		return nil, nil
 	}
 	if len(t) > maxPropertiesLength {
 		return nil, invalid("WebhookProperties", "is longer than %d bytes", maxPropertiesLength)
@@ -459,17 +470,12 @@ func decodeHeaders(raw json.RawMessage) ([]Header, error) {
 	if isNull(raw) {
 		return nil, nil
 	}
-	t := bytes.TrimSpace(raw)
-	if t[0] == '"' {
-		var s string
-		if err := json.Unmarshal(t, &s); err != nil {
-			return nil, invalid("CustomHeaders", "must be a list of {\"Key\", \"Value\"} objects")
-		}
-		s = strings.TrimSpace(s)
-		if s == "" {
-			return nil, nil
-		}
-		t = []byte(s)
+	t, ok := unquoteJSON(raw)
+	if !ok {
+		return nil, invalid("CustomHeaders", "must be a list of {\"Key\", \"Value\"} objects")
+	}
+	if len(t) == 0 {
+		return nil, nil
 	}
 	var items []json.RawMessage
 	if err := json.Unmarshal(t, &items); err != nil {
@@ -494,13 +500,9 @@ func decodeHeaders(raw json.RawMessage) ([]Header, error) {
 
 func decodeHeader(item json.RawMessage, i int) (Header, error) {
 	field := fmt.Sprintf("CustomHeaders[%d]", i)
-	t := bytes.TrimSpace(item)
-	if len(t) > 0 && t[0] == '"' {
-		var s string
-		if err := json.Unmarshal(t, &s); err != nil {
-			return Header{}, invalid(field, "must be a {\"Key\", \"Value\"} object")
-		}
-		t = []byte(s)
+	t, ok := unquoteJSON(item)
+	if !ok {
+		return Header{}, invalid(field, "must be a {\"Key\", \"Value\"} object")
 	}
 	var h struct {
 		Key   *string
