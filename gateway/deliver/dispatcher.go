@@ -214,10 +214,18 @@ func (w *worker) forgetPace() {
 	w.remaining, w.known, w.refused, w.until = 0, time.Time{}, false, time.Time{}
 }
 
-func (w *worker) note(dec ratelimit.Decision, now time.Time) {
+// note records the limiter's answer to one delivery. Answers to
+// concurrent deliveries can arrive in another order than the limiter gave
+// them, so within one window the room only shrinks: a stale, larger
+// remaining would let the loop lease more than can be admitted. The room
+// grows again when the window has passed (paceRoom).
+func (w *worker) note(dec ratelimit.Decision, lim ratelimit.Limit, now time.Time) {
 	w.paceMu.Lock()
 	defer w.paceMu.Unlock()
-	w.remaining, w.known = dec.Remaining, now
+	if w.known.IsZero() || now.Sub(w.known) >= lim.Per || dec.Remaining < w.remaining {
+		w.remaining = dec.Remaining
+	}
+	w.known = now
 	w.refused = !dec.Allowed
 	if w.refused {
 		w.until = now.Add(dec.RetryAfter)

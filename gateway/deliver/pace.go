@@ -39,7 +39,7 @@ func (dp *Dispatcher) pace(ctx context.Context, w *worker, d *Destination) bool 
 			}
 			continue
 		}
-		w.note(dec, time.Now())
+		w.note(dec, lim, time.Now())
 		if first {
 			w.answered()
 			first = false
