@@ -12,58 +12,94 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// SlidingWindowLua defines the Lua function
+// SlidingWindowLua defines the Lua function limits(), the decisions of one
+// script run at one instant of Redis's own clock:
 //
-//	sliding(key, limit, window µs, member) -> {allowed, remaining, reset µs, retry-after µs, now µs}
+//	local check, flush = limits()
+//	check(key, limit, window µs, member, resent) -> {allowed, remaining, reset µs, retry-after µs, now µs}
+//	flush()  -- records the admissions; call it once, after the last check
 //
-// the whole decision of one request, so that the check and the record are
-// atomic across every replica sharing the Redis. The limiter's own script
-// is this function and one call; the Redis store's Ingest script calls it
-// before its writes, so the inbound limit and the events of a request are
-// one atomic script and one round trip. A script using it must also run
+// so that the check and the record are atomic across every replica sharing
+// the Redis. A window is trimmed and counted once per run, and the
+// admissions of a run go in with one ZADD per key: the limiter's own script
+// is one check, while the Redis store's Ingest script checks the inbound
+// limit of a whole batch of requests (often many on one client key) before
+// its writes, so limits and events are one atomic script and one round trip.
+// Checks of one run are sequential, so the exactness is that of one check at
+// a time. A refused check writes nothing. resent asks whether member is
+// already in the window (the same request run again, because go-redis
+// re-sent a pipeline whose reply was lost): it then stays admitted instead
+// of being counted against itself. A script using it must also run
 // redis.replicate_commands first (see slidingWindow).
 //
 // The clock is Redis's own TIME: replicas with skewed clocks still agree on
 // one window. Scores are microseconds since the Unix epoch (about 2^51, exact
 // in a Lua double).
 const SlidingWindowLua = `
-local function sliding(key, limit, window, member)
+local function limits()
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-  -- Admit by adding first: a member already in the window is this very
-  -- request run again (go-redis re-sends a pipeline whose reply was lost),
-  -- so it stays admitted instead of being counted against itself.
-  local allowed = 1
-  local count
-  if redis.call('ZADD', key, 'NX', now, member) == 1 then
-    count = redis.call('ZCARD', key)
-    if count > limit then
-      redis.call('ZREM', key, member)
-      count = count - 1
-      allowed = 0
+  local wins, order = {}, {}
+  local function record(w)
+    if #w.add > 0 then
+      redis.call('ZADD', w.key, unpack(w.add))
+      redis.call('PEXPIRE', w.key, math.ceil(w.window / 1000) + 1)
+      w.add = {}
     end
-  else
-    count = redis.call('ZCARD', key)
   end
-  redis.call('PEXPIRE', key, math.ceil(window / 1000) + 1)
-  local remaining = limit - count
-  local idx = 0
-  if remaining < 0 then
-    remaining = 0
+  -- open trims and counts a window once per run; a check of the same key
+  -- with another window (the limit changed by a reload) starts over.
+  local function open(key, window)
+    local w = wins[key]
+    if w and w.window ~= window then
+      record(w)
+      w = nil
+    end
+    if not w then
+      redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+      local n = redis.call('ZCARD', key)
+      w = {key = key, window = window, stored = n, count = n, add = {}}
+      wins[key] = w
+      order[#order + 1] = w
+    end
+    return w
   end
-  if allowed == 0 then
-    -- the admission whose departure makes room; not the oldest when the
-    -- limit was lowered since those admissions
-    idx = count - limit
+  -- scoreAt is the score of the admission at rank idx: a stored one, or
+  -- one of this run's, which all score now.
+  local function scoreAt(w, idx)
+    if idx >= w.stored then return now end
+    if idx == 0 and w.first then return w.first end
+    local r = redis.call('ZRANGE', w.key, idx, idx, 'WITHSCORES')
+    local s = tonumber(r[2])
+    if idx == 0 then w.first = s end
+    return s
   end
-  local first = redis.call('ZRANGE', key, idx, idx, 'WITHSCORES')
-  local reset = tonumber(first[2]) + window - now
-  local retry = 0
-  if allowed == 0 then
-    retry = reset
+  local function check(key, limit, window, member, resent)
+    local w = open(key, window)
+    local allowed = 0
+    if resent and redis.call('ZSCORE', key, member) then
+      allowed = 1
+    elseif w.count < limit then
+      allowed = 1
+      w.count = w.count + 1
+      w.add[#w.add + 1] = now
+      w.add[#w.add + 1] = member
+    end
+    -- the oldest admission, or for a refusal the one whose departure makes
+    -- room (not the oldest when the limit was lowered since)
+    local idx = 0
+    if allowed == 0 then idx = w.count - limit end
+    local reset = scoreAt(w, idx) + window - now
+    local retry = 0
+    if allowed == 0 then retry = reset end
+    local remaining = limit - w.count
+    if remaining < 0 then remaining = 0 end
+    return {allowed, remaining, reset, retry, now}
   end
-  return {allowed, remaining, reset, retry, now}
+  local function flush()
+    for _, w in ipairs(order) do record(w) end
+  end
+  return check, flush
 end
 `
 
@@ -75,7 +111,10 @@ end
 var slidingWindow = redis.NewScript(`
 if redis.replicate_commands then pcall(redis.replicate_commands) end
 ` + SlidingWindowLua + `
-return sliding(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3])
+local check, flush = limits()
+local d = check(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], true)
+flush()
+return d
 `)
 
 // DefaultRedisPrefix starts every limiter key, keeping Leadgate's keys
@@ -146,7 +185,7 @@ func (r *Redis) allow(ctx context.Context, key string, lim Limit) (Decision, tim
 }
 
 // Check is one request's limit check, ready to run as SlidingWindowLua's
-// sliding(KEYS[n], ARGV…) inside another script.
+// check(key, ARGV…) inside another script.
 type Check struct {
 	// Key is the Redis key of the window; declare it in the script's KEYS.
 	Key   string
@@ -158,7 +197,7 @@ type Check struct {
 }
 
 // Check prepares the check of key under lim with a fresh member, for a
-// script that calls sliding() itself (Allow uses it too, so both share one
+// script that calls check() itself (Allow uses it too, so both share one
 // window per key).
 func (r *Redis) Check(key string, lim Limit) (Check, error) {
 	if err := checkLimit(lim); err != nil {
@@ -172,10 +211,10 @@ func (r *Redis) Check(key string, lim Limit) (Check, error) {
 	}, nil
 }
 
-// Args are sliding()'s arguments after the key: limit, window µs, member.
+// Args are check()'s arguments after the key: limit, window µs, member.
 func (c Check) Args() []any { return []any{c.Limit.Requests, c.WindowUS, c.Member} }
 
-// Decision reads sliding()'s reply, returning Redis's clock at the decision.
+// Decision reads check()'s reply, returning Redis's clock at the decision.
 func (c Check) Decision(res []int64) (Decision, time.Time, error) {
 	if len(res) != 5 {
 		return Decision{}, time.Time{}, fmt.Errorf("rate limit in redis: script returned %d values, want 5", len(res))

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
+	"strconv"
 	"strings"
 	"time"
 
@@ -127,39 +128,61 @@ func (s *Store) ingestOnce(ctx context.Context, req store.IngestRequest, guessNe
 	}
 
 	events := lead.NewEvents(drafts, merged, req.Source, leadID, req.ReceivedAt, lead.NewEventID)
-	wargs := make([]any, 0, 20+2*len(req.Identity)+8*len(drafts))
-	wargs = append(wargs, newToken(), version, leadID, snap, dupPX, s.keys.base,
-		received, s.retention.Milliseconds(), dupEnd, len(req.Identity))
-	for i, k := range req.Identity {
-		wargs = append(wargs, k, current[i])
+	// writeScript's block for this Ingest; see there.
+	expected, next := version, "1"
+	if guessNew {
+		expected = "" // a lead id made just now: no one else can have written it
+	} else if v, err := strconv.ParseInt(version, 10, 64); err == nil {
+		next = strconv.FormatInt(v+1, 10)
+	} else {
+		return store.IngestResult{}, nil, fmt.Errorf("ingest: lead %s has version %q", leadID, version)
 	}
-	wargs = append(wargs, req.RequestID, len(drafts))
+	if dupPX == 0 {
+		dupKey = ""
+	}
+	limitKey, limitArgs := "", []any{"", "", ""}
+	if req.Limit != nil {
+		limitKey, limitArgs = req.Limit.Key, req.Limit.Args()
+	}
+	block := make([]any, 0, 20+2*len(req.Identity)+8*len(drafts))
+	block = append(block, 0, s.keys.lead(leadID), dupKey, dupPX, strconv.FormatInt(dupEnd, 10)+" "+leadID,
+		received, expected, leadID, snap, next, req.RequestID, limitKey)
+	block = append(block, limitArgs...)
+	block = append(block, len(req.Identity))
+	for i, k := range req.Identity {
+		block = append(block, k, current[i])
+	}
+	block = append(block, len(events))
 	for i := range events {
 		body, err := encodeEvent(&events[i], snap)
 		if err != nil {
 			return store.IngestResult{}, nil, fmt.Errorf("ingest: encode event: %w", err)
 		}
 		dests := routeOnce(req.Route, &events[i])
-		wargs = append(wargs, events[i].ID, body, len(dests))
+		block = append(block, events[i].ID, body, len(dests))
 		for _, dest := range dests {
-			wargs = append(wargs, dest)
+			block = append(block, dest)
 		}
 	}
+	block[0] = len(block)
 
-	keys := []string{s.keys.idx, s.keys.lead(leadID), dupKey, s.keys.pending}
-	if req.Limit != nil {
-		keys = append(keys, req.Limit.Key)
-		wargs = append(wargs, req.Limit.Args()...)
-	}
-	reply, err := s.batch.run(ctx, writeScript, keys, wargs...).Result()
+	reply, err := s.batch.write(ctx, block, req.Limit != nil)
 	if err != nil {
 		return store.IngestResult{}, nil, unavailable("ingest: write lead", err)
 	}
-	out, decision, err := writeReply(reply, req.Limit)
-	if err != nil {
-		return store.IngestResult{}, nil, err
+	var decision *ratelimit.Decision
+	if req.Limit != nil {
+		nums, err := parseInts(reply[1:])
+		if err != nil {
+			return store.IngestResult{}, nil, err
+		}
+		d, _, err := req.Limit.Decision(nums)
+		if err != nil {
+			return store.IngestResult{}, nil, err
+		}
+		decision = &d
 	}
-	switch {
+	switch out := reply[0]; {
 	case out == "OK":
 		return store.IngestResult{LeadID: leadID, Events: events}, decision, nil
 	case out == "LIMIT":
@@ -168,40 +191,9 @@ func (s *Store) ingestOnce(ctx context.Context, req store.IngestRequest, guessNe
 		return store.IngestResult{}, decision, errConflict
 	case strings.HasPrefix(out, "DUP:"):
 		return store.IngestResult{LeadID: strings.TrimPrefix(out, "DUP:"), Duplicate: true}, decision, nil
+	default:
+		return store.IngestResult{}, nil, fmt.Errorf("ingest: write lead: unexpected reply %q", out)
 	}
-	return store.IngestResult{}, nil, fmt.Errorf("ingest: write lead: unexpected reply %q", out)
-}
-
-// writeReply splits writeScript's reply into its status and, when the limit
-// was checked, its decision. A write that go-redis sent again after a lost
-// reply answers a bare "OK" (its first run admitted and wrote it).
-func writeReply(reply any, limit *ratelimit.Check) (string, *ratelimit.Decision, error) {
-	switch r := reply.(type) {
-	case string:
-		if limit != nil && r == "OK" {
-			return r, &ratelimit.Decision{Allowed: true, Limit: limit.Limit}, nil
-		}
-		return r, nil, nil
-	case []any:
-		if len(r) != 6 || limit == nil {
-			return "", nil, fmt.Errorf("ingest: write lead: unexpected reply of %d values", len(r))
-		}
-		status, _ := r[0].(string)
-		nums := make([]int64, 5)
-		for i := range nums {
-			n, ok := r[i+1].(int64)
-			if !ok {
-				return "", nil, fmt.Errorf("ingest: write lead: unexpected limit value %v", r[i+1])
-			}
-			nums[i] = n
-		}
-		d, _, err := limit.Decision(nums)
-		if err != nil {
-			return "", nil, err
-		}
-		return status, &d, nil
-	}
-	return "", nil, fmt.Errorf("ingest: write lead: unexpected reply %v", reply)
 }
 
 // LimitsIngest reports that Ingest checks IngestRequest.Limit itself, in

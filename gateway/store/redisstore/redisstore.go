@@ -30,20 +30,30 @@
 // reads (one script: the duplicate key, the identity keys, the current
 // snapshot and its version), decides again and writes again. Optimistic
 // concurrency without WATCH keeps each step a single round trip on pooled
-// connections. A write token makes a write that go-redis retried after a
-// lost reply harmless.
+// connections.
 //
 // The inbound rate limit is checked in the same write script when the
 // caller sets IngestRequest.Limit (the server does, with the Redis limiter):
-// ratelimit.SlidingWindowLua runs first, so a refused request writes
+// ratelimit.SlidingWindowLua decides first, so a refused request writes
 // nothing and an admitted one is counted once even if its write conflicts.
 // A new lead thus costs one script: limit check and enqueue together.
 //
-// Both scripts go through a small batcher (batch.go): a few workers each
+// # Group commit
+//
+// Every script goes through a small batcher (batch.go): a few workers each
 // send whatever Ingest scripts are waiting as one pipeline, without waiting
-// for more. A lone request goes out at once; under load one system call and
-// one Redis wakeup serve many requests, which cut both the gateway's and
-// Redis's CPU per request by about a third in BenchmarkIngestParallel.
+// for more, so a lone request goes out at once. The writes of one pipeline
+// are one run of the write script, which decides them in order, each as if
+// it ran alone after the ones before it (a repeat of a payload, or a second
+// payload for the same person, within one batch is seen as such), and
+// shares what they have in common: one read and one write of the identity
+// index, one read of the duplicate keys, one trim, count and ZADD per
+// rate-limit window, one ZADD per destination's queue. Most of a script's
+// cost in Redis is its commands, so under load a request costs Redis about
+// four key writes of its own (lead, events, duplicate key) instead of
+// sixteen commands. The batch's reply is also kept for a minute under
+// lg:{p}:wb:TOKEN, so a batch that go-redis sends again after a lost reply
+// answers what its first run did instead of writing twice.
 //
 // # Leases
 //
@@ -71,7 +81,7 @@
 // prefix; all of them share the declared key's slot. The layout:
 //
 //	lg:{p}:idx          hash  identity key -> lead id
-//	lg:{p}:lead:ID      hash  s (snapshot JSON), v (version), t (last write token)
+//	lg:{p}:lead:ID      hash  s (snapshot JSON), v (version)
 //	lg:{p}:dup:KEY      string "<window end ms> <lead id>", expiring with the window
 //	lg:{p}:ev:ID        hash  _ (event JSON), q (enqueued ms), open (undelivered count),
 //	                          r (the inbound request's id, when it had one),
@@ -84,6 +94,7 @@
 //	lg:{p}:pending      set   destinations with queued or in-flight deliveries
 //	lg:{p}:subs         hash  subscription id -> body; lg:{p}:subs:v its version counter
 //	lg:{p}:disabled     hash  destination -> config fingerprint, after a 410
+//	lg:{p}:wb:TOKEN     string one Ingest batch's reply, for a minute
 //
 // # Retention
 //
@@ -207,10 +218,12 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	k := newKeys(opts.Prefix)
+	w := writeKeys{base: k.base, idx: k.idx, pending: k.pending, retention: opts.Retention.Milliseconds()}
 	return &Store{
 		rdb:       rdb,
-		batch:     newBatcher(rdb, batchWorkers),
-		keys:      newKeys(opts.Prefix),
+		batch:     newBatcher(rdb, w, batchWorkers),
+		keys:      k,
 		retention: opts.Retention,
 		log:       opts.Logger,
 	}

@@ -67,91 +67,143 @@ end
 `
 
 // writeScript is Ingest's write: its only round trip for someone new, its
-// second after readScript otherwise.
-// KEYS: idx, lead key, dup key, pending, and the inbound rate-limit window
-// when the limit is checked here.
-// ARGV: 1 token, 2 expected version, 3 lead id, 4 snapshot, 5 duplicate key
-// TTL ms ("0": no dedupe), 6 prefix, 7 received (and due) ms, 8 retention
-// ms, 9 duplicate window end ms, 10 identity count, then (identity key,
-// expected lead id or "") pairs, then the request id ("": none), the event
-// count and per event: id, JSON, destination count, destinations.
-// With a fifth key, the last three ARGV are the limit, window µs and member
-// of ratelimit's sliding(): the request is admitted (and recorded) or
-// refused before anything else, atomically with the write.
-// Reply: "OK", "CONFLICT" or "DUP:<lead id>"; with the limit checked, a
-// list of that status ("LIMIT" when refused, and nothing was written) and
-// sliding()'s five numbers.
+// second after readScript otherwise. One run writes a whole batch of
+// concurrent Ingests (group commit, see batcher): each is decided in order,
+// as if it ran alone after the ones before it, and the reads and writes
+// they share (the identity index, the duplicate keys, a client's rate-limit
+// window, a destination's queue) are one command each for the batch.
+//
+// KEYS: idx, the batch's reply key, pending.
+// ARGV: 1 prefix, 2 retention ms, 3 the number of Ingests, then one block
+// per Ingest, at b:
+//
+//	b+0 the block's length       b+8 snapshot
+//	b+1 lead key                 b+9 the version it gets
+//	b+2 duplicate key ("": none) b+10 request id ("": none)
+//	b+3 duplicate key TTL ms     b+11 rate-limit key ("": not checked here)
+//	b+4 duplicate key's value    b+12 limit, b+13 window µs, b+14 member
+//	b+5 received (and due) ms    b+15 identity count n, then n pairs of
+//	b+6 expected version ("":    (identity key, expected lead id or "")
+//	    a new lead id, unseen)   then the event count and per event: id,
+//	b+7 lead id                  JSON, destination count, destinations
+//
+// A duplicate key holds "<window end ms> <lead id>". An Ingest with a rate-
+// limit key is admitted (and recorded) or refused before anything else; a
+// refused one writes nothing.
+// Reply: one string, also kept under KEYS[2] for a minute, so that a batch
+// go-redis sends again after a lost reply answers what its first run did
+// instead of running twice: per Ingest its status ("OK", "CONFLICT",
+// "DUP:<lead id>" or "LIMIT") and, when it checked its limit, check()'s
+// five numbers, all separated by spaces.
 var writeScript = redis.NewScript(`
 if redis.replicate_commands then pcall(redis.replicate_commands) end
-` + ratelimit.SlidingWindowLua + dupCheck + `
-local tv = redis.call('HMGET', KEYS[2], 't', 'v')
-if tv[1] == ARGV[1] then return 'OK' end
-local lim = nil
-if #KEYS >= 5 then
-  local n = #ARGV
-  lim = sliding(KEYS[5], tonumber(ARGV[n - 2]), tonumber(ARGV[n - 1]), ARGV[n])
+` + ratelimit.SlidingWindowLua + `
+local done = redis.call('GET', KEYS[2])
+if done then return done end
+local p, retention = ARGV[1], ARGV[2]
+local starts, idkeys, dupkeys = {}, {}, {}
+local b = 4
+for n = 1, tonumber(ARGV[3]) do
+  starts[n] = b
+  if ARGV[b + 2] ~= '' then dupkeys[#dupkeys + 1] = ARGV[b + 2] end
+  for j = 0, tonumber(ARGV[b + 15]) - 1 do idkeys[#idkeys + 1] = ARGV[b + 16 + 2 * j] end
+  b = b + tonumber(ARGV[b])
 end
-local function answer(status)
-  if not lim then return status end
-  return {status, lim[1], lim[2], lim[3], lim[4], lim[5]}
+local idx, dups = {}, {}
+if #idkeys > 0 then
+  local v = redis.call('HMGET', KEYS[1], unpack(idkeys))
+  for j, k in ipairs(idkeys) do idx[k] = v[j] or '' end
 end
-if lim and lim[1] == 0 then return answer('LIMIT') end
-if ARGV[5] ~= '0' then
-  local d = dup(KEYS[3], ARGV[7])
-  if d then return answer('DUP:' .. d) end
+if #dupkeys > 0 then
+  local v = redis.call('MGET', unpack(dupkeys))
+  for j, k in ipairs(dupkeys) do dups[k] = v[j] end
 end
-local v = tv[2] or '0'
-if v ~= ARGV[2] then return answer('CONFLICT') end
-local n = tonumber(ARGV[10])
-local names, point = {}, {}
-for j = 0, n - 1 do
-  names[#names + 1] = ARGV[11 + 2 * j]
-  point[#point + 1] = ARGV[11 + 2 * j]
-  point[#point + 1] = ARGV[3]
-end
-local got = redis.call('HMGET', KEYS[1], unpack(names))
-for j = 0, n - 1 do
-  if (got[j + 1] or '') ~= ARGV[12 + 2 * j] then return answer('CONFLICT') end
-end
-local i = 11 + 2 * n
-redis.call('HSET', KEYS[2], 's', ARGV[4], 'v', tostring(tonumber(v) + 1), 't', ARGV[1])
-redis.call('HSET', KEYS[1], unpack(point))
-local p, due = ARGV[6], ARGV[7]
-local rid = ARGV[i]
-local ne = tonumber(ARGV[i + 1])
-i = i + 2
--- One ZADD per destination for all of this payload's events.
-local queued, dests = {}, {}
-for e = 1, ne do
-  local eid, body, nd = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
-  i = i + 3
-  local ek = p .. 'ev:' .. eid
-  local f = {'_', body, 'open', nd, 'q', due}
-  if rid ~= '' then
-    f[#f + 1] = 'r'
-    f[#f + 1] = rid
+local check, flush = limits()
+local versions, point, queued, dests, out = {}, {}, {}, {}, {}
+for _, b in ipairs(starts) do
+  local status, lim = 'OK', nil
+  if ARGV[b + 11] ~= '' then
+    lim = check(ARGV[b + 11], tonumber(ARGV[b + 12]), tonumber(ARGV[b + 13]), ARGV[b + 14], false)
+    if lim[1] == 0 then status = 'LIMIT' end
   end
-  for d = 0, nd - 1 do
-    local dest = ARGV[i]
-    i = i + 1
-    f[#f + 1] = d .. '.d'
-    f[#f + 1] = dest
-    local q = queued[dest]
-    if not q then
-      q = {}
-      queued[dest] = q
-      dests[#dests + 1] = dest
+  local dk = ARGV[b + 2]
+  if status == 'OK' and dk ~= '' then
+    local d = dups[dk]
+    local sp = d and string.find(d, ' ', 1, true)
+    if sp and tonumber(string.sub(d, 1, sp - 1)) > tonumber(ARGV[b + 5]) then
+      status = 'DUP:' .. string.sub(d, sp + 1)
     end
-    q[#q + 1] = due
-    q[#q + 1] = 'dlv_' .. string.sub(eid, 5) .. '_' .. d
   end
-  redis.call('HSET', ek, unpack(f))
-  if nd == 0 then redis.call('PEXPIRE', ek, ARGV[8]) end
+  local lk, id = ARGV[b + 1], ARGV[b + 7]
+  if status == 'OK' and ARGV[b + 6] ~= '' then
+    local v = versions[lk]
+    if not v then v = redis.call('HGET', lk, 'v') or '0' end
+    if v ~= ARGV[b + 6] then status = 'CONFLICT' end
+  end
+  local ni = tonumber(ARGV[b + 15])
+  if status == 'OK' then
+    for j = 0, ni - 1 do
+      if idx[ARGV[b + 16 + 2 * j]] ~= ARGV[b + 17 + 2 * j] then
+        status = 'CONFLICT'
+        break
+      end
+    end
+  end
+  if status == 'OK' then
+    redis.call('HSET', lk, 's', ARGV[b + 8], 'v', ARGV[b + 9])
+    versions[lk] = ARGV[b + 9]
+    for j = 0, ni - 1 do
+      local k = ARGV[b + 16 + 2 * j]
+      idx[k] = id
+      point[#point + 1] = k
+      point[#point + 1] = id
+    end
+    local due, rid = ARGV[b + 5], ARGV[b + 10]
+    local i = b + 17 + 2 * ni
+    for e = 1, tonumber(ARGV[b + 16 + 2 * ni]) do
+      local eid, body, nd = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+      i = i + 3
+      local ek = p .. 'ev:' .. eid
+      local f = {'_', body, 'open', nd, 'q', due}
+      if rid ~= '' then
+        f[#f + 1] = 'r'
+        f[#f + 1] = rid
+      end
+      for d = 0, nd - 1 do
+        local dest = ARGV[i]
+        i = i + 1
+        f[#f + 1] = d .. '.d'
+        f[#f + 1] = dest
+        local q = queued[dest]
+        if not q then
+          q = {}
+          queued[dest] = q
+          dests[#dests + 1] = dest
+        end
+        q[#q + 1] = due
+        q[#q + 1] = 'dlv_' .. string.sub(eid, 5) .. '_' .. d
+      end
+      redis.call('HSET', ek, unpack(f))
+      if nd == 0 then redis.call('PEXPIRE', ek, retention) end
+    end
+    if dk ~= '' then
+      redis.call('SET', dk, ARGV[b + 4], 'PX', ARGV[b + 3])
+      dups[dk] = ARGV[b + 4]
+    end
+  end
+  out[#out + 1] = status
+  if lim then
+    for j = 1, 5 do out[#out + 1] = string.format('%d', lim[j]) end
+  end
 end
+if #point > 0 then redis.call('HSET', KEYS[1], unpack(point)) end
+-- One ZADD per destination for all of the batch's events.
 for _, dest in ipairs(dests) do redis.call('ZADD', p .. 'q:' .. dest, unpack(queued[dest])) end
-if #dests > 0 then redis.call('SADD', KEYS[4], unpack(dests)) end
-if ARGV[5] ~= '0' then redis.call('SET', KEYS[3], ARGV[9] .. ' ' .. ARGV[3], 'PX', ARGV[5]) end
-return answer('OK')
+if #dests > 0 then redis.call('SADD', KEYS[3], unpack(dests)) end
+flush()
+local reply = table.concat(out, ' ')
+redis.call('SET', KEYS[2], reply, 'PX', 60000)
+return reply
 `)
 
 // leaseScript moves ended leases of one destination back to its due set,

@@ -1,0 +1,202 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"leadgate/gateway/lead"
+	"leadgate/gateway/ratelimit"
+	"leadgate/gateway/redistest"
+	"leadgate/gateway/store"
+)
+
+// countScripts is a go-redis hook counting the scripts Redis ran (not those
+// refused with NOSCRIPT and sent again by text).
+type countScripts struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (h *countScripts) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *countScripts) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		h.count(cmd)
+		return err
+	}
+}
+func (h *countScripts) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		for _, cmd := range cmds {
+			h.count(cmd)
+		}
+		return err
+	}
+}
+func (h *countScripts) count(cmd redis.Cmder) {
+	if cmd.Err() == nil && (cmd.Name() == "evalsha" || cmd.Name() == "eval") {
+		h.mu.Lock()
+		h.n++
+		h.mu.Unlock()
+	}
+}
+
+func (h *countScripts) runs() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.n
+}
+
+// inOneBatch runs the ingests concurrently and lets the store's batcher
+// start only once all of them wait, so their first writes are one
+// writeScript run. It returns the results in the order given.
+func inOneBatch(t *testing.T, s *Store, reqs []store.IngestRequest) []store.IngestResult {
+	t.Helper()
+	s.batch.close()
+	b := &batcher{rdb: s.rdb, w: s.batch.w, ch: make(chan *call, maxBatch), quit: make(chan struct{})}
+	s.batch = b
+	out := make([]store.IngestResult, len(reqs))
+	errs := make([]error, len(reqs))
+	var wg sync.WaitGroup
+	for i, req := range reqs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i], errs[i] = s.Ingest(context.Background(), req)
+		}()
+	}
+	for deadline := time.Now().Add(5 * time.Second); len(b.ch) < len(reqs); {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d ingests reached the batcher", len(b.ch), len(reqs))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	b.wg.Add(1)
+	go b.work()
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("ingest %d: %v", i, err)
+		}
+	}
+	return out
+}
+
+// TestBatchDecidesInOrder: Ingests that share one writeScript run are
+// decided as if one ran after the other. A repeat of a payload in the same
+// batch is a duplicate of the first; a second payload for the same person
+// conflicts, is read again and becomes an update of the same lead; the
+// limit admits exactly as many as it allows and refuses the rest, which
+// store nothing.
+func TestBatchDecidesInOrder(t *testing.T) {
+	srv := redistest.Start(t)
+	hook := &countScripts{}
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	rdb.AddHook(hook)
+	s := New(rdb, Options{Prefix: DefaultPrefix})
+	defer s.Close()
+	lim := ratelimit.NewRedis(srv.Client(), ratelimit.RedisOptions{})
+	at := time.Now().Truncate(time.Millisecond)
+	ingest := func(email, dedupe string) store.IngestRequest {
+		return store.IngestRequest{
+			Source: "website", Identity: []string{"email:" + email}, Lead: lead.Lead{Email: email, FirstName: dedupe},
+			Emits: []string{lead.LeadCreated, lead.LeadUpdated}, ReceivedAt: at,
+			DedupeKey: dedupe, DedupeTTL: time.Minute,
+			Route: func(*lead.Event) []string { return []string{"crm"} },
+		}
+	}
+
+	t.Run("duplicates and one person", func(t *testing.T) {
+		reqs := []store.IngestRequest{
+			ingest("a@b.c", "pa"), ingest("a@b.c", "pa"), // the same payload twice
+			ingest("p@b.c", "p1"), ingest("p@b.c", "p2"), // one person, two payloads
+		}
+		before := hook.runs()
+		res := inOneBatch(t, s, reqs)
+		// The batch's order is the order the goroutines reached it.
+		first, repeat := res[0], res[1]
+		if first.Duplicate {
+			first, repeat = repeat, first
+		}
+		if first.Duplicate || first.LeadID == "" || len(first.Events) != 1 {
+			t.Fatalf("first payload: %+v, want a new lead", first)
+		}
+		if !repeat.Duplicate || repeat.LeadID != first.LeadID || len(repeat.Events) != 0 {
+			t.Fatalf("repeat in the same batch: %+v, want a duplicate of %s", repeat, first.LeadID)
+		}
+		if res[2].LeadID == "" || res[2].LeadID != res[3].LeadID {
+			t.Fatalf("one person got leads %q and %q", res[2].LeadID, res[3].LeadID)
+		}
+		var got []string
+		for _, r := range res[2:] {
+			for _, ev := range r.Events {
+				got = append(got, ev.Event)
+			}
+		}
+		slices.Sort(got)
+		if want := []string{lead.LeadCreated, lead.LeadUpdated}; !slices.Equal(got, want) {
+			t.Fatalf("the person's two payloads made %v, want %v", got, want)
+		}
+		// The batch, then the conflicting payload's read and write: the
+		// repeat was found within the batch, without a read of its own.
+		if got := hook.runs() - before; got != 3 {
+			t.Fatalf("%d scripts ran, want 3 (the batch, then the conflict's read and write)", got)
+		}
+		ds, err := s.Lease(context.Background(), "crm", at, 10, time.Minute)
+		if err != nil || len(ds) != 3 {
+			t.Fatalf("leased %d, %v; want 3 deliveries", len(ds), err)
+		}
+	})
+
+	t.Run("limit", func(t *testing.T) {
+		limit := ratelimit.Limit{Requests: 2, Per: time.Minute}
+		var reqs []store.IngestRequest
+		for i := range 3 {
+			req := ingest(fmt.Sprintf("l%d@b.c", i), fmt.Sprintf("l%d", i))
+			c, err := lim.Check("in:batch", limit)
+			if err != nil {
+				t.Fatalf("check: %v", err)
+			}
+			req.Limit = &c
+			reqs = append(reqs, req)
+		}
+		res := inOneBatch(t, s, reqs)
+		var admitted, refused []store.IngestResult
+		for i, r := range res {
+			switch {
+			case r.Limit == nil:
+				t.Fatalf("request %d: no limit decision", i)
+			case r.Limit.Allowed && r.LeadID != "":
+				admitted = append(admitted, r)
+			case !r.Limit.Allowed && r.LeadID == "" && len(r.Events) == 0:
+				refused = append(refused, r)
+			default:
+				t.Fatalf("request %d: %+v, limit %+v; a refused request stores nothing, an admitted one its lead", i, r, r.Limit)
+			}
+		}
+		if len(admitted) != 2 || len(refused) != 1 {
+			t.Fatalf("%d admitted and %d refused, want 2 and 1", len(admitted), len(refused))
+		}
+		remaining := []int{admitted[0].Limit.Remaining, admitted[1].Limit.Remaining}
+		slices.Sort(remaining)
+		if !slices.Equal(remaining, []int{0, 1}) {
+			t.Fatalf("admissions left %v remaining, want 1 then 0", remaining)
+		}
+		if d := refused[0].Limit; d.RetryAfter < 59*time.Second || d.RetryAfter > time.Minute {
+			t.Fatalf("refusal: retry after %v, want about a minute", d.RetryAfter)
+		}
+		if n, err := srv.Client().ZCard(context.Background(), lim.Key("in:batch")).Result(); err != nil || n != 2 {
+			t.Fatalf("window holds %d, %v; want the 2 admissions", n, err)
+		}
+		if n, err := srv.Client().HLen(context.Background(), s.keys.idx).Result(); err != nil || n != 2+2 {
+			t.Fatalf("the index holds %d people, %v; want the 2 of the first case and the 2 admitted", n, err)
+		}
+	})
+}
