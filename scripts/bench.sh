@@ -44,17 +44,34 @@ end
 LUA
 
 results=()
-load() { # name, port
-  local out
-  out=$(wrk -t2 -c"$conns" -d"$dur" --latency -s "$tmp/post.lua" "http://127.0.0.1:$2")
-  echo "$out" > "$tmp/$1.wrk"
+hz=$(getconf CLK_TCK)
+ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+load() { # name, port, [name=pid whose CPU per request to report]...
+  local name=$1 port=$2 out wrkcpu; shift 2
+  local -A t0=()
+  for np in "$@"; do t0[$np]=$(ticks "${np#*=}"); done
+  out=$( { TIMEFORMAT='%U %S'; time wrk -t2 -c"$conns" -d"$dur" --latency -s "$tmp/post.lua" "http://127.0.0.1:$port" >"$tmp/$name.wrk"; } 2>&1 )
+  wrkcpu=$(awk '{print $1+$2}' <<<"$out")
+  out=$(cat "$tmp/$name.wrk")
   local rps p50 p99 non2xx
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
   p99=$(awk '$1=="99%" {print $2}' <<<"$out")
   non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out"); non2xx=${non2xx:-0}
   total=$(awk '/requests in/ {print $1}' <<<"$out")
-  results+=("$(printf '%-9s %10s req/s   p50 %-9s p99 %-9s requests %-8s non-2xx %s' "$1" "$rps" "$p50" "$p99" "$total" "$non2xx")")
+  results+=("$(printf '%-9s %10s req/s   p50 %-9s p99 %-9s requests %-8s non-2xx %s' "$name" "$rps" "$p50" "$p99" "$total" "$non2xx")")
+  echo "${results[-1]}"
+  # CPU time per request of each process (user+system, all threads): on a
+  # machine the load generator shares, their sum bounds the throughput.
+  local line sum us
+  line=$(python3 -c "print(f'wrk {$wrkcpu*1e6/$total:.0f}')")
+  sum=$(python3 -c "print($wrkcpu*1e6/$total)")
+  for np in "$@"; do
+    us=$(python3 -c "print(($(ticks "${np#*=}")-${t0[$np]})*1e6/$hz/$total)")
+    line+=$(python3 -c "print(f', ${np%%=*} {$us:.0f}')")
+    sum=$(python3 -c "print($sum+$us)")
+  done
+  results+=("$(python3 -c "print(f'          CPU µs per request: $line; total {$sum:.0f}, so $(nproc) cores at 100 % take at most {$(nproc)*1e6/$sum:,.0f} req/s')")")
   echo "${results[-1]}"
 }
 
@@ -84,14 +101,14 @@ YAML
 # 1. bare
 if want bare; then
 p=$(freeport); "$tmp/bare" -listen "127.0.0.1:$p" & pids+=($!); waitport "$p"
-load bare "$p"; kill "${pids[-1]}"
+load bare "$p" "bare=${pids[-1]}"; kill "${pids[-1]}"
 fi
 
 # 2. embedded accept path
 if want embedded; then
 p=$(freeport); config "$tmp/emb" "127.0.0.1:$p"
 "$tmp/gateway" -config "$tmp/emb/gateway.yaml" 2>"$tmp/emb.log" & pids+=($!); waitport "$p" healthz
-load embedded "$p"; kill "${pids[-1]}"
+load embedded "$p" "gateway=${pids[-1]}"; kill "${pids[-1]}"
 fi
 
 # 3. end to end through a sink
@@ -100,7 +117,7 @@ sp=$(freeport); "$tmp/sink" -listen "127.0.0.1:$sp" & pids+=($!); waitport "$sp"
 p=$(freeport); config "$tmp/e2e" "127.0.0.1:$p" "http://127.0.0.1:$sp/leads"
 "$tmp/gateway" -config "$tmp/e2e/gateway.yaml" 2>"$tmp/e2e.log" & gw=$!; pids+=($gw); waitport "$p" healthz
 start=$(date +%s.%N)
-load e2e-accept "$p"
+load e2e-accept "$p" "gateway=$gw" "sink=${pids[-2]}"
 accepted=$(curl -s "http://127.0.0.1:$p/metrics" | awk -F' ' '/^gateway_inbound_requests_total\{code="200",source="website"\}/ {print $2}')
 accepted=${accepted%.*}
 for _ in $(seq 1 600); do
@@ -120,11 +137,11 @@ fi
 # (AOF everysec; rewrites rare, or their forks dominate the tail on 2 cores)
 if want redis; then
 rp=$(freeport)
-redis-server --port "$rp" --bind 127.0.0.1 --save "" --appendonly yes --appendfsync everysec --auto-aof-rewrite-min-size 1gb --dir "$tmp" --daemonize no >"$tmp/redis.log" 2>&1 & pids+=($!)
+redis-server --port "$rp" --bind 127.0.0.1 --save "" --appendonly yes --appendfsync everysec --auto-aof-rewrite-min-size 1gb --dir "$tmp" --daemonize no >"$tmp/redis.log" 2>&1 & rpid=$!; pids+=($rpid)
 for _ in $(seq 1 50); do redis-cli -p "$rp" ping >/dev/null 2>&1 && break; sleep 0.1; done
 p=$(freeport); config "$tmp/red" "127.0.0.1:$p"
 REDIS_URL="redis://127.0.0.1:$rp/0" "$tmp/gateway" -config "$tmp/red/gateway.yaml" 2>"$tmp/red.log" & pids+=($!); waitport "$p" healthz
-load redis "$p"
+load redis "$p" "gateway=${pids[-1]}" "redis-server=$rpid"
 # Issue 4's target for this mode: at least 15,000 accepted requests/s with p99 under 15 ms.
 rps=$(awk '/Requests\/sec/ {print $2}' "$tmp/redis.wrk")
 p99=$(awk '$1=="99%" {print $2}' "$tmp/redis.wrk")
