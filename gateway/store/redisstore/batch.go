@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -75,6 +74,9 @@ func (b *batcher) write(ctx context.Context, block []any, limited bool) ([]strin
 		return nil, err
 	}
 	out, _ := cmd.Val().([]string)
+	if len(out) == 0 {
+		return nil, fmt.Errorf("ingest: write lead: no reply")
+	}
 	return out, nil
 }
 
@@ -210,7 +212,7 @@ func parseInts(fields []string) ([]int64, error) {
 	for i, f := range fields {
 		n, err := strconv.ParseInt(f, 10, 64)
 		if err != nil {
-			return nil, errors.Join(fmt.Errorf("ingest: write lead: limit value %q", f), err)
+			return nil, fmt.Errorf("ingest: write lead: limit value %q: %w", f, err)
 		}
 		nums[i] = n
 	}

@@ -90,6 +90,11 @@ end
 // A duplicate key holds "<window end ms> <lead id>". An Ingest with a rate-
 // limit key is admitted (and recorded) or refused before anything else; a
 // refused one writes nothing.
+// Deciding never fails, so an error reply means Redis refused a command
+// (out of memory, a key of the wrong type): the whole batch answers that
+// error and its senders 503, while Ingests before the failing one may be
+// written; their senders' retries then find a duplicate (the same lead id)
+// or an update, and nothing is lost.
 // Reply: one string, also kept under KEYS[2] for a minute, so that a batch
 // go-redis sends again after a lost reply answers what its first run did
 // instead of running twice: per Ingest its status ("OK", "CONFLICT",
