@@ -27,12 +27,15 @@ type fakeStore struct {
 
 func newFakeStore() *fakeStore { return &fakeStore{d: &disk{subs: map[string][]byte{}}} }
 
-func (f *fakeStore) PutSubscription(_ context.Context, s store.Subscription) error {
+func (f *fakeStore) PutSubscription(_ context.Context, s store.Subscription, max int) error {
 	if f.fail != nil {
 		return f.fail
 	}
 	f.d.mu.Lock()
 	defer f.d.mu.Unlock()
+	if _, ok := f.d.subs[s.ID]; !ok && max > 0 && len(f.d.subs) >= max {
+		return store.ErrFull
+	}
 	f.d.subs[s.ID] = append([]byte(nil), s.Body...)
 	f.d.version++
 	return nil

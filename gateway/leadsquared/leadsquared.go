@@ -354,20 +354,15 @@ func (a *API) create(c *fiber.Ctx) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
-	// The count and the write are not one step, so replicas racing at the
-	// cap may pass it by a few; the API's rate limit bounds how many.
-	stored, err := a.store.Subscriptions(ctx)
-	if err != nil {
-		return fmt.Errorf("count subscriptions: %w", err)
-	}
-	if len(stored) >= MaxSubscriptions {
-		return &apiError{Code: fiber.StatusBadRequest, Type: "MXInvalidInputException",
-			Msg: fmt.Sprintf("The gateway already holds %d webhooks, its limit; delete one before creating another.", MaxSubscriptions)}
-	}
 	s.ID = uuid.NewString()
 	s.CreatedAt = a.now().UTC()
 	s.UpdatedAt = s.CreatedAt
-	if err := a.put(ctx, s); err != nil {
+	// The store judges the cap in the same step as the write, so replicas
+	// racing at it cannot pass it.
+	if err := a.put(ctx, s); errors.Is(err, store.ErrFull) {
+		return &apiError{Code: fiber.StatusBadRequest, Type: "MXInvalidInputException",
+			Msg: fmt.Sprintf("The gateway already holds %d webhooks, its limit; delete one before creating another.", MaxSubscriptions)}
+	} else if err != nil {
 		return err
 	}
 	a.log.Info("leadsquared subscription created", "id", s.ID, "event", s.Event, "host", hostOf(s.URL))
@@ -464,12 +459,14 @@ func hostOf(raw string) string {
 	return u.Host
 }
 
+// put stores a new subscription, at most MaxSubscriptions of them
+// (store.ErrFull beyond).
 func (a *API) put(ctx context.Context, s Subscription) error {
 	b, err := json.Marshal(s)
 	if err != nil {
 		return fmt.Errorf("encode subscription: %w", err)
 	}
-	if err := a.store.PutSubscription(ctx, store.Subscription{ID: s.ID, Body: b}); err != nil {
+	if err := a.store.PutSubscription(ctx, store.Subscription{ID: s.ID, Body: b}, MaxSubscriptions); err != nil {
 		return fmt.Errorf("put subscription: %w", err)
 	}
 	return nil

@@ -95,7 +95,7 @@ func TestSubscriptionCap(t *testing.T) {
 	ctx := context.Background()
 	for i := range MaxSubscriptions {
 		b, _ := json.Marshal(Subscription{URL: "https://a.example.com/h", Method: "POST", ContentType: "application/json", WebhookEvent: 3})
-		if err := h.store.PutSubscription(ctx, store.Subscription{ID: fmt.Sprintf("s%03d", i), Body: b}); err != nil {
+		if err := h.store.PutSubscription(ctx, store.Subscription{ID: fmt.Sprintf("s%03d", i), Body: b}, 0); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -25,6 +25,8 @@ var (
 	// ErrBadCursor: a paging cursor that no page of this store handed out;
 	// the admin API answers it with 400, not as an outage.
 	ErrBadCursor = errors.New("bad cursor")
+	// ErrFull: PutSubscription would create a subscription beyond its cap.
+	ErrFull = errors.New("full")
 )
 
 // IngestRequest is one accepted, normalized inbound payload.
@@ -209,8 +211,11 @@ type Store interface {
 	// is an empty page, not ErrNotFound.
 	Events(ctx context.Context, q EventQuery) (events []lead.Event, next string, err error)
 
-	// PutSubscription creates or replaces a subscription.
-	PutSubscription(ctx context.Context, s Subscription) error
+	// PutSubscription creates or replaces a subscription. With max > 0 it
+	// creates none when max already exist (ErrFull, and no write), checked
+	// in the same step as the write, so replicas racing at the cap cannot
+	// pass it; replacing one that exists is always allowed.
+	PutSubscription(ctx context.Context, s Subscription, max int) error
 	// UpdateSubscription replaces a subscription that exists, in one step:
 	// ErrNotFound if there is none, so an Update racing a Delete never
 	// brings the subscription back.

@@ -106,7 +106,7 @@ func TestUnavailable(t *testing.T) {
 		"settle": func() error {
 			return s.Settle(ctx, []store.Outcome{{Delivery: store.Delivery{ID: "dlv_x_0"}, State: store.Delivered}})
 		},
-		"put subscription": func() error { return s.PutSubscription(ctx, store.Subscription{ID: "a"}) },
+		"put subscription": func() error { return s.PutSubscription(ctx, store.Subscription{ID: "a"}, 0) },
 	}
 	for name, call := range calls {
 		t.Run(name, func(t *testing.T) {

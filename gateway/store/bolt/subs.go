@@ -10,18 +10,31 @@ import (
 	"leadgate/gateway/store"
 )
 
-// PutSubscription creates or replaces a subscription and bumps the version.
-func (s *Store) PutSubscription(ctx context.Context, sub store.Subscription) error {
+// PutSubscription creates or replaces a subscription and bumps the
+// version; ErrFull, and no write, when it would create one beyond max.
+func (s *Store) PutSubscription(ctx context.Context, sub store.Subscription, max int) error {
 	if sub.ID == "" {
 		return fmt.Errorf("put subscription: empty id")
 	}
 	body := append([]byte(nil), sub.Body...)
-	return s.submit(ctx, "put subscription", func(tx *bbolt.Tx) error {
-		if err := tx.Bucket(bSubs).Put([]byte(sub.ID), body); err != nil {
+	full := false
+	err := s.submit(ctx, "put subscription", func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bSubs)
+		// The cap is judged in the single writer's transaction, so no
+		// concurrent put can slip past it.
+		full = max > 0 && b.Get([]byte(sub.ID)) == nil && countKeys(b) >= max
+		if full {
+			return nil
+		}
+		if err := b.Put([]byte(sub.ID), body); err != nil {
 			return err
 		}
 		return bumpVersion(tx)
 	}, nil)
+	if err == nil && full {
+		return fmt.Errorf("put subscription: %d exist: %w", max, store.ErrFull)
+	}
+	return err
 }
 
 // UpdateSubscription replaces an existing subscription and bumps the
@@ -112,4 +125,15 @@ func bumpVersion(tx *bbolt.Tx) error {
 	v := make([]byte, 8)
 	binary.BigEndian.PutUint64(v, uint64(version(tx)+1))
 	return tx.Bucket(bMeta).Put(kSubsVer, v)
+}
+
+// countKeys counts a bucket's keys as this transaction sees them (Stats
+// reads only what earlier transactions committed).
+func countKeys(b *bbolt.Bucket) int {
+	n := 0
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		n++
+	}
+	return n
 }

@@ -227,7 +227,7 @@ func TestKeysShareOneSlot(t *testing.T) {
 	if err := s.Settle(ctx, []store.Outcome{{Delivery: ds[0], State: store.Dead, Attempt: store.Attempt{At: at, Code: 400}}}); err != nil {
 		t.Fatalf("settle: %v", err)
 	}
-	if err := s.PutSubscription(ctx, store.Subscription{ID: "s", Body: []byte("{}")}); err != nil {
+	if err := s.PutSubscription(ctx, store.Subscription{ID: "s", Body: []byte("{}")}, 0); err != nil {
 		t.Fatalf("put subscription: %v", err)
 	}
 	keys, err := srv.Client().Keys(ctx, "*").Result()

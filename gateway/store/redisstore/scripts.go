@@ -425,9 +425,14 @@ return {due, sched, fl, redis.call('ZCARD', KEYS[2])}
 `)
 
 // subPutScript and subDelScript change a subscription and bump the version
-// in one step. KEYS: subs, version. ARGV: id[, body]. subDel replies 0 when
-// there was no such subscription.
+// in one step. KEYS: subs, version. ARGV: id[, body, cap (0: none)]. subPut
+// replies -1, and writes nothing, when it would create one beyond the cap;
+// subDel replies 0 when there was no such subscription.
 var subPutScript = redis.NewScript(`
+local max = tonumber(ARGV[3])
+if max > 0 and redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 and redis.call('HLEN', KEYS[1]) >= max then
+  return -1
+end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return redis.call('INCR', KEYS[2])
 `)

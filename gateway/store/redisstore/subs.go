@@ -9,10 +9,15 @@ import (
 )
 
 // PutSubscription creates or replaces a subscription and bumps the version
-// in the same script, so no replica can see one without the other.
-func (s *Store) PutSubscription(ctx context.Context, sub store.Subscription) error {
-	if err := subPutScript.Run(ctx, s.rdb, []string{s.keys.subs, s.keys.subsVer}, sub.ID, sub.Body).Err(); err != nil {
+// in the same script, so no replica can see one without the other; the
+// script also judges max, so replicas racing at the cap cannot pass it.
+func (s *Store) PutSubscription(ctx context.Context, sub store.Subscription, max int) error {
+	n, err := subPutScript.Run(ctx, s.rdb, []string{s.keys.subs, s.keys.subsVer}, sub.ID, sub.Body, max).Int64()
+	if err != nil {
 		return unavailable("put subscription", err)
+	}
+	if n < 0 {
+		return fmt.Errorf("put subscription: %d exist: %w", max, store.ErrFull)
 	}
 	return nil
 }

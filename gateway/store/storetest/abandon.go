@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,12 +14,59 @@ import (
 	"leadgate/gateway/store"
 )
 
+// testSubscriptionCap: at the cap a new subscription is ErrFull and writes
+// nothing, replacing one is still allowed, and concurrent puts (replicas
+// racing at the cap) create exactly as many as the cap leaves room for.
+func testSubscriptionCap(t *testing.T, open Open) {
+	ctx := context.Background()
+	s := open(t)
+	const max = 5
+	if err := s.PutSubscription(ctx, store.Subscription{ID: "first", Body: []byte(`{}`)}, max); err != nil {
+		t.Fatalf("put: %v", err)
+	}
+	var wg sync.WaitGroup
+	var made, full atomic.Int64
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.PutSubscription(ctx, store.Subscription{ID: fmt.Sprintf("racer%02d", i), Body: []byte(`{}`)}, max)
+			switch {
+			case err == nil:
+				made.Add(1)
+			case errors.Is(err, store.ErrFull):
+				full.Add(1)
+			default:
+				t.Errorf("put racer%02d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if made.Load() != max-1 || full.Load() != 16-(max-1) {
+		t.Fatalf("%d created and %d refused as full, want %d and %d", made.Load(), full.Load(), max-1, 16-(max-1))
+	}
+	subs, err := s.Subscriptions(ctx)
+	if err != nil || len(subs) != max {
+		t.Fatalf("%d subscriptions, %v; want %d", len(subs), err, max)
+	}
+	v, _ := s.SubscriptionsVersion(ctx)
+	if err := s.PutSubscription(ctx, store.Subscription{ID: "late", Body: []byte(`{}`)}, max); !errors.Is(err, store.ErrFull) {
+		t.Fatalf("put at the cap: %v, want ErrFull", err)
+	}
+	if v2, _ := s.SubscriptionsVersion(ctx); v2 != v {
+		t.Fatalf("a refused put changed the version %d -> %d", v, v2)
+	}
+	if err := s.PutSubscription(ctx, store.Subscription{ID: "first", Body: []byte(`{"n":2}`)}, max); err != nil {
+		t.Fatalf("replace at the cap: %v", err)
+	}
+}
+
 // testUpdateSubscription: an update replaces only a subscription that
 // exists, so an Update racing a Delete cannot bring it back.
 func testUpdateSubscription(t *testing.T, open Open) {
 	s := openStore(t, open)
 	ctx := context.Background()
-	if err := s.PutSubscription(ctx, store.Subscription{ID: "a", Body: []byte(`{"n":1}`)}); err != nil {
+	if err := s.PutSubscription(ctx, store.Subscription{ID: "a", Body: []byte(`{"n":1}`)}, 0); err != nil {
 		t.Fatalf("put: %v", err)
 	}
 	v0, err := s.SubscriptionsVersion(ctx)

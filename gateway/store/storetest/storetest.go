@@ -76,6 +76,7 @@ func Run(t *testing.T, fresh func(t *testing.T) Open) {
 		{"Pending", testPending},
 		{"Subscriptions", testSubscriptions},
 		{"UpdateSubscription", testUpdateSubscription},
+		{"SubscriptionCap", testSubscriptionCap},
 		{"AbandonQueued", testAbandonQueued},
 		{"Disabled", testDisabled},
 		{"Persistence", testPersistence},
@@ -879,9 +880,9 @@ func testSubscriptions(t *testing.T, open Open) {
 		do   func() error
 		want string
 	}{
-		{"put b", func() error { return s.PutSubscription(ctx, store.Subscription{ID: "b", Body: []byte(`{"n":1}`)}) }, `b={"n":1};`},
-		{"put a", func() error { return s.PutSubscription(ctx, store.Subscription{ID: "a", Body: []byte(`{"n":2}`)}) }, `a={"n":2};b={"n":1};`},
-		{"replace b", func() error { return s.PutSubscription(ctx, store.Subscription{ID: "b", Body: []byte(`{"n":3}`)}) }, `a={"n":2};b={"n":3};`},
+		{"put b", func() error { return s.PutSubscription(ctx, store.Subscription{ID: "b", Body: []byte(`{"n":1}`)}, 2) }, `b={"n":1};`},
+		{"put a", func() error { return s.PutSubscription(ctx, store.Subscription{ID: "a", Body: []byte(`{"n":2}`)}, 2) }, `a={"n":2};b={"n":1};`},
+		{"replace b at the cap", func() error { return s.PutSubscription(ctx, store.Subscription{ID: "b", Body: []byte(`{"n":3}`)}, 2) }, `a={"n":2};b={"n":3};`},
 		{"delete a", func() error { return s.DeleteSubscription(ctx, "a") }, `b={"n":3};`},
 	}
 	for _, st := range steps {
@@ -924,7 +925,7 @@ func testPersistence(t *testing.T, open Open) {
 		store.Outcome{Delivery: dl[0], Attempt: attemptAt(at, 410, "HTTP 410"), State: store.Dead},
 		store.Outcome{Delivery: rt[0], Attempt: attemptAt(at, 503, "HTTP 503"), State: store.Retrying, RetryAt: at.Add(time.Minute)},
 	)
-	if err := s.PutSubscription(ctx, store.Subscription{ID: "sub", Body: []byte(`{"x":1}`)}); err != nil {
+	if err := s.PutSubscription(ctx, store.Subscription{ID: "sub", Body: []byte(`{"x":1}`)}, 0); err != nil {
 		t.Fatalf("put subscription: %v", err)
 	}
 	version, err := s.SubscriptionsVersion(ctx)
