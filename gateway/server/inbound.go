@@ -205,18 +205,26 @@ func (s *Server) accept(c *fiber.Ctx, rt *Runtime, m *mapping.Mapping, source st
 		NoTrace:  true, // the trace is for `gateway map`; skipping it halves allocations
 	}
 
+	// A request that fails authentication counts against its address, not
+	// against the client key it names: an unauthenticated caller neither
+	// spends another client's quota nor escapes the limit by naming a new
+	// key each time.
+	var authErr error
+	if parseErr == nil {
+		authErr = m.Authenticate(in)
+	}
 	// With a store that checks the limit in its own write (Redis), the
 	// limit of a request that maps is checked there, in the one round trip
 	// that stores its events; one rejected before that is limited here,
 	// so every request counts.
-	key := rateKey(m, in, parseErr == nil)
+	key := rateKey(m, in, parseErr == nil && authErr == nil)
 	check := s.storeCheck(rt, key)
 	if check == nil {
 		if err := s.limit(ctx, c, rt, key); err != nil {
 			return err
 		}
 	}
-	res, reason, err := admit(m, in, rt, tooLarge, parseErr)
+	res, reason, err := admit(m, in, rt, tooLarge, parseErr, authErr)
 	if err != nil {
 		if check != nil {
 			if lerr := s.limit(ctx, c, rt, key); lerr != nil {
@@ -278,11 +286,11 @@ func sendAccepted(c *fiber.Ctx, leadID string) error {
 }
 
 // rateKey is the limiter key of a request: per source and the mapping's
-// client key. A key that lives in the body falls back to the client's IP
-// when the body did not parse.
-func rateKey(m *mapping.Mapping, in mapping.Input, parsed bool) string {
+// client key. Unless trusted (the body parsed and the request
+// authenticated), a request is keyed by the client's IP.
+func rateKey(m *mapping.Mapping, in mapping.Input, trusted bool) string {
 	client := "ip:" + in.RemoteIP
-	if parsed {
+	if trusted {
 		if k := m.RateKey(in); k != "" {
 			client = k
 		}
@@ -447,10 +455,11 @@ func dedupeKey(source string, query, body []byte) string {
 	return string(out[:])
 }
 
-// admit checks a request's body, authentication and mapping, and answers
-// the mapped lead, or the HTTP error that rejects the request with the
-// normalize-failure reason to count once the request was not rate limited.
-func admit(m *mapping.Mapping, in mapping.Input, rt *Runtime, tooLarge bool, parseErr error) (res mapping.Result, reason string, err error) {
+// admit checks a request's body, authentication (authErr, m.Authenticate's
+// answer for a body that parsed) and mapping, and answers the mapped lead,
+// or the HTTP error that rejects the request with the normalize-failure
+// reason to count once the request was not rate limited.
+func admit(m *mapping.Mapping, in mapping.Input, rt *Runtime, tooLarge bool, parseErr, authErr error) (res mapping.Result, reason string, err error) {
 	if tooLarge {
 		return res, metrics.ReasonTooLarge, tooLargeError(rt.BodyLimit)
 	}
@@ -465,8 +474,8 @@ func admit(m *mapping.Mapping, in mapping.Input, rt *Runtime, tooLarge bool, par
 		}
 		return res, metrics.ReasonMalformed, &HTTPError{Code: fiber.StatusBadRequest, Msg: "malformed body", Details: []any{parseErr.Error()}, Err: parseErr}
 	}
-	if err := m.Authenticate(in); err != nil {
-		return res, metrics.ReasonUnauthorized, &HTTPError{Code: fiber.StatusUnauthorized, Msg: "source authentication failed", Err: err}
+	if authErr != nil {
+		return res, metrics.ReasonUnauthorized, &HTTPError{Code: fiber.StatusUnauthorized, Msg: "source authentication failed", Err: authErr}
 	}
 	if res, err = m.Map(in); err != nil {
 		return res, metrics.ReasonInvalid, invalid(err)

@@ -113,3 +113,39 @@ func TestRedisLimitInTheIngestScript(t *testing.T) {
 		t.Fatalf("refused lead is in the index as %q (%v)", id, err)
 	}
 }
+
+// TestUnauthenticatedCountsAgainstTheAddress: a request that fails its
+// source's authentication counts against its address, not against the
+// client key it names (the Leadsie mapping keys on ?customUserId=), so it
+// cannot use up that client's quota; on both stores.
+func TestUnauthenticatedCountsAgainstTheAddress(t *testing.T) {
+	t.Setenv("LEADSIE_WEBHOOK_TOKEN", "tok")
+	limit := func(o *Options, rt *Runtime) { rt.Inbound = ratelimit.Limit{Requests: 2, Per: time.Minute} }
+	harnesses := map[string]func(t *testing.T) *harness{
+		"embedded": func(t *testing.T) *harness { return newHarness(t, limit) },
+		"redis": func(t *testing.T) *harness {
+			srv := redistest.Start(t)
+			st := redisstore.New(srv.Client(), redisstore.Options{})
+			t.Cleanup(func() { st.Close() })
+			return newHarness(t, limit, func(o *Options, rt *Runtime) {
+				o.Store = st
+				o.Limiter = ratelimit.NewRedis(srv.Client(), ratelimit.RedisOptions{})
+			})
+		},
+	}
+	body := `{"status": "SUCCESS", "connectionAssets": [{"type": "Page", "name": "P", "id": "1", "isSuccess": true}]}`
+	for name, start := range harnesses {
+		t.Run(name, func(t *testing.T) {
+			h := start(t)
+			for i, want := range []int{401, 401, 429} {
+				if a := h.post(t, "/hooks/leadsie?customUserId=victim", "application/json", body); a.code != want {
+					t.Fatalf("unauthenticated request %d = %d %s, want %d", i+1, a.code, a.raw, want)
+				}
+			}
+			a := h.post(t, "/hooks/leadsie?customUserId=victim&token=tok", "application/json", body)
+			if a.code != 200 || !strings.Contains(a.header.Get("RateLimit"), "r=1") {
+				t.Fatalf("the client's own request = %d RateLimit %q, want 200 with r=1 (its quota untouched)", a.code, a.header.Get("RateLimit"))
+			}
+		})
+	}
+}
