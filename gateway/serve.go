@@ -140,7 +140,7 @@ func (g *gateway) run(ctx context.Context, l *loaded) error {
 	g.subs = subs
 
 	con := console.New(console.Options{Log: g.log, Store: st, Gatherer: reg, Subscriptions: lsq, Kick: g.disp.Kick,
-		Runtime: func() *server.Runtime { return g.srv.Runtime() }})
+		Runtime: func() *server.Runtime { return g.srv.Runtime() }, ClientIP: func(c *fiber.Ctx) string { return g.srv.ClientIP(c) }})
 
 	var metricsHandler http.Handler = metrics.Handler(reg)
 	if cfg.Server.MetricsListen != "" {

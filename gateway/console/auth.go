@@ -132,12 +132,12 @@ func (c *Console) login(ctx *fiber.Ctx) error {
 			"The console is off: set admin.access_key and admin.secret_key in gateway.yaml.")
 	}
 	if keysInQuery(ctx) {
-		c.log.Warn("console sign-in refused: keys in the URL", "request_id", server.RequestID(ctx), "remote_ip", ctx.IP())
+		c.log.Warn("console sign-in refused: keys in the URL", "request_id", server.RequestID(ctx), "remote_ip", c.opts.ClientIP(ctx))
 		return c.renderLogin(ctx, fiber.StatusBadRequest,
 			"Keys never go in the address: sign in with this form. Change the keys if that address was shared.")
 	}
 	if !server.KeysMatch(rt.AccessKey, rt.SecretKey, postedField(ctx, "access_key"), postedField(ctx, "secret_key")) {
-		c.log.Info("console sign-in refused", "request_id", server.RequestID(ctx), "remote_ip", ctx.IP())
+		c.log.Info("console sign-in refused", "request_id", server.RequestID(ctx), "remote_ip", c.opts.ClientIP(ctx))
 		return c.renderLogin(ctx, fiber.StatusUnauthorized, "Those keys are not right. Try again.")
 	}
 	exp := c.opts.Now().Add(c.opts.SessionTTL)
@@ -150,7 +150,7 @@ func (c *Console) login(ctx *fiber.Ctx) error {
 		Secure:   ctx.Secure(),
 		SameSite: fiber.CookieSameSiteStrictMode,
 	})
-	c.log.Info("console sign-in", "request_id", server.RequestID(ctx), "remote_ip", ctx.IP())
+	c.log.Info("console sign-in", "request_id", server.RequestID(ctx), "remote_ip", c.opts.ClientIP(ctx))
 	return ctx.Redirect("/ui/", fiber.StatusSeeOther)
 }
 

@@ -66,6 +66,10 @@ type Options struct {
 	SampleEvery time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// ClientIP is the client's address as the server judges it behind
+	// trusted proxies (server.Server.ClientIP), for the sign-in logs; nil
+	// means the peer's address.
+	ClientIP func(*fiber.Ctx) string
 }
 
 // Console serves the /ui/ pages and their API. It is safe for concurrent
@@ -90,6 +94,9 @@ func New(opts Options) *Console {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.ClientIP == nil {
+		opts.ClientIP = func(c *fiber.Ctx) string { return c.Context().RemoteIP().String() }
 	}
 	if opts.SessionTTL <= 0 {
 		opts.SessionTTL = 12 * time.Hour

@@ -16,6 +16,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"leadgate/gateway/console"
+	"leadgate/gateway/server"
 )
 
 // client talks to a test gateway without following redirects, so the
@@ -592,4 +593,36 @@ func TestDeadLettersBadCursor(t *testing.T) {
 	if res, body := do(t, http.MethodGet, g.base+"/ui/api/dead-letters", "", consoleHeaders(cookie)); res.StatusCode != http.StatusOK {
 		t.Fatalf("no cursor = %d %s, want 200", res.StatusCode, body)
 	}
+}
+
+// TestSignInLogsTheClientBehindAProxy: behind a trusted proxy the sign-in
+// log names the client as the inbound route judges it (the rightmost
+// address the proxy did not write itself), not the leftmost entry of
+// X-Forwarded-For, which the client chose.
+func TestSignInLogsTheClientBehindAProxy(t *testing.T) {
+	g := startGateway(t, newSink(t, 200).srv.URL, func(o *server.Options) {
+		o.TrustedProxies = []string{"127.0.0.1"}
+		o.ProxyHeader = "X-Forwarded-For"
+	})
+	form := url.Values{"access_key": {testAccess}, "secret_key": {"wrong"}}.Encode()
+	res, body := do(t, http.MethodPost, g.base+"/ui/login", form, map[string]string{
+		"Content-Type": "application/x-www-form-urlencoded", "X-Forwarded-For": "198.51.100.7, 203.0.113.9",
+		"X-Request-Id": "rid-proxy-sign-in"})
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("sign-in with wrong keys = %d %s", res.StatusCode, body)
+	}
+	for line := range strings.Lines(g.logs.String()) {
+		var rec struct {
+			Msg       string `json:"msg"`
+			RequestID string `json:"request_id"`
+			RemoteIP  string `json:"remote_ip"`
+		}
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.RequestID == "rid-proxy-sign-in" && rec.Msg == "console sign-in refused" {
+			if rec.RemoteIP != "203.0.113.9" {
+				t.Fatalf("remote_ip = %q, want 203.0.113.9 (the client the proxy saw)", rec.RemoteIP)
+			}
+			return
+		}
+	}
+	t.Fatalf("no sign-in refusal logged; logs:\n%s", g.logs)
 }

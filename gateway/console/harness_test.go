@@ -82,7 +82,7 @@ func (l *logBuffer) String() string {
 
 // startGateway runs a gateway with the shipped mappings and one destination
 // "crm" posting canonical JSON to sinkURL.
-func startGateway(t *testing.T, sinkURL string) *gateway {
+func startGateway(t *testing.T, sinkURL string, mutate ...func(*server.Options)) *gateway {
 	t.Helper()
 	logs := &logBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -112,10 +112,15 @@ func startGateway(t *testing.T, sinkURL string) *gateway {
 
 	g := &gateway{store: st, logs: logs}
 	g.con = console.New(console.Options{Log: log, Store: st, Runtime: func() *server.Runtime { return g.srv.Runtime() },
-		Gatherer: reg, Subscriptions: lsq, Kick: disp.Kick, SampleEvery: time.Second})
-	g.srv = server.New(server.Options{Log: log, Metrics: m, Store: st, Limiter: limiter, Kick: disp.Kick, Route: disp.Route,
+		Gatherer: reg, Subscriptions: lsq, Kick: disp.Kick, SampleEvery: time.Second,
+		ClientIP: func(c *fiber.Ctx) string { return g.srv.ClientIP(c) }})
+	opts := server.Options{Log: log, Metrics: m, Store: st, Limiter: limiter, Kick: disp.Kick, Route: disp.Route,
 		MetricsHandler: metrics.Handler(reg), BodyLimit: 1 << 20,
-		Mount: func(r fiber.Router) { lsq.Mount(r); g.con.Mount(r) }}, rt)
+		Mount: func(r fiber.Router) { lsq.Mount(r); g.con.Mount(r) }}
+	for _, f := range mutate {
+		f(&opts)
+	}
+	g.srv = server.New(opts, rt)
 	disp.SetDestinations(dests)
 	m.Precreate(set.Names(), []string{"crm"})
 	m.SetDestinations(map[string]bool{"crm": true})

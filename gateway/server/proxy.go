@@ -44,6 +44,10 @@ func (s *Server) trusted(ip netip.Addr) bool {
 // the client. Entries left of it are whatever the client wrote, so taking
 // the leftmost, as Fiber's c.IP() does, would let a client pick its own
 // rate-limit key.
+// ClientIP is the client's address as the inbound route sees it, for
+// handlers mounted beside it (the console's logs).
+func (s *Server) ClientIP(c *fiber.Ctx) string { return s.clientIP(c) }
+
 func (s *Server) clientIP(c *fiber.Ctx) string {
 	peer, _ := netip.AddrFromSlice(c.Context().RemoteIP())
 	peer = peer.Unmap()
