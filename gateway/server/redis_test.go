@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,34 +17,6 @@ import (
 	"leadgate/gateway/store/redisstore"
 )
 
-// countScripts is a go-redis hook counting the scripts that reach Redis,
-// alone or in a pipeline.
-type countScripts struct{ n atomic.Int64 }
-
-func (h *countScripts) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (h *countScripts) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		h.count(cmd)
-		return next(ctx, cmd)
-	}
-}
-
-func (h *countScripts) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		for _, cmd := range cmds {
-			h.count(cmd)
-		}
-		return next(ctx, cmds)
-	}
-}
-
-func (h *countScripts) count(cmd redis.Cmder) {
-	if n := cmd.Name(); n == "evalsha" || n == "eval" {
-		h.n.Add(1)
-	}
-}
-
 // TestRedisLimitInTheIngestScript: on the Redis store with the Redis
 // limiter, a new lead costs one script (the limit check and the enqueue are
 // one atomic write), every answer carries the rate-limit headers, requests
@@ -53,7 +24,7 @@ func (h *countScripts) count(cmd redis.Cmder) {
 // over the limit gets a 429 and stores nothing.
 func TestRedisLimitInTheIngestScript(t *testing.T) {
 	srv := redistest.Start(t)
-	hook := &countScripts{}
+	hook := &redistest.ScriptCounter{}
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	rdb.AddHook(hook)
 	st := redisstore.New(rdb, redisstore.Options{}) // the limiter's hash tag
@@ -79,12 +50,12 @@ func TestRedisLimitInTheIngestScript(t *testing.T) {
 	if a := post(lead(0)); a.code != 200 {
 		t.Fatalf("first lead = %d %s", a.code, a.raw)
 	}
-	before := hook.n.Load()
+	before := hook.N()
 	a := post(lead(1))
 	if a.code != 200 {
 		t.Fatalf("second lead = %d %s", a.code, a.raw)
 	}
-	if n := hook.n.Load() - before; n != 1 {
+	if n := hook.N() - before; n != 1 {
 		t.Errorf("a new lead ran %d scripts in Redis, want 1 (limit and enqueue in one)", n)
 	}
 	if got := a.header.Get("RateLimit"); !strings.Contains(got, "r=2") {

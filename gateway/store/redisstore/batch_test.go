@@ -16,44 +16,6 @@ import (
 	"leadgate/gateway/store"
 )
 
-// countScripts is a go-redis hook counting the scripts Redis ran (not those
-// refused with NOSCRIPT and sent again by text).
-type countScripts struct {
-	mu sync.Mutex
-	n  int
-}
-
-func (h *countScripts) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (h *countScripts) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		err := next(ctx, cmd)
-		h.count(cmd)
-		return err
-	}
-}
-func (h *countScripts) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		err := next(ctx, cmds)
-		for _, cmd := range cmds {
-			h.count(cmd)
-		}
-		return err
-	}
-}
-func (h *countScripts) count(cmd redis.Cmder) {
-	if cmd.Err() == nil && (cmd.Name() == "evalsha" || cmd.Name() == "eval") {
-		h.mu.Lock()
-		h.n++
-		h.mu.Unlock()
-	}
-}
-
-func (h *countScripts) runs() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.n
-}
-
 // inOneBatch runs the ingests concurrently and lets the store's batcher
 // start only once all of them wait, so their first writes are one
 // writeScript run. It returns the results in the order given.
@@ -97,7 +59,7 @@ func inOneBatch(t *testing.T, s *Store, reqs []store.IngestRequest) []store.Inge
 // store nothing.
 func TestBatchDecidesInOrder(t *testing.T) {
 	srv := redistest.Start(t)
-	hook := &countScripts{}
+	hook := &redistest.ScriptCounter{}
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	rdb.AddHook(hook)
 	s := New(rdb, Options{Prefix: DefaultPrefix})
@@ -118,7 +80,7 @@ func TestBatchDecidesInOrder(t *testing.T) {
 			ingest("a@b.c", "pa"), ingest("a@b.c", "pa"), // the same payload twice
 			ingest("p@b.c", "p1"), ingest("p@b.c", "p2"), // one person, two payloads
 		}
-		before := hook.runs()
+		before := hook.N()
 		res := inOneBatch(t, s, reqs)
 		// The batch's order is the order the goroutines reached it.
 		first, repeat := res[0], res[1]
@@ -146,7 +108,7 @@ func TestBatchDecidesInOrder(t *testing.T) {
 		}
 		// The batch, then the conflicting payload's read and write: the
 		// repeat was found within the batch, without a read of its own.
-		if got := hook.runs() - before; got != 3 {
+		if got := hook.N() - before; got != 3 {
 			t.Fatalf("%d scripts ran, want 3 (the batch, then the conflict's read and write)", got)
 		}
 		ds, err := s.Lease(context.Background(), "crm", at, 10, time.Minute)
