@@ -19,8 +19,11 @@ func (h *ScriptCounter) DialHook(next redis.DialHook) redis.DialHook { return ne
 
 func (h *ScriptCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
+		// Here the command's own error is set only after the hook returns.
 		err := next(ctx, cmd)
-		h.count(cmd)
+		if err == nil {
+			h.count(cmd)
+		}
 		return err
 	}
 }
@@ -29,14 +32,16 @@ func (h *ScriptCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redi
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		err := next(ctx, cmds)
 		for _, cmd := range cmds {
-			h.count(cmd)
+			if cmd.Err() == nil {
+				h.count(cmd)
+			}
 		}
 		return err
 	}
 }
 
 func (h *ScriptCounter) count(cmd redis.Cmder) {
-	if n := cmd.Name(); cmd.Err() == nil && (n == "evalsha" || n == "eval") {
+	if n := cmd.Name(); n == "evalsha" || n == "eval" {
 		h.n.Add(1)
 	}
 }

@@ -2,21 +2,21 @@ package redisstore
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// batcher sends the Ingest scripts of concurrent requests to Redis
-// together: each worker takes whatever calls are waiting and sends them in
-// one pipeline, one write and one read. The writes of a batch go in as one
-// run of writeScript (group commit), which decides them in order and shares
-// their common commands, so Redis runs a handful of commands per request
-// instead of a script each. A worker never waits for a batch to fill: a
-// lone request goes out at once, and batches grow only when Redis is busy.
+// batcher sends the writes of concurrent Ingests to Redis together: each
+// worker takes whatever writes are waiting and sends them as one run of
+// writeScript (group commit), which decides them in order and shares their
+// common commands, so Redis runs a handful of commands per request instead
+// of a script each, and one system call and one Redis wakeup serve many
+// requests. A worker never waits for a batch to fill: a lone request goes
+// out at once, and batches grow only while Redis is busy.
 type batcher struct {
 	rdb  redis.UniversalClient
 	w    writeKeys
@@ -33,22 +33,16 @@ type writeKeys struct {
 	retention int64 // ms
 }
 
-// call is one script invocation, or one Ingest's write (block non-nil),
-// waiting for its batch.
+// call is one Ingest's write waiting for its batch: its block of
+// writeScript's ARGV (see there), its length first.
 type call struct {
-	script *redis.Script
-	keys   []string
-	args   []any
-	// block is one Ingest's part of writeScript's ARGV (see there), its
-	// length first; limited says it checks a rate limit.
-	block   []any
-	limited bool
-	reply   any
-	err     error
-	done    chan struct{}
+	block []any
+	reply []string
+	err   error
+	done  chan struct{}
 }
 
-// maxBatch bounds one pipeline so a burst cannot make one huge write.
+// maxBatch bounds one run so a burst cannot make one huge write.
 const maxBatch = 64
 
 func newBatcher(rdb redis.UniversalClient, w writeKeys, workers int) *batcher {
@@ -60,49 +54,33 @@ func newBatcher(rdb redis.UniversalClient, w writeKeys, workers int) *batcher {
 	return b
 }
 
-// run evaluates script through a batch and returns its reply as a
-// *redis.Cmd, as script.Run would.
-func (b *batcher) run(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd {
-	return b.submit(ctx, &call{script: script, keys: keys, args: args, done: make(chan struct{})})
-}
-
-// write runs one Ingest's block in the batch's writeScript. The reply is
-// its status, and with limited check()'s five numbers after it.
-func (b *batcher) write(ctx context.Context, block []any, limited bool) ([]string, error) {
-	cmd := b.submit(ctx, &call{block: block, limited: limited, done: make(chan struct{})})
-	if err := cmd.Err(); err != nil {
-		return nil, err
-	}
-	out, _ := cmd.Val().([]string)
-	if len(out) == 0 {
-		return nil, fmt.Errorf("ingest: write lead: no reply")
-	}
-	return out, nil
-}
-
-func (b *batcher) submit(ctx context.Context, c *call) *redis.Cmd {
-	cmd := redis.NewCmd(ctx)
+// write runs one Ingest's block in the batch's writeScript and answers its
+// part of the reply (see there): at least the status and five limit fields.
+func (b *batcher) write(ctx context.Context, block []any) ([]string, error) {
+	c := &call{block: block, done: make(chan struct{})}
 	select {
 	case b.ch <- c:
 	case <-ctx.Done():
-		cmd.SetErr(ctx.Err())
-		return cmd
+		return nil, ctx.Err()
 	case <-b.quit:
-		cmd.SetErr(redis.ErrClosed)
-		return cmd
+		return nil, redis.ErrClosed
 	}
 	select {
 	case <-c.done:
-		cmd.SetVal(c.reply)
-		cmd.SetErr(c.err)
 	case <-b.quit:
-		cmd.SetErr(redis.ErrClosed)
+		return nil, redis.ErrClosed
 	case <-ctx.Done():
-		// The script may still run; every Ingest script is safe to have
-		// applied once without its caller seeing the answer.
-		cmd.SetErr(ctx.Err())
+		// The script may still run; a write is safe to have applied once
+		// without its caller seeing the answer.
+		return nil, ctx.Err()
 	}
-	return cmd
+	if c.err != nil {
+		return nil, c.err
+	}
+	if len(c.reply) < 6 {
+		return nil, fmt.Errorf("ingest: write lead: reply %q", c.reply)
+	}
+	return c.reply, nil
 }
 
 func (b *batcher) work() {
@@ -128,48 +106,13 @@ func (b *batcher) work() {
 	}
 }
 
-// send runs one batch. Redis forgets scripts when it restarts, so calls
-// answered NOSCRIPT are sent again with the script's text.
+// send runs one batch. Script.Run sends the script's text when Redis
+// answers NOSCRIPT (it forgets scripts when it restarts).
 func (b *batcher) send(batch []*call) {
-	ctx := context.Background()
-	pipe := b.rdb.Pipeline()
-	cmds := make([]*redis.Cmd, len(batch))
-	var writes []*call
-	for i, c := range batch {
-		if c.block != nil {
-			writes = append(writes, c)
-			continue
-		}
-		cmds[i] = pipe.EvalSha(ctx, c.script.Hash(), c.keys, c.args...)
-	}
-	var wcmd *redis.Cmd
-	var wkeys []string
-	var wargs []any
-	if len(writes) > 0 {
-		wkeys, wargs = b.writeRun(writes)
-		wcmd = pipe.EvalSha(ctx, writeScript.Hash(), wkeys, wargs...)
-	}
-	_, _ = pipe.Exec(ctx)
-	for i, c := range batch {
-		if cmds[i] == nil {
-			continue
-		}
-		c.reply, c.err = cmds[i].Result()
-		if isNoScript(c.err) {
-			c.reply, c.err = c.script.Eval(ctx, b.rdb, c.keys, c.args...).Result()
-		}
-		close(c.done)
-	}
-	if wcmd != nil {
-		reply, err := wcmd.Text()
-		if isNoScript(err) {
-			reply, err = writeScript.Eval(ctx, b.rdb, wkeys, wargs...).Text()
-		}
-		splitWrites(writes, reply, err)
-	}
+	keys, args := b.writeRun(batch)
+	reply, err := writeScript.Run(context.Background(), b.rdb, keys, args...).Text()
+	splitWrites(batch, reply, err)
 }
-
-func isNoScript(err error) bool { return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") }
 
 // writeRun builds one writeScript run from the batch's writes, under a
 // fresh reply key.
@@ -188,19 +131,16 @@ func (b *batcher) writeRun(writes []*call) ([]string, []any) {
 
 // splitWrites hands each write its part of writeScript's reply.
 func splitWrites(writes []*call, reply string, err error) {
-	fields := strings.Fields(reply)
-	for _, c := range writes {
+	var parts [][]string
+	if err == nil {
+		if jerr := json.Unmarshal([]byte(reply), &parts); jerr != nil || len(parts) != len(writes) {
+			err = fmt.Errorf("ingest: write lead: %d answers for %d writes (%v)", len(parts), len(writes), jerr)
+		}
+	}
+	for i, c := range writes {
 		c.err = err
 		if err == nil {
-			n := 1
-			if c.limited {
-				n = 6
-			}
-			if len(fields) < n {
-				c.err = fmt.Errorf("ingest: write lead: short reply %q", reply)
-			} else {
-				c.reply, fields = fields[:n:n], fields[n:]
-			}
+			c.reply = parts[i]
 		}
 		close(c.done)
 	}

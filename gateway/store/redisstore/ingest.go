@@ -25,9 +25,10 @@ var errConflict = errors.New("lead changed concurrently")
 // and stores them with their deliveries. It first writes as if the person
 // were new, which takes one round trip and is right for most payloads; the
 // write script refuses it (CONFLICT) when any identity key is already
-// known, and Ingest then reads the lead and writes again, retrying while
-// concurrent writes win. A request's inbound limit (req.Limit) is checked
-// by the first write only, atomically with it. See the package doc.
+// known, answering what it found, and Ingest decides again on that and
+// writes again, retrying while concurrent writes win. A request's inbound
+// limit (req.Limit) is checked by the first write only, atomically with
+// it. See the package doc.
 func (s *Store) Ingest(ctx context.Context, req store.IngestRequest) (store.IngestResult, error) {
 	if len(req.Identity) == 0 {
 		return store.IngestResult{}, errors.New("ingest: at least one identity key is required")
@@ -35,9 +36,12 @@ func (s *Store) Ingest(ctx context.Context, req store.IngestRequest) (store.Inge
 	if req.ReceivedAt.IsZero() {
 		req.ReceivedAt = time.Now()
 	}
-	var decision *ratelimit.Decision
+	var (
+		decision *ratelimit.Decision
+		known    *leadState
+	)
 	for attempt := 1; ; attempt++ {
-		res, d, err := s.ingestOnce(ctx, req, attempt == 1)
+		res, d, now, err := s.ingestOnce(ctx, req, known)
 		if d != nil {
 			decision, req.Limit = d, nil // admitted once, counted once
 			if !d.Allowed {
@@ -48,6 +52,7 @@ func (s *Store) Ingest(ctx context.Context, req store.IngestRequest) (store.Inge
 			res.Limit = decision
 			return res, err
 		}
+		known = now
 		if attempt == maxIngestAttempts {
 			// Contention passes: the sender is told to retry (503), not that
 			// the request cannot succeed.
@@ -70,51 +75,40 @@ func (s *Store) Ingest(ctx context.Context, req store.IngestRequest) (store.Inge
 	}
 }
 
-// ingestOnce is one decide-write pass, after a read unless guessNew: then
-// the lead is taken to be someone new, and the write's check of every
-// identity key finds out if not. It returns errConflict when the write found
-// the lead, an identity key or the duplicate key changed, and the limit's
-// decision when req.Limit was checked.
-func (s *Store) ingestOnce(ctx context.Context, req store.IngestRequest, guessNew bool) (store.IngestResult, *ratelimit.Decision, error) {
+// leadState is what a CONFLICT found for a request's identity keys: the
+// lead ("" for nobody), its snapshot and version, and the lead id of each
+// identity key ("" for none).
+type leadState struct {
+	id, snapshot, version string
+	current               []string
+}
+
+// ingestOnce is one decide-write pass on known, or with known nil on the
+// guess that the person is new (the write's check of every identity key
+// finds out if not). It returns errConflict, with what the write found,
+// when the lead, an identity key or the duplicate key changed, and the
+// limit's decision when req.Limit was checked.
+func (s *Store) ingestOnce(ctx context.Context, req store.IngestRequest, known *leadState) (store.IngestResult, *ratelimit.Decision, *leadState, error) {
 	received := req.ReceivedAt.UnixMilli()
-	dupKey := s.keys.dup(req.DedupeKey)
 	// The key lives on the wall clock for the whole window, however far
 	// ReceivedAt is from now; the window itself is judged on ReceivedAt.
-	dupEnd, dupPX := received+req.DedupeTTL.Milliseconds(), int64(0)
+	dupKey, dupEnd, dupPX := "", received+req.DedupeTTL.Milliseconds(), int64(0)
 	if req.DedupeKey != "" && req.DedupeTTL > 0 {
+		dupKey = s.keys.dup(req.DedupeKey)
 		dupPX = max(req.DedupeTTL.Milliseconds(), dupEnd-time.Now().UnixMilli(), 1)
 	}
 
 	leadID, snapshot, version := "", "", "0"
 	current := make([]string, len(req.Identity)) // "" each: nobody known
-	if !guessNew {
-		hasDup := "0"
-		if dupPX > 0 {
-			hasDup = "1"
-		}
-		args := make([]any, 0, 3+len(req.Identity))
-		args = append(args, hasDup, s.keys.base, received)
-		for _, k := range req.Identity {
-			args = append(args, k)
-		}
-		reply, err := s.batch.run(ctx, readScript, []string{s.keys.idx, dupKey}, args...).StringSlice()
-		if err != nil {
-			return store.IngestResult{}, nil, unavailable("ingest: read lead", err)
-		}
-		if len(reply) >= 2 && reply[0] == "DUP" {
-			return store.IngestResult{LeadID: reply[1], Duplicate: true}, nil, nil
-		}
-		if len(reply) != 4+len(req.Identity) || reply[0] != "OK" {
-			return store.IngestResult{}, nil, fmt.Errorf("ingest: read lead: unexpected reply of %d values", len(reply))
-		}
-		leadID, snapshot, version, current = reply[1], reply[2], reply[3], reply[4:]
+	if known != nil {
+		leadID, snapshot, version, current = known.id, known.snapshot, known.version, known.current
 	}
 
 	var prev *lead.Lead
 	if snapshot != "" {
 		var l lead.Lead
 		if err := decodeJSON(snapshot, &l); err != nil {
-			return store.IngestResult{}, nil, fmt.Errorf("ingest: decode lead %s: %w", leadID, err)
+			return store.IngestResult{}, nil, nil, fmt.Errorf("ingest: decode lead %s: %w", leadID, err)
 		}
 		prev = &l
 	}
@@ -124,21 +118,18 @@ func (s *Store) ingestOnce(ctx context.Context, req store.IngestRequest, guessNe
 	merged, drafts := lead.Decide(prev, req.Lead, req.Emits)
 	snap, err := json.Marshal(merged)
 	if err != nil {
-		return store.IngestResult{}, nil, fmt.Errorf("ingest: encode lead: %w", err)
+		return store.IngestResult{}, nil, nil, fmt.Errorf("ingest: encode lead: %w", err)
 	}
 
 	events := lead.NewEvents(drafts, merged, req.Source, leadID, req.ReceivedAt, lead.NewEventID)
 	// writeScript's block for this Ingest; see there.
 	expected, next := version, "1"
-	if guessNew {
+	if known == nil {
 		expected = "" // a lead id made just now: no one else can have written it
 	} else if v, err := strconv.ParseInt(version, 10, 64); err == nil {
 		next = strconv.FormatInt(v+1, 10)
 	} else {
-		return store.IngestResult{}, nil, fmt.Errorf("ingest: lead %s has version %q", leadID, version)
-	}
-	if dupPX == 0 {
-		dupKey = ""
+		return store.IngestResult{}, nil, nil, fmt.Errorf("ingest: lead %s has version %q", leadID, version)
 	}
 	limitKey, limitArgs := "", []any{"", "", ""}
 	if req.Limit != nil {
@@ -156,7 +147,7 @@ func (s *Store) ingestOnce(ctx context.Context, req store.IngestRequest, guessNe
 	for i := range events {
 		body, err := encodeEvent(&events[i], snap)
 		if err != nil {
-			return store.IngestResult{}, nil, fmt.Errorf("ingest: encode event: %w", err)
+			return store.IngestResult{}, nil, nil, fmt.Errorf("ingest: encode event: %w", err)
 		}
 		dests := routeOnce(req.Route, &events[i])
 		block = append(block, events[i].ID, body, len(dests))
@@ -166,33 +157,37 @@ func (s *Store) ingestOnce(ctx context.Context, req store.IngestRequest, guessNe
 	}
 	block[0] = len(block)
 
-	reply, err := s.batch.write(ctx, block, req.Limit != nil)
+	reply, err := s.batch.write(ctx, block)
 	if err != nil {
-		return store.IngestResult{}, nil, unavailable("ingest: write lead", err)
+		return store.IngestResult{}, nil, nil, unavailable("ingest: write lead", err)
 	}
 	var decision *ratelimit.Decision
 	if req.Limit != nil {
-		nums, err := parseInts(reply[1:])
+		nums, err := parseInts(reply[1:6])
 		if err != nil {
-			return store.IngestResult{}, nil, err
+			return store.IngestResult{}, nil, nil, err
 		}
 		d, _, err := req.Limit.Decision(nums)
 		if err != nil {
-			return store.IngestResult{}, nil, err
+			return store.IngestResult{}, nil, nil, err
 		}
 		decision = &d
 	}
 	switch out := reply[0]; {
 	case out == "OK":
-		return store.IngestResult{LeadID: leadID, Events: events}, decision, nil
+		return store.IngestResult{LeadID: leadID, Events: events}, decision, nil, nil
 	case out == "LIMIT":
-		return store.IngestResult{}, decision, nil
+		return store.IngestResult{}, decision, nil, nil
 	case out == "CONFLICT":
-		return store.IngestResult{}, decision, errConflict
+		if len(reply) != 9+len(req.Identity) {
+			return store.IngestResult{}, nil, nil, fmt.Errorf("ingest: write lead: conflict answered %d values", len(reply))
+		}
+		now := &leadState{id: reply[6], snapshot: reply[7], version: reply[8], current: reply[9:]}
+		return store.IngestResult{}, decision, now, errConflict
 	case strings.HasPrefix(out, "DUP:"):
-		return store.IngestResult{LeadID: strings.TrimPrefix(out, "DUP:"), Duplicate: true}, decision, nil
+		return store.IngestResult{LeadID: strings.TrimPrefix(out, "DUP:"), Duplicate: true}, decision, nil, nil
 	default:
-		return store.IngestResult{}, nil, fmt.Errorf("ingest: write lead: unexpected reply %q", out)
+		return store.IngestResult{}, nil, nil, fmt.Errorf("ingest: write lead: unexpected reply %q", out)
 	}
 }
 

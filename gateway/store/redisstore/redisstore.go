@@ -26,11 +26,11 @@
 // delivery per routed destination and records the duplicate key, all
 // atomically, but only after checking that no identity key is known yet and
 // that the lead's version is what Ingest assumed. When the guess was wrong
-// (someone known) or a concurrent write won, it answers CONFLICT and Ingest
-// reads (one script: the duplicate key, the identity keys, the current
-// snapshot and its version), decides again and writes again. Optimistic
-// concurrency without WATCH keeps each step a single round trip on pooled
-// connections.
+// (someone known) or a concurrent write won, it answers CONFLICT with what
+// a read would find (the lead of the identity keys, its snapshot and
+// version, each identity key's lead), and Ingest decides again on that and
+// writes again: someone known costs two round trips. Optimistic concurrency
+// without WATCH keeps each step a single round trip on pooled connections.
 //
 // The inbound rate limit is checked in the same write script when the
 // caller sets IngestRequest.Limit (the server does, with the Redis limiter):
@@ -40,10 +40,10 @@
 //
 // # Group commit
 //
-// Every script goes through a small batcher (batch.go): a few workers each
-// send whatever Ingest scripts are waiting as one pipeline, without waiting
-// for more, so a lone request goes out at once. The writes of one pipeline
-// are one run of the write script, which decides them in order, each as if
+// Every write goes through a small batcher (batch.go): a few workers each
+// send whatever writes are waiting, without waiting for more, so a lone
+// request goes out at once. The writes a worker takes together are one run
+// of the write script, which decides them in order, each as if
 // it ran alone after the ones before it (a repeat of a payload, or a second
 // payload for the same person, within one batch is seen as such), and
 // shares what they have in common: one read and one write of the identity
@@ -149,7 +149,7 @@ const DefaultPrefix = "gw"
 // a pathological burst for one lead.
 const maxIngestAttempts = 100
 
-// batchWorkers is how many pipelines of Ingest scripts may be in flight at
+// batchWorkers is how many runs of the write script may be in flight at
 // once; see batcher.
 const batchWorkers = 4
 

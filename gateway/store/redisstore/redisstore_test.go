@@ -286,8 +286,8 @@ func (h *retryWrites) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.
 // TestIngestWriteRepeated: a write script that reaches Redis twice stores
 // one lead, one set of events and one delivery each, and Ingest reports
 // them as new rather than as a duplicate of itself. The first Ingest sends
-// its scripts by text (Redis does not know them yet), later ones by hash in
-// a pipeline; both paths are checked.
+// its script by text (Redis does not know it yet), later ones by hash; both
+// paths are checked.
 func TestIngestWriteRepeated(t *testing.T) {
 	srv := redistest.Start(t)
 	hook := &retryWrites{}
@@ -297,7 +297,7 @@ func TestIngestWriteRepeated(t *testing.T) {
 	defer s.Close()
 	ctx := context.Background()
 	at := time.Now().Truncate(time.Millisecond)
-	for i, name := range []string{"first (by text)", "later (pipelined)"} {
+	for i, name := range []string{"first (by text)", "later (by hash)"} {
 		t.Run(name, func(t *testing.T) {
 			req := request(at, fmt.Sprintf("twice%d@b.c", i))
 			req.DedupeKey, req.DedupeTTL = fmt.Sprintf("twice%d", i), time.Minute

@@ -12,48 +12,6 @@ import (
 // routes the script to the node that owns every key it builds from the
 // prefix (ARGV "p").
 
-// dupCheck defines dup(key, received ms): the lead id of a duplicate key
-// whose window still holds at received, or nil.
-const dupCheck = `
-local function dup(key, received)
-  local d = redis.call('GET', key)
-  if not d then return nil end
-  local sp = string.find(d, ' ', 1, true)
-  if sp and tonumber(string.sub(d, 1, sp - 1)) > tonumber(received) then return string.sub(d, sp + 1) end
-  return nil
-end
-`
-
-// readScript is Ingest's first round trip.
-// KEYS: idx, dup key. ARGV: has dedupe ("1"/"0"), prefix, received ms,
-// identity keys... Reply: {"DUP", lead id} or {"OK", lead id or "",
-// snapshot or "", version, the current lead id of each identity key or
-// ""...}. A duplicate key holds "<window end ms> <lead id>": the window is
-// judged on ReceivedAt, not on the wall clock that expires the key.
-var readScript = redis.NewScript(dupCheck + `
-if ARGV[1] == '1' then
-  local d = dup(KEYS[2], ARGV[3])
-  if d then return {'DUP', d} end
-end
-local ids = {}
-for i = 4, #ARGV do ids[#ids + 1] = ARGV[i] end
-local vals = redis.call('HMGET', KEYS[1], unpack(ids))
-local out = {'OK', '', '', '0'}
-local lead = ''
-for i = 1, #ids do
-  local v = vals[i] or ''
-  if v ~= '' and lead == '' then lead = v end
-  out[#out + 1] = v
-end
-if lead ~= '' then
-  local s = redis.call('HMGET', ARGV[2] .. 'lead:' .. lead, 's', 'v')
-  out[2] = lead
-  out[3] = s[1] or ''
-  out[4] = s[2] or '0'
-end
-return out
-`)
-
 // deliveryRef defines ref(prefix, delivery id): the key of the delivery's
 // event and the prefix of its fields there, or nil for a malformed id. A
 // delivery id is "dlv_<event id without evt_>_<index>", so a delivery is
@@ -66,8 +24,9 @@ local function ref(p, id)
 end
 `
 
-// writeScript is Ingest's write: its only round trip for someone new, its
-// second after readScript otherwise. One run writes a whole batch of
+// writeScript is Ingest's only script: its one round trip for someone new,
+// and for someone known the second, after the first answered CONFLICT with
+// what it found. One run writes a whole batch of
 // concurrent Ingests (group commit, see batcher): each is decided in order,
 // as if it ran alone after the ones before it, and the reads and writes
 // they share (the identity index, the duplicate keys, a client's rate-limit
@@ -84,7 +43,7 @@ end
 //	b+4 duplicate key's value    b+12 limit, b+13 window µs, b+14 member
 //	b+5 received (and due) ms    b+15 identity count n, then n pairs of
 //	b+6 expected version ("":    (identity key, expected lead id or "")
-//	    a new lead id, unseen)   then the event count and per event: id,
+//	    a lead id made just now) then the event count and per event: id,
 //	b+7 lead id                  JSON, destination count, destinations
 //
 // A duplicate key holds "<window end ms> <lead id>". An Ingest with a rate-
@@ -95,11 +54,14 @@ end
 // error and its senders 503, while Ingests before the failing one may be
 // written; their senders' retries then find a duplicate (the same lead id)
 // or an update, and nothing is lost.
-// Reply: one string, also kept under KEYS[2] for a minute, so that a batch
-// go-redis sends again after a lost reply answers what its first run did
-// instead of running twice: per Ingest its status ("OK", "CONFLICT",
-// "DUP:<lead id>" or "LIMIT") and, when it checked its limit, check()'s
-// five numbers, all separated by spaces.
+// Reply: a JSON array, also kept under KEYS[2] for a minute, so that a
+// batch go-redis sends again after a lost reply answers what its first run
+// did instead of running twice. Per Ingest an array of strings: its status
+// ("OK", "CONFLICT", "DUP:<lead id>" or "LIMIT"), check()'s five numbers
+// when it checked its limit (else five ""), and after a CONFLICT what a read
+// would find now: the lead id of the first identity key that has one (or
+// ""), that lead's snapshot (or "") and version, and the lead id of each
+// identity key (or ""), so that Ingest decides again without a read.
 var writeScript = redis.NewScript(`
 if redis.replicate_commands then pcall(redis.replicate_commands) end
 ` + ratelimit.SlidingWindowLua + `
@@ -124,7 +86,28 @@ if #dupkeys > 0 then
   for j, k in ipairs(dupkeys) do dups[k] = v[j] end
 end
 local check, flush = limits()
-local versions, point, queued, dests, out = {}, {}, {}, {}, {}
+local versions, snaps, point, queued, dests, out = {}, {}, {}, {}, {}, {}
+-- found is what a read would answer for the identity keys at b, seeing
+-- the writes of this batch so far.
+local function found(b, ni)
+  local id, cur = '', {}
+  for j = 0, ni - 1 do
+    local v = idx[ARGV[b + 16 + 2 * j]]
+    cur[#cur + 1] = v
+    if id == '' and v ~= '' then id = v end
+  end
+  local snap, ver = '', '0'
+  if id ~= '' then
+    local k = p .. 'lead:' .. id
+    if versions[k] then
+      snap, ver = snaps[k], versions[k]
+    else
+      local h = redis.call('HMGET', k, 's', 'v')
+      snap, ver = h[1] or '', h[2] or '0'
+    end
+  end
+  return id, snap, ver, cur
+end
 for _, b in ipairs(starts) do
   local status, lim = 'OK', nil
   if ARGV[b + 11] ~= '' then
@@ -156,7 +139,7 @@ for _, b in ipairs(starts) do
   end
   if status == 'OK' then
     redis.call('HSET', lk, 's', ARGV[b + 8], 'v', ARGV[b + 9])
-    versions[lk] = ARGV[b + 9]
+    versions[lk], snaps[lk] = ARGV[b + 9], ARGV[b + 8]
     for j = 0, ni - 1 do
       local k = ARGV[b + 16 + 2 * j]
       idx[k] = id
@@ -196,17 +179,21 @@ for _, b in ipairs(starts) do
       dups[dk] = ARGV[b + 4]
     end
   end
-  out[#out + 1] = status
-  if lim then
-    for j = 1, 5 do out[#out + 1] = string.format('%d', lim[j]) end
+  local r = {status}
+  for j = 1, 5 do r[j + 1] = lim and string.format('%d', lim[j]) or '' end
+  if status == 'CONFLICT' then
+    local id, snap, ver, cur = found(b, ni)
+    r[7], r[8], r[9] = id, snap, ver
+    for _, v in ipairs(cur) do r[#r + 1] = v end
   end
+  out[#out + 1] = r
 end
 if #point > 0 then redis.call('HSET', KEYS[1], unpack(point)) end
 -- One ZADD per destination for all of the batch's events.
 for _, dest in ipairs(dests) do redis.call('ZADD', p .. 'q:' .. dest, unpack(queued[dest])) end
 if #dests > 0 then redis.call('SADD', KEYS[3], unpack(dests)) end
 flush()
-local reply = table.concat(out, ' ')
+local reply = cjson.encode(out)
 redis.call('SET', KEYS[2], reply, 'PX', 60000)
 return reply
 `)
