@@ -9,29 +9,14 @@ import (
 
 	"leadgate/gateway/leadsquared"
 	"leadgate/gateway/server"
-	"leadgate/gateway/store"
 )
 
-type deadLetterPage struct {
-	Items []store.DeadLetter `json:"items"`
-	Next  string             `json:"next"`
-}
-
 func (c *Console) deadLetters(ctx *fiber.Ctx) error {
-	limit, err := pageLimit(ctx, 100)
+	limit, err := server.PageLimit(ctx, 100, maxPage)
 	if err != nil {
 		return err
 	}
-	ctx2, cancel := callContext()
-	defer cancel()
-	items, next, err := c.opts.Store.DeadLetters(ctx2, ctx.Query("destination"), ctx.Query("cursor"), limit)
-	if err != nil {
-		return server.StoreError(err, "dead letters")
-	}
-	if items == nil {
-		items = []store.DeadLetter{}
-	}
-	return ctx.JSON(deadLetterPage{Items: items, Next: next})
+	return server.DeadLetterPage(ctx, c.opts.Store, limit, callTimeout)
 }
 
 func (c *Console) replayOne(ctx *fiber.Ctx) error {

@@ -2,7 +2,6 @@ package console
 
 import (
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -24,7 +23,7 @@ type eventPage struct {
 // searchEvents answers GET /events?email=|phone=|lead_id=|event_id=&cursor=&limit=:
 // the latest events, newest first, narrowed by at most one of the four.
 func (c *Console) searchEvents(ctx *fiber.Ctx) error {
-	limit, err := pageLimit(ctx, 50)
+	limit, err := server.PageLimit(ctx, 50, maxPage)
 	if err != nil {
 		return err
 	}
@@ -60,19 +59,6 @@ func NormalizePhone(s string) string {
 		}
 	}
 	return b.String()
-}
-
-func pageLimit(ctx *fiber.Ctx, def int) (int, error) {
-	v := ctx.Query("limit")
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > maxPage {
-		return 0, &server.HTTPError{Code: fiber.StatusBadRequest, Msg: "bad limit",
-			Details: []any{"limit must be a whole number from 1 to " + strconv.Itoa(maxPage)}}
-	}
-	return n, nil
 }
 
 // destinationView says where an event went without what must stay secret:

@@ -71,30 +71,46 @@ func (s *Server) adminEvent(c *fiber.Ctx) error {
 		LeadID: rec.Event.LeadID, ReceivedAt: rec.Event.ReceivedAt, Deliveries: deliveries})
 }
 
-type deadLetterPage struct {
-	Items []store.DeadLetter `json:"items"`
-	Next  string             `json:"next"`
+func (s *Server) adminDeadLetters(c *fiber.Ctx) error {
+	limit, err := PageLimit(c, 100, 1000)
+	if err != nil {
+		return err
+	}
+	return DeadLetterPage(c, s.opts.Store, limit, adminTimeout)
 }
 
-func (s *Server) adminDeadLetters(c *fiber.Ctx) error {
-	limit := 100
-	if v := c.Query("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			return &HTTPError{Code: fiber.StatusBadRequest, Msg: "bad limit", Details: []any{"limit must be a whole number from 1 to 1000"}}
-		}
-		limit = n
+// PageLimit reads a list's ?limit=, def when absent, and answers 400 for
+// anything but a whole number from 1 to max.
+func PageLimit(c *fiber.Ctx, def, max int) (int, error) {
+	v := c.Query("limit")
+	if v == "" {
+		return def, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > max {
+		return 0, &HTTPError{Code: fiber.StatusBadRequest, Msg: "bad limit",
+			Details: []any{"limit must be a whole number from 1 to " + strconv.Itoa(max)}}
+	}
+	return n, nil
+}
+
+// DeadLetterPage answers one page of dead letters, of ?destination= (all
+// when empty) from ?cursor=, as the admin API and the console list them:
+// {"items": [...], "next": "cursor or empty"}.
+func DeadLetterPage(c *fiber.Ctx, st store.Store, limit int, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	items, next, err := s.opts.Store.DeadLetters(ctx, c.Query("destination"), c.Query("cursor"), limit)
+	items, next, err := st.DeadLetters(ctx, c.Query("destination"), c.Query("cursor"), limit)
 	if err != nil {
 		return StoreError(err, "dead letters")
 	}
 	if items == nil {
 		items = []store.DeadLetter{}
 	}
-	return c.JSON(deadLetterPage{Items: items, Next: next})
+	return c.JSON(struct {
+		Items []store.DeadLetter `json:"items"`
+		Next  string             `json:"next"`
+	}{items, next})
 }
 
 func (s *Server) adminReplay(c *fiber.Ctx) error {
