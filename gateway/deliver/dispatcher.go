@@ -141,6 +141,7 @@ type worker struct {
 	inflight  atomic.Int64
 	wake      chan struct{}
 	cancel    context.CancelFunc
+	mets      destMetrics
 
 	// What the destination's limiter last said, so the loop leases only
 	// what pacing can admit within the lease.
@@ -150,6 +151,14 @@ type worker struct {
 	known     time.Time // when the limiter last answered; zero: never
 	refused   bool      // its last answer was a refusal, until then
 	until     time.Time
+}
+
+// destMetrics are a destination's delivery series, held by its worker: a
+// delivery that ends after a reload removed the destination counts into
+// them without bringing the removed series back into every scrape.
+type destMetrics struct {
+	success, retry, dead prometheus.Counter
+	duration             prometheus.Observer
 }
 
 // maxNotices is how many dead-letter notices are sent at once.
@@ -313,13 +322,14 @@ func (dp *Dispatcher) SetDestinations(ds []Destination) {
 		keep[d.Name] = true
 		w, ok := dp.workers[d.Name]
 		if !ok {
-			w = &worker{name: d.Name, wake: make(chan struct{}, 1)}
+			w = &worker{name: d.Name, wake: make(chan struct{}, 1), mets: destMetrics{
+				success:  dp.m.Deliveries.WithLabelValues(d.Name, "success"),
+				retry:    dp.m.Deliveries.WithLabelValues(d.Name, "retry"),
+				dead:     dp.m.Deliveries.WithLabelValues(d.Name, "dead"),
+				duration: dp.m.DeliveryDuration.WithLabelValues(d.Name),
+			}}
 			w.dest.Store(&d)
 			dp.workers[d.Name] = w
-			for _, o := range []string{"success", "retry", "dead"} {
-				dp.m.Deliveries.WithLabelValues(d.Name, o)
-			}
-			dp.m.DeliveryDuration.WithLabelValues(d.Name)
 			if dp.running && !dp.stopping {
 				dp.startLocked(w)
 			}
@@ -660,7 +670,7 @@ func (dp *Dispatcher) loop(ctx context.Context, w *worker) {
 		}
 		idle = dp.opts.PollMin
 		if disabled {
-			dp.deadLetterDisabled(d, batch)
+			dp.deadLetterDisabled(w, d, batch)
 			continue
 		}
 		if d.paced() {
@@ -689,10 +699,10 @@ const disabledError = "not sent: destination disabled after a 410 Gone; change i
 // disabled, without sending: contract §5 wants every accepted event to
 // reach its destination or its dead letters, and a replay after the config
 // changes sends them.
-func (dp *Dispatcher) deadLetterDisabled(d *Destination, batch []store.Delivery) {
+func (dp *Dispatcher) deadLetterDisabled(w *worker, d *Destination, batch []store.Delivery) {
 	now := dp.opts.Now()
 	for _, del := range batch {
-		dp.m.Deliveries.WithLabelValues(d.Name, "dead").Inc()
+		w.mets.dead.Inc()
 		dp.outcomes <- settled{
 			out:      store.Outcome{Delivery: del, State: store.Dead, Attempt: store.Attempt{At: now, Error: disabledError}},
 			dest:     d,
@@ -775,7 +785,7 @@ func (dp *Dispatcher) deliver(w *worker, d *Destination, del store.Delivery, end
 		// leased so it runs again after the lease, same webhook-id.
 		return
 	}
-	dp.m.DeliveryDuration.WithLabelValues(d.Name).Observe(elapsed.Seconds())
+	w.mets.duration.Observe(elapsed.Seconds())
 	attempt := del.Attempts + 1
 	out := store.Outcome{
 		Delivery: del,
@@ -793,7 +803,7 @@ func (dp *Dispatcher) deliver(w *worker, d *Destination, del store.Delivery, end
 	switch {
 	case err == nil:
 		out.State = store.Delivered
-		dp.m.Deliveries.WithLabelValues(d.Name, "success").Inc()
+		w.mets.success.Inc()
 		if !del.EnqueuedAt.IsZero() {
 			dp.m.DeliveryLag.Observe(max(now.Sub(del.EnqueuedAt), 0).Seconds())
 		}
@@ -805,12 +815,12 @@ func (dp *Dispatcher) deliver(w *worker, d *Destination, del store.Delivery, end
 		out.State = store.Retrying
 		delay := dp.retryDelay(d, attempt, res.RetryAfter)
 		out.RetryAt = now.Add(delay)
-		dp.m.Deliveries.WithLabelValues(d.Name, "retry").Inc()
+		w.mets.retry.Inc()
 		log().Info("delivery failed, will retry", "error", err.Error(), "retry_in", delay.String())
 	default:
 		out.Attempt.Error = err.Error()
 		out.State = store.Dead
-		dp.m.Deliveries.WithLabelValues(d.Name, "dead").Inc()
+		w.mets.dead.Inc()
 		why := "not retryable"
 		if res.Retry {
 			why = "attempts used up"

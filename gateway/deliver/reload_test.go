@@ -1,6 +1,8 @@
 package deliver
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -50,5 +52,37 @@ func TestRemovedDestinationLosesItsSeries(t *testing.T) {
 	}
 	if n := testutil.CollectAndCount(h.m.DestinationEnabled); n != 1 {
 		t.Fatalf("%d enabled series after a removal, want 1", n)
+	}
+}
+
+// TestRemovedDestinationInFlightDeliveryKeepsItsSeriesGone: a delivery that
+// was on its way when a reload removed its destination finishes and is
+// settled, but counting it does not bring the removed series back.
+func TestRemovedDestinationInFlightDeliveryKeepsItsSeriesGone(t *testing.T) {
+	release := make(chan struct{})
+	hung := make(chan struct{}, 1)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hung <- struct{}{}
+		<-release
+	}))
+	defer slow.Close()
+	crm := Destination{Name: "crm", URL: "http://127.0.0.1:9/", Enabled: true}
+	h := start(t, []Destination{crm, {Name: "lsq-gone", URL: slow.URL, Enabled: true, AllowPrivate: true}}, nil)
+	h.enqueue("lsq-gone", "evt_in_flight")
+	select {
+	case <-hung:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the delivery never reached the destination")
+	}
+	h.dp.SetDestinations([]Destination{crm})
+	close(release)
+	if o := h.st.next(t); o.State != store.Delivered || o.Delivery.Destination != "lsq-gone" {
+		t.Fatalf("outcome %s for %s, want the in-flight delivery delivered", o.State, o.Delivery.Destination)
+	}
+	if n := testutil.CollectAndCount(h.m.Deliveries); n != 3 {
+		t.Fatalf("%d delivery series after the in-flight delivery ended, want 3 (crm's)", n)
+	}
+	if n := testutil.CollectAndCount(h.m.DeliveryDuration); n != 1 {
+		t.Fatalf("%d duration series after the in-flight delivery ended, want 1", n)
 	}
 }
