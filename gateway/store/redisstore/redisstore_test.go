@@ -371,7 +371,9 @@ func TestSettleRepeated(t *testing.T) {
 // against a local redis-server, in two shapes:
 //   - routed: each event goes to one destination;
 //   - accept: what scripts/bench.sh's Redis mode sends: no destination,
-//     and the inbound limit (raised, one client key) checked in the script.
+//     and the inbound limit (raised, one client key) checked in the script;
+//   - update: payloads for 1,000 people already known, each changing the
+//     score: lead.updated and lead.score_changed, routed.
 //
 // It reports throughput, the 99th percentile latency of one Ingest, and the
 // CPU per request of this process and of redis-server, which varies far
@@ -379,7 +381,7 @@ func TestSettleRepeated(t *testing.T) {
 func BenchmarkIngestParallel(b *testing.B) {
 	srv := redistest.Start(b)
 	limiter := ratelimit.NewRedis(srv.Client(), ratelimit.RedisOptions{})
-	for _, shape := range []string{"routed", "accept"} {
+	for _, shape := range []string{"routed", "accept", "update"} {
 		b.Run(shape, func(b *testing.B) {
 			prefix := newPrefix()
 			s, err := redisstore.Open(context.Background(), srv.URL(), redisstore.Options{Prefix: prefix})
@@ -387,8 +389,23 @@ func BenchmarkIngestParallel(b *testing.B) {
 				b.Fatalf("open: %v", err)
 			}
 			defer s.Close()
-			benchIngest(b, srv, func(req *store.IngestRequest) {
-				if shape == "routed" {
+			const known = 1000
+			if shape == "update" {
+				at := time.Now()
+				for i := range known {
+					if _, err := s.Ingest(context.Background(), request(at, fmt.Sprintf("known%d@example.com", i))); err != nil {
+						b.Fatalf("ingest: %v", err)
+					}
+				}
+			}
+			benchIngest(b, srv, func(i int64, req *store.IngestRequest) {
+				switch shape {
+				case "routed":
+					return
+				case "update":
+					email := fmt.Sprintf("known%d@example.com", i%known)
+					req.Identity, req.Lead.Email = []string{"email:" + email}, email
+					req.Emits = []string{lead.LeadUpdated, lead.LeadScoreChanged}
 					return
 				}
 				req.Route = nil
@@ -402,7 +419,7 @@ func BenchmarkIngestParallel(b *testing.B) {
 	}
 }
 
-func benchIngest(b *testing.B, srv *redistest.Server, shape func(*store.IngestRequest), s *redisstore.Store) {
+func benchIngest(b *testing.B, srv *redistest.Server, shape func(int64, *store.IngestRequest), s *redisstore.Store) {
 	var (
 		n   atomic.Int64
 		mu  sync.Mutex
@@ -424,7 +441,7 @@ func benchIngest(b *testing.B, srv *redistest.Server, shape func(*store.IngestRe
 				Client: "example_client", Branch: "Main Branch", Fields: map[string]any{"budget": "5000"}}
 			req.Emits = []string{lead.FormSubmitted, lead.LeadCreated}
 			req.DedupeKey, req.DedupeTTL = fmt.Sprintf("bench-%d", i), 10*time.Minute
-			shape(&req)
+			shape(i, &req)
 			t0 := time.Now()
 			res, err := s.Ingest(ctx, req)
 			if err != nil {
