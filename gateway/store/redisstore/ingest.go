@@ -18,7 +18,8 @@ import (
 	"leadgate/gateway/store"
 )
 
-// errConflict means the lead changed between Ingest's read and its write.
+// errConflict means the write found the lead, an identity key or the
+// duplicate key other than Ingest decided on.
 var errConflict = errors.New("lead changed concurrently")
 
 // Ingest applies the duplicate rule, resolves the lead, decides the events
@@ -223,8 +224,8 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// newToken makes the write token that lets the write script recognise its
-// own earlier, already applied run.
+// newToken names a batch's reply key, which lets the write script
+// recognise its own earlier, already applied run.
 func newToken() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
