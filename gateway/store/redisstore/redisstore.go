@@ -51,7 +51,7 @@
 // rate-limit window, one ZADD per destination's queue. Most of a script's
 // cost in Redis is its commands, so under load a request costs Redis about
 // four key writes of its own (lead, events, duplicate key) instead of
-// sixteen commands. The batch's reply is also kept for a minute under
+// sixteen commands. The batch's reply is also kept for 30 s under
 // lg:{p}:wb:TOKEN, so a batch that go-redis sends again after a lost reply
 // answers what its first run did instead of writing twice.
 //
@@ -95,7 +95,7 @@
 //	lg:{p}:pending      set   destinations with queued or in-flight deliveries
 //	lg:{p}:subs         hash  subscription id -> body; lg:{p}:subs:v its version counter
 //	lg:{p}:disabled     hash  destination -> config fingerprint, after a 410
-//	lg:{p}:wb:TOKEN     string one Ingest batch's reply, for a minute
+//	lg:{p}:wb:TOKEN     string one Ingest batch's reply, for 30 s
 //
 // # Retention
 //

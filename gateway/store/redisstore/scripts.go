@@ -54,9 +54,10 @@ end
 // error and its senders 503, while Ingests before the failing one may be
 // written; their senders' retries then find a duplicate (the same lead id)
 // or an update, and nothing is lost.
-// Reply: a JSON array, also kept under KEYS[2] for a minute, so that a
-// batch go-redis sends again after a lost reply answers what its first run
-// did instead of running twice. Per Ingest an array of strings: its status
+// Reply: a JSON array, also kept under KEYS[2] for 30 s, so that a batch
+// go-redis sends again after a lost reply answers what its first run did
+// instead of running twice (go-redis gives up within about 10 s: 3
+// retries after 3 s read timeouts). Per Ingest an array of strings: its status
 // ("OK", "CONFLICT", "DUP:<lead id>" or "LIMIT"), check()'s five numbers
 // when it checked its limit (else five ""), and after a CONFLICT what a read
 // would find now: the lead id of the first identity key that has one (or
@@ -194,7 +195,7 @@ for _, dest in ipairs(dests) do redis.call('ZADD', p .. 'q:' .. dest, unpack(que
 if #dests > 0 then redis.call('SADD', KEYS[3], unpack(dests)) end
 flush()
 local reply = cjson.encode(out)
-redis.call('SET', KEYS[2], reply, 'PX', 60000)
+redis.call('SET', KEYS[2], reply, 'PX', 30000)
 return reply
 `)
 
