@@ -163,3 +163,92 @@ func TestBatchDecidesInOrder(t *testing.T) {
 		}
 	})
 }
+
+// TestBatchesUnderContention: many payloads for a few people, each sent
+// several times, from many goroutines through the real batcher, so batches
+// mix new people, known people, repeats and conflicts. Every person ends up
+// with one lead, created once; each payload is stored once and its repeats
+// answer its lead; the lead's version counts exactly the stored payloads.
+func TestBatchesUnderContention(t *testing.T) {
+	srv := redistest.Start(t)
+	s := New(srv.Client(), Options{Prefix: DefaultPrefix})
+	defer s.Close()
+	const people, payloads, repeats = 12, 6, 3
+	at := time.Now().Truncate(time.Millisecond)
+	type sent struct {
+		person, payload int
+		res             store.IngestResult
+	}
+	var (
+		mu   sync.Mutex
+		all  []sent
+		wg   sync.WaitGroup
+		jobs = make(chan [2]int)
+	)
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				email := fmt.Sprintf("p%d@b.c", j[0])
+				req := store.IngestRequest{
+					Source: "website", Identity: []string{"email:" + email},
+					Lead:  lead.Lead{Email: email, Score: int64(j[1] + 1)},
+					Emits: []string{lead.LeadCreated, lead.LeadUpdated}, ReceivedAt: at,
+					DedupeKey: fmt.Sprintf("p%d-%d", j[0], j[1]), DedupeTTL: time.Minute,
+				}
+				res, err := s.Ingest(context.Background(), req)
+				if err != nil {
+					t.Errorf("ingest %v: %v", j, err)
+					continue
+				}
+				mu.Lock()
+				all = append(all, sent{j[0], j[1], res})
+				mu.Unlock()
+			}
+		}()
+	}
+	for r := range repeats {
+		for p := range people {
+			for k := range payloads {
+				jobs <- [2]int{p, (k + r + p) % payloads}
+			}
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	leadOf := map[int]string{}
+	created := map[int]int{}
+	stored := map[[2]int]int{}
+	for _, x := range all {
+		if id, ok := leadOf[x.person]; ok && id != x.res.LeadID {
+			t.Fatalf("person %d got leads %s and %s", x.person, id, x.res.LeadID)
+		}
+		leadOf[x.person] = x.res.LeadID
+		if !x.res.Duplicate {
+			stored[[2]int{x.person, x.payload}]++
+		}
+		for _, ev := range x.res.Events {
+			if ev.Event == lead.LeadCreated {
+				created[x.person]++
+			}
+		}
+	}
+	for p := range people {
+		if created[p] != 1 {
+			t.Errorf("person %d: %d lead.created, want 1", p, created[p])
+		}
+		for k := range payloads {
+			if n := stored[[2]int{p, k}]; n != 1 {
+				t.Errorf("person %d payload %d stored %d times, want once (and %d repeats)", p, k, n, repeats-1)
+			}
+		}
+		v, err := srv.Client().HGet(context.Background(), s.keys.lead(leadOf[p]), "v").Result()
+		if err != nil || v != fmt.Sprint(payloads) {
+			t.Errorf("person %d: lead version %q, %v; want %d, one per stored payload", p, v, err, payloads)
+		}
+	}
+}
