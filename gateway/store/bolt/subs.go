@@ -17,21 +17,15 @@ func (s *Store) PutSubscription(ctx context.Context, sub store.Subscription, max
 		return fmt.Errorf("put subscription: empty id")
 	}
 	body := append([]byte(nil), sub.Body...)
-	full := false
-	err := s.submit(ctx, "put subscription", func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bSubs)
+	wrote, err := s.changeSubs(ctx, "put subscription", func(b *bbolt.Bucket) (bool, error) {
 		// The cap is judged in the single writer's transaction, so no
 		// concurrent put can slip past it.
-		full = max > 0 && b.Get([]byte(sub.ID)) == nil && countKeys(b) >= max
-		if full {
-			return nil
+		if max > 0 && b.Get([]byte(sub.ID)) == nil && countKeys(b) >= max {
+			return false, nil
 		}
-		if err := b.Put([]byte(sub.ID), body); err != nil {
-			return err
-		}
-		return bumpVersion(tx)
-	}, nil)
-	if err == nil && full {
+		return true, b.Put([]byte(sub.ID), body)
+	})
+	if err == nil && !wrote {
 		return fmt.Errorf("put subscription: %d exist: %w", max, store.ErrFull)
 	}
 	return err
@@ -41,48 +35,46 @@ func (s *Store) PutSubscription(ctx context.Context, sub store.Subscription, max
 // version; ErrNotFound, and no write, when there is none.
 func (s *Store) UpdateSubscription(ctx context.Context, sub store.Subscription) error {
 	body := append([]byte(nil), sub.Body...)
-	found := false
-	err := s.submit(ctx, "update subscription", func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bSubs)
-		found = sub.ID != "" && b.Get([]byte(sub.ID)) != nil
-		if !found {
-			return nil
+	wrote, err := s.changeSubs(ctx, "update subscription", func(b *bbolt.Bucket) (bool, error) {
+		if sub.ID == "" || b.Get([]byte(sub.ID)) == nil {
+			return false, nil
 		}
-		if err := b.Put([]byte(sub.ID), body); err != nil {
-			return err
-		}
-		return bumpVersion(tx)
-	}, nil)
-	if err != nil {
-		return err
-	}
-	if !found {
+		return true, b.Put([]byte(sub.ID), body)
+	})
+	if err == nil && !wrote {
 		return fmt.Errorf("subscription %s: %w", sub.ID, store.ErrNotFound)
 	}
-	return nil
+	return err
 }
 
 // DeleteSubscription removes a subscription and bumps the version.
 func (s *Store) DeleteSubscription(ctx context.Context, id string) error {
-	found := false
-	err := s.submit(ctx, "delete subscription", func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bSubs)
-		found = b.Get([]byte(id)) != nil
-		if !found {
-			return nil
+	wrote, err := s.changeSubs(ctx, "delete subscription", func(b *bbolt.Bucket) (bool, error) {
+		if b.Get([]byte(id)) == nil {
+			return false, nil
 		}
-		if err := b.Delete([]byte(id)); err != nil {
-			return err
-		}
-		return bumpVersion(tx)
-	}, nil)
-	if err != nil {
-		return err
-	}
-	if !found {
+		return true, b.Delete([]byte(id))
+	})
+	if err == nil && !wrote {
 		return fmt.Errorf("subscription %s: %w", id, store.ErrNotFound)
 	}
-	return nil
+	return err
+}
+
+// changeSubs runs change on the subscriptions in the single writer's
+// transaction and bumps the version when it wrote; false from change means
+// it found nothing to do, and nothing is written.
+func (s *Store) changeSubs(ctx context.Context, op string, change func(*bbolt.Bucket) (bool, error)) (bool, error) {
+	wrote := false
+	err := s.submit(ctx, op, func(tx *bbolt.Tx) error {
+		ok, err := change(tx.Bucket(bSubs))
+		if err != nil || !ok {
+			return err
+		}
+		wrote = true
+		return bumpVersion(tx)
+	}, nil)
+	return wrote, err
 }
 
 // Subscriptions lists every subscription by id.
