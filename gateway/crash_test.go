@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -24,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"leadgate/gateway/internal/syncbuf"
 	"leadgate/gateway/store"
 	"leadgate/gateway/store/bolt"
 )
@@ -54,26 +54,7 @@ type proc struct {
 	t    *testing.T
 	cmd  *exec.Cmd
 	base string
-	logs *syncBuffer
-}
-
-// syncBuffer is a bytes.Buffer the process's output goroutine and the test
-// can share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs *syncbuf.Buffer
 }
 
 // freeAddr returns a loopback address nothing listens on.
@@ -130,7 +111,7 @@ func start(t *testing.T, config, listen string, env ...string) *proc {
 // startUntil runs the gateway on config and waits until path answers 200.
 func startUntil(t *testing.T, path, config, listen string, env ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, base: "http://" + listen, logs: &syncBuffer{}}
+	p := &proc{t: t, base: "http://" + listen, logs: &syncbuf.Buffer{}}
 	p.cmd = exec.Command(binary, "-config", config)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
@@ -324,7 +305,7 @@ func (s *sink) exact(paths, leads []string) string {
 
 // waitExact waits until exact reports nothing, and fails with its last
 // complaint.
-func (s *sink) waitExact(t *testing.T, limit time.Duration, paths, leads []string, logs *syncBuffer) {
+func (s *sink) waitExact(t *testing.T, limit time.Duration, paths, leads []string, logs *syncbuf.Buffer) {
 	t.Helper()
 	var last string
 	waitFor(t, limit, func() bool { last = s.exact(paths, leads); return last == "" }, func() string {

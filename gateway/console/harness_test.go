@@ -1,13 +1,11 @@
 package console_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +15,7 @@ import (
 
 	"leadgate/gateway/console"
 	"leadgate/gateway/deliver"
+	"leadgate/gateway/internal/syncbuf"
 	"leadgate/gateway/leadsquared"
 	"leadgate/gateway/mapping"
 	"leadgate/gateway/metrics"
@@ -59,32 +58,14 @@ type gateway struct {
 	store store.Store
 	srv   *server.Server
 	con   *console.Console
-	logs  *logBuffer // every log line of the gateway, debug level and up
-}
-
-// logBuffer collects a gateway's JSON log lines for the test to read.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	logs  *syncbuf.Buffer // every log line of the gateway, debug level and up
 }
 
 // startGateway runs a gateway with the shipped mappings and one destination
 // "crm" posting canonical JSON to sinkURL.
 func startGateway(t *testing.T, sinkURL string, mutate ...func(*server.Options)) *gateway {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	set, err := mapping.LoadDir("../../mappings")
 	if err != nil {

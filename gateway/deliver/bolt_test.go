@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"leadgate/gateway/internal/syncbuf"
 	"leadgate/gateway/lead"
 	"leadgate/gateway/ratelimit"
 	"leadgate/gateway/store"
@@ -203,7 +204,7 @@ func TestReplayAllDelivers(t *testing.T) {
 func TestLogsCarryNoSecrets(t *testing.T) {
 	s := newSink(t, 503, 400)
 	notice := newSink(t, 500)
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	d := Destination{Name: "crm", URL: s.URL + "/hook?token=tok-in-query", Enabled: true, AllowPrivate: true,
 		Headers: []Header{{"X-Api-Key", "hdr-value-secret"}}, Secrets: []string{testSecret},

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
+	"leadgate/gateway/internal/syncbuf"
 	"leadgate/gateway/lead"
 	"leadgate/gateway/metrics"
 	"leadgate/gateway/ratelimit"
@@ -580,30 +581,11 @@ func TestSSRFRefusalDeadLetters(t *testing.T) {
 	}
 }
 
-// logBuffer collects JSON log lines from concurrent goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *logBuffer) lines(t *testing.T) []map[string]any {
+// logLines decodes the JSON log lines collected in b.
+func logLines(t *testing.T, b *syncbuf.Buffer) []map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(b.String()), "\n") {
 		var m map[string]any
 		if err := json.Unmarshal([]byte(l), &m); err != nil {
 			t.Fatalf("log line %q: %v", l, err)
@@ -619,7 +601,7 @@ func (b *logBuffer) lines(t *testing.T) []map[string]any {
 func TestDeliveryLogLinesCarryRequestID(t *testing.T) {
 	s := newSink(t, 503, 400)
 	notice := newSink(t, 500)
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	d := Destination{Name: "crm", URL: s.URL, Enabled: true, AllowPrivate: true, MaxAttempts: 8,
 		Schedule: []time.Duration{time.Second}, NotifyOnFailure: notice.URL}
 	h := start(t, []Destination{d}, func(o *Options) {
@@ -645,7 +627,7 @@ func TestDeliveryLogLinesCarryRequestID(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		seen := map[string]bool{}
-		for _, l := range logs.lines(t) {
+		for _, l := range logLines(t, logs) {
 			if l["event_id"] != "evt_rid" {
 				continue
 			}
@@ -664,7 +646,7 @@ func TestDeliveryLogLinesCarryRequestID(t *testing.T) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no %q line with the request id in %v", missing, logs.lines(t))
+			t.Fatalf("no %q line with the request id in %v", missing, logLines(t, logs))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -725,7 +707,7 @@ func TestPacingWaitStaysWithinTheLease(t *testing.T) {
 	refuse := limiterFunc(func(_ context.Context, _ string, l ratelimit.Limit) (ratelimit.Decision, error) {
 		return ratelimit.Decision{Limit: l, RetryAfter: time.Hour}, nil
 	})
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	st := newMemStore()
 	dp := New(Options{Store: st, Limiter: refuse, Log: slog.New(slog.NewJSONHandler(logs, nil))})
 	d := &Destination{Name: "paced", URL: s.URL, Enabled: true, AllowPrivate: true, RateLimit: rateLimit(1, time.Hour)}
@@ -771,7 +753,7 @@ func TestShutdownLogsNoticeCutOff(t *testing.T) {
 		<-r.Context().Done()
 	}))
 	defer hang.Close()
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	st := newMemStore()
 	clock := newTestClock()
 	dp := New(Options{Store: st, Now: clock.Now, Log: slog.New(slog.NewJSONHandler(logs, nil))})
@@ -791,10 +773,10 @@ func TestShutdownLogsNoticeCutOff(t *testing.T) {
 		t.Fatal("Shutdown waited for the notice past its grace")
 	}
 	<-done
-	for _, l := range logs.lines(t) {
+	for _, l := range logLines(t, logs) {
 		if l["msg"] == "dead-letter notice not sent: shutdown grace over" && l["dead_letter_id"] == did {
 			return
 		}
 	}
-	t.Fatalf("no log line naming dead letter %s: %v", did, logs.lines(t))
+	t.Fatalf("no log line naming dead letter %s: %v", did, logLines(t, logs))
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"leadgate/gateway/internal/syncbuf"
 	"leadgate/gateway/metrics"
 	"leadgate/gateway/ratelimit"
 	"leadgate/gateway/store"
@@ -118,7 +119,7 @@ func TestRaisedRateLimitTakesEffect(t *testing.T) {
 // back unsent to wait out its lease.
 func TestPacingLeasesNoMoreThanAdmitted(t *testing.T) {
 	s := newSink(t, 200)
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	d := Destination{Name: "paced", URL: s.URL, Enabled: true, AllowPrivate: true, Timeout: MaxAttemptTime,
 		Concurrency: 16, RateLimit: rateLimit(5, time.Second)}
 	h := start(t, []Destination{d}, func(o *Options) { o.Log = slog.New(slog.NewJSONHandler(logs, nil)) })

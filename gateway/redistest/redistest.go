@@ -9,7 +9,6 @@
 package redistest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +23,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"leadgate/gateway/internal/syncbuf"
 )
 
 // Binary is the executable Start looks for on PATH.
@@ -74,7 +74,7 @@ type Server struct {
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when cmd has been reaped
-	output *syncBuffer
+	output *syncbuf.Buffer
 	client *redis.Client
 }
 
@@ -183,7 +183,7 @@ func (s *Server) launch() error {
 	} else {
 		args = append(args, "--appendonly", "no")
 	}
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	cmd := exec.Command(s.path, args...)
 	cmd.Stdout = out
 	cmd.Stderr = out
@@ -313,26 +313,4 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// syncBuffer collects the server's output for failure messages; the exec
-// package writes to it from its own goroutine.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	if b == nil {
-		return ""
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
