@@ -8,10 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -55,20 +53,7 @@ type captured struct {
 // type; the subscription survives a restart; after Delete nothing more is
 // delivered to it.
 func TestLeadSquaredSubscriptionEndToEnd(t *testing.T) {
-	var mu sync.Mutex
-	var got []captured
-	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		got = append(got, captured{r.Header.Clone(), string(b)})
-		mu.Unlock()
-	}))
-	defer sink.Close()
-	received := func() []captured {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]captured(nil), got...)
-	}
+	sink, received := recorder(t)
 
 	dir := t.TempDir()
 	listen := freeAddr(t)

@@ -23,7 +23,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
-	"leadgate/gateway/mapping"
 	"leadgate/gateway/metrics"
 	"leadgate/gateway/ratelimit"
 	"leadgate/gateway/store"
@@ -501,22 +500,12 @@ func sampleCount(t *testing.T, o prometheus.Observer) uint64 {
 // TestInboundMetricsPerAnswer: each refusal counts its normalize-failure
 // reason, its code and one duration sample, and nothing else.
 func TestInboundMetricsPerAnswer(t *testing.T) {
-	secured := func(o *Options, rt *Runtime) {
-		m, err := mapping.Compile("website", "website.yaml", []byte(`events: [lead.created]
+	secured := onlyMapping(t, "website", `events: [lead.created]
 auth: {type: token, header: X-Token, token: s3cret}
 fields:
   email: email
   score: score
-`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		set, err := mapping.NewSet(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rt.Mappings = set
-	}
+`)
 	tests := []struct {
 		name, contentType, body string
 		token                   string

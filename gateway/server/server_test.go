@@ -214,22 +214,27 @@ func (failingStore) Ingest(context.Context, store.IngestRequest) (store.IngestRe
 
 func (failingStore) Ping(context.Context) error { return store.ErrUnavailable }
 
+// onlyMapping is a harness option serving one mapping, name, compiled from
+// yaml, in place of the shipped ones.
+func onlyMapping(t *testing.T, name, yaml string) func(*Options, *Runtime) {
+	t.Helper()
+	m, err := mapping.Compile(name, name+".yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := mapping.NewSet(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(o *Options, rt *Runtime) { rt.Mappings = set }
+}
+
 func TestInboundErrors(t *testing.T) {
-	tokenMapping := func(o *Options, rt *Runtime) {
-		m, err := mapping.Compile("secured", "secured.yaml", []byte(`events: [lead.created]
+	tokenMapping := onlyMapping(t, "secured", `events: [lead.created]
 auth: {type: token, header: X-Token, token: s3cret}
 fields:
   email: email
-`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		set, err := mapping.NewSet(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rt.Mappings = set
-	}
+`)
 	down := func(o *Options, rt *Runtime) { o.Store = failingStore{o.Store} }
 	tests := []struct {
 		name, path, contentType, body string
