@@ -50,6 +50,12 @@ type IngestRequest struct {
 	// Route names the destinations that want an event. It is called inside
 	// the store's write for each event and must be pure and fast.
 	Route func(ev *lead.Event) []string
+	// Ordered says whether a destination Route named wants a lead's events
+	// in order (its ordered setting); nil means none does. It is called
+	// inside the store's write like Route, and its answer is recorded with
+	// each delivery, so a delivery keeps the order it was queued under
+	// across config reloads, restarts and replicas. See Store.Lease.
+	Ordered func(dest string) bool
 	// RequestID names the inbound request in logs; it is kept with the
 	// events so their deliveries' log lines carry it too. Not part of the
 	// canonical event.
@@ -177,6 +183,14 @@ type Store interface {
 	// at now, and hides them from other Lease calls until now+lease. A
 	// leased delivery that is never settled becomes due again when its
 	// lease runs out (a crashed worker or replica).
+	//
+	// A delivery queued as ordered (IngestRequest.Ordered) waits in its
+	// lead's line for that destination: it is not handed out while an
+	// earlier delivery of the same lead to the same destination is queued,
+	// leased or retrying (even one not due yet), and becomes due once the
+	// one before it is delivered or dead. One lead's events are queued in
+	// the order Ingest made them, so the line is lead_version order. Other
+	// leads, and deliveries not queued as ordered, are never held back.
 	Lease(ctx context.Context, dest string, now time.Time, max int, lease time.Duration) ([]Delivery, error)
 	// Settle records attempts and moves each delivery to its new state.
 	Settle(ctx context.Context, outcomes []Outcome) error
@@ -190,6 +204,9 @@ type Store interface {
 	// every destination. next is "" on the last page.
 	DeadLetters(ctx context.Context, dest, cursor string, limit int) (items []DeadLetter, next string, err error)
 	// Replay queues a dead letter again, due at now, keeping its event id.
+	// A dead letter of an ordered delivery joins the back of its lead's
+	// line: due at now when the line is empty, else once the deliveries
+	// of that lead queued before the replay are settled.
 	Replay(ctx context.Context, deadLetterID string, now time.Time) error
 	// ReplayAll replays every dead letter of dest and says how many.
 	ReplayAll(ctx context.Context, dest string, now time.Time) (int, error)

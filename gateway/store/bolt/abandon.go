@@ -10,9 +10,11 @@ import (
 )
 
 // AbandonQueued empties dest's due index into its dead letters, in
-// transactions of a bounded size. Leased deliveries are in the due index
-// too (leases live in memory), so they are moved as well; a later Settle
-// of one finds it dead and ignores it.
+// transactions of a bounded size, and then its lines (deliveries of an
+// ordered destination waiting behind an earlier one of their lead).
+// Leased deliveries are in the due index too (leases live in memory), so
+// they are moved as well; a later Settle of one finds it dead and ignores
+// it.
 func (s *Store) AbandonQueued(ctx context.Context, dest string, at time.Time, reason string) (int, error) {
 	const chunk = 1000
 	total := 0
@@ -25,27 +27,28 @@ func (s *Store) AbandonQueued(ctx context.Context, dest string, at time.Time, re
 		fn := func(tx *bbolt.Tx) error {
 			buried, removed, full = buried[:0], 0, false
 			b := tx.Bucket(bDue).Bucket([]byte(dest))
-			if b == nil {
-				return nil
-			}
 			var keys [][]byte
-			c := b.Cursor()
-			for k, _ := c.First(); k != nil && len(keys) < chunk; k, _ = c.Next() {
-				keys = append(keys, append([]byte(nil), k...))
+			if b != nil {
+				c := b.Cursor()
+				for k, _ := c.First(); k != nil && len(keys) < chunk; k, _ = c.Next() {
+					keys = append(keys, append([]byte(nil), k...))
+				}
 			}
-			full = len(keys) == chunk
-			for _, k := range keys {
-				id := string(k[8:])
+			abandon := func(id string) error {
 				r, err := getRecord(tx, id)
 				if err != nil {
 					return err
 				}
-				if err := b.Delete(k); err != nil {
+				// Leaving its line queues nobody: the whole line is buried.
+				leadID, err := leaveLine(tx, id, nil)
+				if err != nil {
 					return err
 				}
-				removed++
 				if r == nil || !r.queued() {
-					continue // a stale key: nothing to bury
+					return nil // a stale key: nothing to bury
+				}
+				if leadID != "" {
+					r.OrderedLead = leadID
 				}
 				r.Attempts = append(r.Attempts, store.Attempt{At: at, Error: reason})
 				r.State, r.Due, r.DeadAt = stateDead, 0, at
@@ -57,7 +60,29 @@ func (s *Store) AbandonQueued(ctx context.Context, dest string, at time.Time, re
 					return err
 				}
 				buried = append(buried, id)
+				return nil
 			}
+			for _, k := range keys {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+				removed++
+				if err := abandon(string(k[8:])); err != nil {
+					return err
+				}
+			}
+			lineKeys, waiting := waitingInLines(tx, dest, chunk-len(keys))
+			for i, id := range waiting {
+				if err := abandon(id); err != nil {
+					return err
+				}
+				// Gone with its line reference; this also drops an entry
+				// that had none.
+				if err := tx.Bucket(bLines).Bucket([]byte(dest)).Delete(lineKeys[i]); err != nil {
+					return err
+				}
+			}
+			full = len(keys)+len(waiting) == chunk
 			return nil
 		}
 		after := func() {

@@ -92,6 +92,10 @@ type record struct {
 	EnqueuedAt time.Time       `json:"enqueued_at"`
 	DeadAt     time.Time       `json:"dead_at,omitzero"`
 	Attempts   []store.Attempt `json:"attempts,omitempty"`
+	// OrderedLead is the lead of a delivery that was queued as ordered,
+	// written once it leaves its line (see ordered.go), so that a replay
+	// puts it back in that lead's line.
+	OrderedLead string `json:"ordered_lead,omitempty"`
 }
 
 func (r *record) queued() bool { return r.State == statePending || r.State == stateRetrying }
@@ -234,7 +238,7 @@ func Open(dir string, opts Options) (*Store, error) {
 // load creates the buckets and counts what is queued and dead.
 func (s *Store) load() error {
 	return s.db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bDedupe, bDedupeExp, bIndex, bIndexLog, bLeads, bEvents, bRoutes, bDeliveries, bDue, bDead, bDeadDest, bSubs, bDisabled, bMeta} {
+		for _, name := range [][]byte{bDedupe, bDedupeExp, bIndex, bIndexLog, bLeads, bEvents, bRoutes, bDeliveries, bDue, bDead, bDeadDest, bSubs, bDisabled, bMeta, bLines, bLineOf} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}

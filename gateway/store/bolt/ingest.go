@@ -130,6 +130,9 @@ type plan struct {
 	// encodeRoutes with the request id (nil for none).
 	dests     [][]string
 	routesRaw [][]byte
+	// ordered[i][j] says dests[i][j] wants the lead's events in order
+	// (nil: none of event i's does).
+	ordered [][]bool
 }
 
 // errNeedsRead is makePlan's answer, without a transaction, for a lead
@@ -201,6 +204,7 @@ func makePlan(tx *bbolt.Tx, req *store.IngestRequest, lookup func(key string) st
 			if len(dests) > 0 {
 				p.dests[i] = dests
 				p.routesRaw[i] = encodeRoutes(at, req.RequestID, dests)
+				p.ordered = orderedDests(p.ordered, len(p.events), i, dests, req.Ordered)
 			}
 		}
 	}
@@ -257,7 +261,11 @@ func (s *Store) ingestTx(tx *bbolt.Tx, req *store.IngestRequest, p *plan, res *s
 		if err := events.Put([]byte(ev.ID), p.eventsRaw[i]); err != nil {
 			return err
 		}
-		if err := fanOut(tx, ev, p.dests[i], p.routesRaw[i], at, queued); err != nil {
+		var ordered []bool
+		if p.ordered != nil {
+			ordered = p.ordered[i]
+		}
+		if err := fanOut(tx, ev, p.dests[i], ordered, p.routesRaw[i], at, queued); err != nil {
 			return err
 		}
 	}
@@ -276,10 +284,37 @@ func (s *Store) ingestTx(tx *bbolt.Tx, req *store.IngestRequest, p *plan, res *s
 	return nil
 }
 
+// orderedDests records, in ordered (made on first use for n events),
+// which of event i's dests want a lead's events in order.
+func orderedDests(ordered [][]bool, n, i int, dests []string, wants func(string) bool) [][]bool {
+	if wants == nil {
+		return ordered
+	}
+	var flags []bool
+	for j, d := range dests {
+		if wants(d) {
+			if flags == nil {
+				flags = make([]bool, len(dests))
+			}
+			flags[j] = true
+		}
+	}
+	if flags == nil {
+		return ordered
+	}
+	if ordered == nil {
+		ordered = make([][]bool, n)
+	}
+	ordered[i] = flags
+	return ordered
+}
+
 // fanOut queues one delivery of ev per destination, due at at. It writes
 // only the event's route and the due-index keys: a delivery's record is
-// written when it is first settled.
-func fanOut(tx *bbolt.Tx, ev *lead.Event, dests []string, routes []byte, at int64, queued *map[string]int64) error {
+// written when it is first settled. A delivery to a destination that
+// ordered marks joins its lead's line, and is queued only when it is the
+// line's head.
+func fanOut(tx *bbolt.Tx, ev *lead.Event, dests []string, ordered []bool, routes []byte, at int64, queued *map[string]int64) error {
 	if len(dests) == 0 {
 		return nil
 	}
@@ -287,7 +322,17 @@ func fanOut(tx *bbolt.Tx, ev *lead.Event, dests []string, routes []byte, at int6
 		return err
 	}
 	for i, dest := range dests {
-		if err := queue(tx, dest, at, deliveryID(ev.ID, i)); err != nil {
+		id := deliveryID(ev.ID, i)
+		if ordered != nil && ordered[i] {
+			head, err := joinLine(tx, dest, ev.LeadID, id)
+			if err != nil {
+				return err
+			}
+			if !head {
+				continue
+			}
+		}
+		if err := queue(tx, dest, at, id); err != nil {
 			return err
 		}
 		if *queued == nil {

@@ -166,6 +166,9 @@ func (s *Store) dropTombstones(dest string, held map[string]leaseEntry, snap uin
 // its commit.
 type settled struct {
 	unqueued map[string]int64
+	// requeued counts the deliveries that became their line's head and
+	// were queued (see ordered.go).
+	requeued map[string]int64
 	dead     int64
 }
 
@@ -185,7 +188,7 @@ func (s *Store) Settle(ctx context.Context, outcomes []store.Outcome) error {
 	}
 	var ch settled
 	fn := func(tx *bbolt.Tx) error {
-		ch = settled{unqueued: map[string]int64{}}
+		ch = settled{unqueued: map[string]int64{}, requeued: map[string]int64{}}
 		for i := range outcomes {
 			if err := settleTx(tx, &outcomes[i], &ch); err != nil {
 				return err
@@ -196,6 +199,9 @@ func (s *Store) Settle(ctx context.Context, outcomes []store.Outcome) error {
 	after := func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		for dest, n := range ch.requeued {
+			s.queued[dest] += n
+		}
 		for dest, n := range ch.unqueued {
 			s.queued[dest] -= n
 			if s.queued[dest] <= 0 {
@@ -229,6 +235,17 @@ func settleTx(tx *bbolt.Tx, o *store.Outcome, ch *settled) error {
 		return err
 	}
 	r.Attempts = append(r.Attempts, o.Attempt)
+	if o.State != store.Retrying {
+		// Done with, one way or the other: the next of its lead's line,
+		// if it is in one, may go.
+		leadID, err := leaveLine(tx, id, ch.requeued)
+		if err != nil {
+			return err
+		}
+		if leadID != "" {
+			r.OrderedLead = leadID
+		}
+	}
 	switch o.State {
 	case store.Delivered:
 		r.State, r.Due = stateDelivered, 0
@@ -405,8 +422,8 @@ func (s *Store) DeadLetters(ctx context.Context, dest, cursor string, limit int)
 // since queueing reset so it gets the whole retry schedule again.
 func (s *Store) Replay(ctx context.Context, deadLetterID string, now time.Time) error {
 	var (
-		found bool
-		dest  string
+		found, queued bool
+		dest          string
 	)
 	fn := func(tx *bbolt.Tx) error {
 		found = false
@@ -415,12 +432,15 @@ func (s *Store) Replay(ctx context.Context, deadLetterID string, now time.Time) 
 			return err
 		}
 		found, dest = true, r.Dest
-		return revive(tx, r, deadLetterID, now)
+		queued, err = revive(tx, r, deadLetterID, now)
+		return err
 	}
 	after := func() {
 		if found {
 			s.mu.Lock()
-			s.queued[dest]++
+			if queued {
+				s.queued[dest]++
+			}
 			s.dead--
 			s.mu.Unlock()
 		}
@@ -434,22 +454,32 @@ func (s *Store) Replay(ctx context.Context, deadLetterID string, now time.Time) 
 	return nil
 }
 
-// revive moves a dead delivery back into the queue.
-func revive(tx *bbolt.Tx, r *record, id string, now time.Time) error {
+// revive moves a dead delivery back into the queue, due at now. One that
+// was queued as ordered joins the back of its lead's line instead, and is
+// queued only when that line was empty; queued says which.
+func revive(tx *bbolt.Tx, r *record, id string, now time.Time) (queued bool, err error) {
 	k := timeKey(r.DeadAt.UnixNano(), id)
 	if err := tx.Bucket(bDead).Delete(k); err != nil {
-		return err
+		return false, err
 	}
 	if b := tx.Bucket(bDeadDest).Bucket([]byte(r.Dest)); b != nil {
 		if err := b.Delete(k); err != nil {
-			return err
+			return false, err
 		}
 	}
 	r.State, r.Tries, r.Due, r.DeadAt = statePending, 0, now.UnixNano(), time.Time{}
-	if err := queue(tx, r.Dest, r.Due, id); err != nil {
-		return err
+	queued = true
+	if r.OrderedLead != "" {
+		if queued, err = joinLine(tx, r.Dest, r.OrderedLead, id); err != nil {
+			return false, err
+		}
 	}
-	return putRecord(tx, id, r)
+	if queued {
+		if err := queue(tx, r.Dest, r.Due, id); err != nil {
+			return false, err
+		}
+	}
+	return queued, putRecord(tx, id, r)
 }
 
 // ReplayAll replays dest's dead letters ("" is every destination) in
@@ -458,10 +488,10 @@ func (s *Store) ReplayAll(ctx context.Context, dest string, now time.Time) (int,
 	const chunk = 1000
 	total := 0
 	for {
-		var revived map[string]int64
+		var revived, requeued map[string]int64
 		n := 0
 		fn := func(tx *bbolt.Tx) error {
-			revived, n = map[string]int64{}, 0
+			revived, requeued, n = map[string]int64{}, map[string]int64{}, 0
 			b := deadBucket(tx, dest)
 			if b == nil {
 				return nil
@@ -479,10 +509,14 @@ func (s *Store) ReplayAll(ctx context.Context, dest string, now time.Time) (int,
 				if r == nil || r.State != stateDead {
 					return fmt.Errorf("dead letter %s has no dead record", id)
 				}
-				if err := revive(tx, r, id, now); err != nil {
+				queued, err := revive(tx, r, id, now)
+				if err != nil {
 					return err
 				}
 				revived[r.Dest]++
+				if queued {
+					requeued[r.Dest]++
+				}
 				n++
 			}
 			return nil
@@ -490,7 +524,9 @@ func (s *Store) ReplayAll(ctx context.Context, dest string, now time.Time) (int,
 		after := func() {
 			s.mu.Lock()
 			for d, k := range revived {
-				s.queued[d] += k
+				if q := requeued[d]; q > 0 {
+					s.queued[d] += q
+				}
 				s.dead -= k
 			}
 			s.mu.Unlock()

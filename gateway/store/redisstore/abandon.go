@@ -23,24 +23,27 @@ return redis.call('INCR', KEYS[2])
 
 // abandonScript dead-letters up to batch deliveries of one destination,
 // queued ones first, then leased ones, each with one more attempt (as
-// settleScript records a dead outcome). Entries whose delivery is already
-// settled, or whose event is gone, are only dropped from the sets.
+// settleScript records a dead outcome), and with each one queued as
+// ordered the rest of its lead's line (see orderedLines); once none is
+// queued or leased, what is left in lines, up to batch leads' worth.
+// Entries whose delivery is already settled, or whose event is gone, are
+// only dropped from the sets.
 // KEYS: queue, in-flight, pending, dead (all), dead of the destination.
 // ARGV: prefix, at ms, attempt JSON, error, batch, destination.
-// Reply: {dead-lettered, entries left in queue and in-flight}.
-var abandonScript = redis.NewScript(deliveryRef + `
-local p, at, att, err = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+// Reply: {dead-lettered, entries left in queue, in-flight and lines}.
+var abandonScript = redis.NewScript(deliveryRef + orderedLines + `
+local p, at, att, err, dest = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[6]
 local lim = tonumber(ARGV[5])
 local ids = redis.call('ZRANGE', KEYS[1], 0, lim - 1)
 if #ids < lim then
   for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, lim - #ids - 1)) do ids[#ids + 1] = id end
 end
 local n = 0
-for _, id in ipairs(ids) do
-  redis.call('ZREM', KEYS[1], id)
-  redis.call('ZREM', KEYS[2], id)
+-- kill dead-letters one delivery and answers its lead when it was queued
+-- as ordered.
+local function kill(id)
   local ek, f = ref(p, id)
-  local h = ek and redis.call('HMGET', ek, f .. 'd', f .. 's', f .. 'a', f .. 'n', f .. 't') or {}
+  local h = ek and redis.call('HMGET', ek, f .. 'd', f .. 's', f .. 'a', f .. 'n', f .. 't', f .. 'o') or {}
   local status = h[2] or 'pending'
   if h[1] and status ~= 'delivered' and status ~= 'dead' then
     local a = h[3]
@@ -51,9 +54,30 @@ for _, id in ipairs(ids) do
     redis.call('ZADD', KEYS[4], at, id)
     n = n + 1
   end
+  return h[6]
+end
+-- killLine dead-letters every delivery waiting in lead's line.
+local function killLine(lead)
+  local k = lineKey(p, dest, lead)
+  for _, id in ipairs(redis.call('LRANGE', k, 0, -1)) do kill(id) end
+  redis.call('DEL', k)
+  redis.call('SREM', p .. 'ols:' .. dest, lead)
+end
+for _, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
+  local lead = kill(id)
+  if lead then
+    leaveLine(p, dest, lead, id, false)
+    killLine(lead)
+  end
 end
 local left = redis.call('ZCARD', KEYS[1]) + redis.call('ZCARD', KEYS[2])
-if left == 0 then redis.call('SREM', KEYS[3], ARGV[6]) end
+if left == 0 then
+  for _, lead in ipairs(redis.call('SRANDMEMBER', p .. 'ols:' .. dest, lim)) do killLine(lead) end
+  left = redis.call('SCARD', p .. 'ols:' .. dest)
+end
+if left == 0 then redis.call('SREM', KEYS[3], dest) end
 return {n, left}
 `)
 

@@ -153,7 +153,7 @@ func (s *Store) ingestOnce(ctx context.Context, req store.IngestRequest, known *
 		dests := routeOnce(req.Route, &events[i])
 		block = append(block, events[i].ID, body, len(dests))
 		for _, dest := range dests {
-			block = append(block, dest)
+			block = append(block, destArg(dest, req.Ordered))
 		}
 	}
 	block[0] = len(block)

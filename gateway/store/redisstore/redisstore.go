@@ -88,11 +88,14 @@
 //	                          r (the inbound request's id, when it had one),
 //	                          and per delivery I: I.d (destination), I.s (status),
 //	                          I.n (attempts since queued), I.t (all attempts),
-//	                          I.a (attempts JSON), I.e (last error), I.x (dead ms)
+//	                          I.a (attempts JSON), I.e (last error), I.x (dead ms),
+//	                          I.o (the lead id, when queued as ordered)
 //	lg:{p}:q:DEST       zset  delivery id ("dlv_<event id's hex>_I") -> due ms
 //	lg:{p}:fl:DEST      zset  delivery id -> lease end ms
 //	lg:{p}:dead:DEST    zset  delivery id -> dead ms; lg:{p}:dead holds every destination's
 //	lg:{p}:pending      set   destinations with queued or in-flight deliveries
+//	lg:{p}:ol:DEST:LEAD list  an ordered destination's line of one lead's deliveries (ordered.go)
+//	lg:{p}:ols:DEST     set   the leads with a line for DEST
 //	lg:{p}:subs         hash  subscription id -> body; lg:{p}:subs:v its version counter
 //	lg:{p}:disabled     hash  destination -> config fingerprint, after a 410
 //	lg:{p}:wb:TOKEN     string one Ingest batch's reply, for 30 s

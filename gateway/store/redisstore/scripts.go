@@ -45,6 +45,7 @@ end
 //	b+6 expected version ("":    (identity key, expected lead id or "")
 //	    a lead id made just now) then the event count and per event: id,
 //	b+7 lead id                  JSON, destination count, destinations
+//	                             (each "1" or "0" and the name: see destArg)
 //
 // A duplicate key holds "<window end ms> <lead id>". An Ingest with a rate-
 // limit key is admitted (and recorded) or refused before anything else; a
@@ -65,7 +66,7 @@ end
 // identity key (or ""), so that Ingest decides again without a read.
 var writeScript = redis.NewScript(`
 if redis.replicate_commands then pcall(redis.replicate_commands) end
-` + ratelimit.SlidingWindowLua + `
+` + ratelimit.SlidingWindowLua + deliveryRef + orderedLines + `
 local done = redis.call('GET', KEYS[2])
 if done then return done end
 local p, retention = ARGV[1], ARGV[2]
@@ -159,18 +160,27 @@ for _, b in ipairs(starts) do
         f[#f + 1] = rid
       end
       for d = 0, nd - 1 do
-        local dest = ARGV[i]
+        local dest, ordered = string.sub(ARGV[i], 2), string.sub(ARGV[i], 1, 1) == '1'
         i = i + 1
         f[#f + 1] = d .. '.d'
         f[#f + 1] = dest
-        local q = queued[dest]
-        if not q then
-          q = {}
-          queued[dest] = q
-          dests[#dests + 1] = dest
+        local did = 'dlv_' .. string.sub(eid, 5) .. '_' .. d
+        local head = true
+        if ordered then
+          f[#f + 1] = d .. '.o'
+          f[#f + 1] = id
+          head = joinLine(p, dest, id, did)
         end
-        q[#q + 1] = due
-        q[#q + 1] = 'dlv_' .. string.sub(eid, 5) .. '_' .. d
+        if head then
+          local q = queued[dest]
+          if not q then
+            q = {}
+            queued[dest] = q
+            dests[#dests + 1] = dest
+          end
+          q[#q + 1] = due
+          q[#q + 1] = did
+        end
       end
       redis.call('HSET', ek, unpack(f))
       if nd == 0 then redis.call('PEXPIRE', ek, retention) end
@@ -244,16 +254,17 @@ return out
 
 // settleScript applies outcomes. A delivery already delivered or dead is
 // left alone, so a settle repeated by a retry or by a second replica whose
-// lease had ended does not count twice.
+// lease had ended does not count twice. One that leaves its lead's line
+// (see orderedLines) lets the next of that line be queued.
 // KEYS: pending, dead (all destinations). ARGV: prefix, retention ms, then
 // groups of (delivery id, state, retry at ms, attempt JSON, at ms, error).
-var settleScript = redis.NewScript(deliveryRef + `
+var settleScript = redis.NewScript(deliveryRef + orderedLines + `
 local p = ARGV[1]
 local touched = {}
 for i = 3, #ARGV, 6 do
   local id, state, retry, att, at, err = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
   local ek, f = ref(p, id)
-  local h = ek and redis.call('HMGET', ek, f .. 'd', f .. 's', f .. 'a', f .. 'n', f .. 't') or {}
+  local h = ek and redis.call('HMGET', ek, f .. 'd', f .. 's', f .. 'a', f .. 'n', f .. 't', f .. 'o') or {}
   local dest, status = h[1], h[2] or 'pending'
   if dest and status ~= 'delivered' and status ~= 'dead' then
     local a = h[3]
@@ -276,6 +287,8 @@ for i = 3, #ARGV, 6 do
       redis.call('ZADD', p .. 'dead:' .. dest, at, id)
       redis.call('ZADD', KEYS[2], at, id)
     end
+    -- Delivered or dead, the next of its lead's line may go.
+    if h[6] and state ~= 'retrying' then leaveLine(p, dest, h[6], id, true) end
     touched[dest] = true
   end
 end
@@ -288,22 +301,24 @@ return 'OK'
 `)
 
 // replayScript queues dead letters again, due at now, with a fresh attempt
-// count (the attempts log is kept). With a delivery id it replays that one;
-// without, up to batch dead letters from the source set.
+// count (the attempts log is kept); one queued as ordered joins the back
+// of its lead's line instead, queued only when that line was empty. With a
+// delivery id it replays that one; without, up to batch dead letters from
+// the source set.
 // KEYS: pending, dead (all), source dead set. ARGV: prefix, now ms, delivery
 // id or "", batch. Reply: how many were replayed.
-var replayScript = redis.NewScript(deliveryRef + `
+var replayScript = redis.NewScript(deliveryRef + orderedLines + `
 local p, now = ARGV[1], ARGV[2]
 local ids
 if ARGV[3] ~= '' then ids = {ARGV[3]} else ids = redis.call('ZRANGE', KEYS[3], 0, tonumber(ARGV[4]) - 1) end
 local n = 0
 for _, id in ipairs(ids) do
   local ek, f = ref(p, id)
-  local h = ek and redis.call('HMGET', ek, f .. 's', f .. 'd') or {}
+  local h = ek and redis.call('HMGET', ek, f .. 's', f .. 'd', f .. 'o') or {}
   if h[1] == 'dead' then
     redis.call('ZREM', KEYS[2], id)
     redis.call('ZREM', p .. 'dead:' .. h[2], id)
-    redis.call('ZADD', p .. 'q:' .. h[2], now, id)
+    if not h[3] or joinLine(p, h[2], h[3], id) then redis.call('ZADD', p .. 'q:' .. h[2], now, id) end
     redis.call('HSET', ek, f .. 's', 'pending', f .. 'n', 0)
     redis.call('HDEL', ek, f .. 'x')
     redis.call('SADD', KEYS[1], h[2])

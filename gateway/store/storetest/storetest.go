@@ -84,6 +84,8 @@ func Run(t *testing.T, fresh func(t *testing.T) Open) {
 		{"Ping", testPing},
 		{"EventsSearch", testEventsSearch},
 		{"RequestID", testRequestID},
+		{"Ordered", testOrdered},
+		{"OrderedAbandonAndReplayAll", testOrderedAbandonAndReplayAll},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
