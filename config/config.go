@@ -186,6 +186,11 @@ type Destination struct {
 	AllowPrivate bool `yaml:"allow_private"`
 	// Concurrency caps in-flight deliveries to this destination.
 	Concurrency int `yaml:"concurrency"`
+	// Ordered true delivers one lead's events to this destination in
+	// lead_version order: a later event of a lead waits while an earlier
+	// one is queued, in flight or retrying (a dead one no longer holds it
+	// back); other leads are not held up. Default false.
+	Ordered bool `yaml:"ordered"`
 }
 
 // TemplateFile returns the FILE of a template:FILE format, or "".
@@ -222,6 +227,10 @@ type Subscriptions struct {
 	// as a destination's: one whsec_… string, or a list of two while
 	// rotating; empty: unsigned.
 	Secrets []Secret `yaml:"secret"`
+	// Ordered delivers one lead's events to each subscription in
+	// lead_version order, as a destination's ordered does. Default true:
+	// a CRM wants a lead's events in order.
+	Ordered bool `yaml:"ordered"`
 }
 
 // RevealSecrets returns the signing secrets as plain strings, for the
@@ -272,10 +281,11 @@ func Default() Config {
 }
 
 // DefaultSubscriptions returns the subscriptions block of an empty
-// gateway.yaml: a destination's defaults, unsigned and unpaced.
+// gateway.yaml: a destination's defaults, unsigned and unpaced, but
+// ordered.
 func DefaultSubscriptions() Subscriptions {
 	d := DefaultDestination()
-	return Subscriptions{Timeout: d.Timeout, Retry: d.Retry}
+	return Subscriptions{Timeout: d.Timeout, Retry: d.Retry, Ordered: true}
 }
 
 // DefaultDestination returns the values a destination entry starts from

@@ -60,6 +60,7 @@ func TestLoadValid(t *testing.T) {
 			RateLimit: RateLimit{Requests: 10, Per: time.Second},
 			Retry:     Retry{MaxAttempts: 5, Schedule: []time.Duration{2 * time.Second, time.Minute}},
 			Secrets:   []Secret{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_AAAAAAAAAAAAAAAAAAAAAA=="},
+			Ordered:   false,
 		},
 		Destinations: []Destination{
 			{
@@ -84,6 +85,7 @@ func TestLoadValid(t *testing.T) {
 				NotifyOnFailure: "http://127.0.0.1:9000/failed",
 				AllowPrivate:    false,
 				Concurrency:     4,
+				Ordered:         true,
 			},
 			func() Destination {
 				d := DefaultDestination()
@@ -541,6 +543,11 @@ func TestDefaults(t *testing.T) {
 	}
 	if c.Admin.Enabled() {
 		t.Fatal("admin enabled without keys")
+	}
+	// LeadSquared subscriptions are CRMs: they get a lead's events in
+	// order unless told otherwise; a gateway.yaml destination does not.
+	if !c.Subscriptions.Ordered || DefaultDestination().Ordered {
+		t.Fatalf("ordered defaults: subscriptions %v, destination %v; want true, false", c.Subscriptions.Ordered, DefaultDestination().Ordered)
 	}
 	if err := want.Validate(); err != nil {
 		t.Fatalf("Default().Validate(): %v", err)

@@ -105,6 +105,7 @@ func destinations(cfg *config.Config, check bool) ([]deliver.Destination, error)
 			NotifyOnFailure: d.NotifyOnFailure,
 			AllowPrivate:    d.AllowPrivate || cfg.Server.AllowPrivateDestinations,
 			Concurrency:     d.Concurrency,
+			Ordered:         d.Ordered,
 		}
 		if dd.NotifyOnFailure == "" {
 			dd.NotifyOnFailure = cfg.NotifyURL
@@ -164,6 +165,7 @@ func subscriptionSettings(cfg *config.Config) leadsquared.Settings {
 			MaxAttempts: s.Retry.MaxAttempts,
 			Schedule:    s.Retry.Schedule,
 			Secrets:     s.RevealSecrets(),
+			Unordered:   !s.Ordered,
 		},
 	}
 }

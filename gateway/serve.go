@@ -154,6 +154,7 @@ func (g *gateway) run(ctx context.Context, l *loaded) error {
 		Limiter:        limiter,
 		Kick:           g.disp.Kick,
 		Route:          g.disp.Route,
+		Ordered:        g.disp.Ordered,
 		MetricsHandler: metricsHandler,
 		Mount:          func(r fiber.Router) { lsq.Mount(r); con.Mount(r) },
 		BodyLimit:      int(cfg.Server.BodyLimit),

@@ -75,6 +75,12 @@ type Destination struct {
 	AllowPrivate bool
 	// Concurrency caps in-flight deliveries to this destination.
 	Concurrency int
+	// Ordered delivers one lead's events in the order the store queued
+	// them (lead_version order): the store holds a later one back while
+	// an earlier one is queued, in flight or retrying. Route's caller
+	// records it with each delivery (store.IngestRequest.Ordered), so a
+	// reload that changes it applies to events ingested afterwards.
+	Ordered bool
 }
 
 // Formats and content types a Destination may name.

@@ -404,6 +404,12 @@ func (dp *Dispatcher) Route(ev *lead.Event) []string {
 	return Route(*dp.route.Load(), ev)
 }
 
+// Ordered says whether the current destination named name wants a lead's
+// events in order; pass it as store.IngestRequest.Ordered, with Route.
+func (dp *Dispatcher) Ordered(name string) bool {
+	return Ordered(*dp.route.Load(), name)
+}
+
 // Kick wakes every destination's loop, so an event just ingested goes out
 // without waiting for the idle poll.
 func (dp *Dispatcher) Kick() {

@@ -84,6 +84,18 @@ func matchesFilters(d *Destination, doc []byte) bool {
 	return true
 }
 
+// Ordered says whether the destination of ds named name wants a lead's
+// events in order; pass it, with Route over the same ds, as
+// store.IngestRequest.Ordered.
+func Ordered(ds []Destination, name string) bool {
+	for i := range ds {
+		if ds[i].Name == name {
+			return ds[i].Ordered
+		}
+	}
+	return false
+}
+
 // Route names the destinations of ds that want ev, marshaling the event at
 // most once however many destinations filter on fields. It is pure and fast
 // enough to run inside the store's write (store.IngestRequest.Route).

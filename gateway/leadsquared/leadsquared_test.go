@@ -181,6 +181,7 @@ func TestCreateSeedExample(t *testing.T) {
 		MaxAttempts: 8,
 		Schedule:    defaultSchedule,
 		Concurrency: deliver.DefaultConcurrency,
+		Ordered:     true, // a CRM gets a lead's events in order
 	}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Destinations:\n got %+v\nwant %+v", got, want)
@@ -239,7 +240,7 @@ func TestCreateBodyForms(t *testing.T) {
 			want := deliver.Destination{
 				Name: "lsq-" + id, Method: "POST", ContentType: "application/json", Format: "canonical",
 				Events: []string{lead.FormSubmitted}, Enabled: true, Timeout: 15 * time.Second,
-				MaxAttempts: 8, Schedule: defaultSchedule, Concurrency: deliver.DefaultConcurrency,
+				MaxAttempts: 8, Schedule: defaultSchedule, Concurrency: deliver.DefaultConcurrency, Ordered: true,
 			}
 			tt.want(&want)
 			got := h.destinations(t)
@@ -352,6 +353,18 @@ func TestDefaultsReachDestinations(t *testing.T) {
 	}
 	if err := got[0].Validate(); err != nil {
 		t.Fatalf("deliver refuses the destination: %v", err)
+	}
+}
+
+// gateway.yaml's subscriptions.ordered: false (Defaults.Unordered) makes
+// subscriptions unordered; they are ordered otherwise.
+func TestUnorderedSubscriptions(t *testing.T) {
+	for _, unordered := range []bool{false, true} {
+		h := newHarness(t, func(o *Options) { o.Defaults = Defaults{Unordered: unordered} })
+		h.create(t, seedBody(t))
+		if got := h.destinations(t); len(got) != 1 || got[0].Ordered == unordered {
+			t.Fatalf("Unordered %v: destinations = %+v, want Ordered %v", unordered, got, !unordered)
+		}
 	}
 }
 

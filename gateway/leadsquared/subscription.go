@@ -565,6 +565,10 @@ type Defaults struct {
 	// Secrets, when set, sign subscription deliveries (Standard Webhooks);
 	// LeadSquared has no attribute for a signing secret.
 	Secrets []string
+	// Unordered delivers a subscription's events as they come. By default
+	// (false) a subscription is an ordered destination: a CRM gets one
+	// lead's events in lead_version order.
+	Unordered bool
 }
 
 func (d Defaults) withZeroesFilled() Defaults {
@@ -606,6 +610,7 @@ func (s Subscription) destination(d Defaults, allowPrivate bool) deliver.Destina
 		Secrets:      append([]string(nil), d.Secrets...),
 		AllowPrivate: allowPrivate,
 		Concurrency:  d.Concurrency,
+		Ordered:      !d.Unordered,
 	}
 	for _, h := range s.CustomHeaders {
 		dst.Headers = append(dst.Headers, deliver.Header{Key: h.Key, Value: h.Value})

@@ -244,6 +244,7 @@ func (s *Server) accept(c *fiber.Ctx, rt *Runtime, m *mapping.Mapping, source st
 		Emits:      m.Emits(),
 		ReceivedAt: in.Now,
 		Route:      s.route(rt),
+		Ordered:    s.ordered(rt),
 		RequestID:  requestID(c),
 		Limit:      check,
 	})
@@ -435,6 +436,15 @@ func (s *Server) route(rt *Runtime) func(ev *lead.Event) []string {
 		return s.opts.Route
 	}
 	return func(ev *lead.Event) []string { return deliver.Route(rt.Destinations, ev) }
+}
+
+// ordered says which destinations route names want a lead's events in
+// order, from the same view.
+func (s *Server) ordered(rt *Runtime) func(dest string) bool {
+	if s.opts.Route != nil {
+		return s.opts.Ordered
+	}
+	return func(dest string) bool { return deliver.Ordered(rt.Destinations, dest) }
 }
 
 // dedupeKey identifies a payload: the same body and query string to the

@@ -50,6 +50,10 @@ type Options struct {
 	// Route names the destinations that want an event; nil routes over
 	// the runtime's Destinations.
 	Route func(ev *lead.Event) []string
+	// Ordered says which of Route's destinations want a lead's events in
+	// order; it goes with Route (with Route nil, the runtime's
+	// Destinations say; with Route set and Ordered nil, none is ordered).
+	Ordered func(dest string) bool
 	// MetricsHandler serves /metrics on the main listener; nil leaves the
 	// route out (metrics then live on server.metrics_listen).
 	MetricsHandler http.Handler
