@@ -142,6 +142,12 @@ func New(opts Options, rt *Runtime) *Server {
 		ReadTimeout:           30 * time.Second,
 		WriteTimeout:          30 * time.Second,
 		IdleTimeout:           120 * time.Second,
+		// fasthttp otherwise parses a multipart body while reading it and
+		// then hands out a body written again from the parsed form, with
+		// its parts in random (map) order: the duplicate rule and a
+		// source's HMAC must see the bytes as sent, and ParseBody parses
+		// those itself (within body_limit, file parts skipped).
+		DisablePreParseMultipartForm: true,
 	}
 	for _, p := range opts.TrustedProxies {
 		prefix, err := ParseProxy(p)
