@@ -219,6 +219,7 @@ type Store interface {
 	// ignored, as for any delivery that is no longer queued.
 	AbandonQueued(ctx context.Context, dest string, at time.Time, reason string) (int, error)
 	// Depth counts deliveries by state: "due", "scheduled", "in_flight", "dead".
+	// An ordered delivery waiting behind an earlier one is "scheduled".
 	Depth(ctx context.Context) (map[string]int64, error)
 	// Events lists stored events newest first, narrowed by q, for the
 	// operations console. It reads only (Ingest is never slowed by an

@@ -34,18 +34,20 @@ func (s *Store) AbandonQueued(ctx context.Context, dest string, at time.Time, re
 					keys = append(keys, append([]byte(nil), k...))
 				}
 			}
-			abandon := func(id string) error {
+			// abandon buries one delivery and answers its lead when it
+			// was in a line.
+			abandon := func(id string) (string, error) {
 				r, err := getRecord(tx, id)
 				if err != nil {
-					return err
+					return "", err
 				}
 				// Leaving its line queues nobody: the whole line is buried.
 				leadID, err := leaveLine(tx, id, nil)
 				if err != nil {
-					return err
+					return "", err
 				}
 				if r == nil || !r.queued() {
-					return nil // a stale key: nothing to bury
+					return leadID, nil // a stale key: nothing to bury
 				}
 				if leadID != "" {
 					r.OrderedLead = leadID
@@ -54,35 +56,60 @@ func (s *Store) AbandonQueued(ctx context.Context, dest string, at time.Time, re
 				r.State, r.Due, r.DeadAt = stateDead, 0, at
 				r.Tries++
 				if err := bury(tx, r, id); err != nil {
-					return err
+					return "", err
 				}
 				if err := putRecord(tx, id, r); err != nil {
-					return err
+					return "", err
 				}
 				buried = append(buried, id)
-				return nil
+				return leadID, nil
 			}
+			// abandonLines buries the deliveries waiting in dest's lines
+			// (of one lead, or of any with leadID ""), up to max.
+			abandonLines := func(leadID string, max int) (int, error) {
+				lineKeys, waiting := lineEntries(tx, dest, leadID, max)
+				for i, id := range waiting {
+					if _, err := abandon(id); err != nil {
+						return 0, err
+					}
+					// Gone with its line reference; this also drops an
+					// entry that had none.
+					if err := tx.Bucket(bLines).Bucket([]byte(dest)).Delete(lineKeys[i]); err != nil {
+						return 0, err
+					}
+				}
+				return len(waiting), nil
+			}
+			n := 0
 			for _, k := range keys {
 				if err := b.Delete(k); err != nil {
 					return err
 				}
 				removed++
-				if err := abandon(string(k[8:])); err != nil {
+				n++
+				leadID, err := abandon(string(k[8:]))
+				if err != nil {
 					return err
+				}
+				if leadID != "" {
+					// Its line goes with it, in this transaction, so no line
+					// is ever left without a queued head.
+					m, err := abandonLines(leadID, -1)
+					if err != nil {
+						return err
+					}
+					n += m
 				}
 			}
-			lineKeys, waiting := waitingInLines(tx, dest, chunk-len(keys))
-			for i, id := range waiting {
-				if err := abandon(id); err != nil {
+			if len(keys) < chunk {
+				// Lines whose head is gone (only a damaged file has them).
+				m, err := abandonLines("", chunk-len(keys))
+				if err != nil {
 					return err
 				}
-				// Gone with its line reference; this also drops an entry
-				// that had none.
-				if err := tx.Bucket(bLines).Bucket([]byte(dest)).Delete(lineKeys[i]); err != nil {
-					return err
-				}
+				n += m
 			}
-			full = len(keys)+len(waiting) == chunk
+			full = n >= chunk
 			return nil
 		}
 		after := func() {

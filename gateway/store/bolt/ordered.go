@@ -143,17 +143,46 @@ func promote(tx *bbolt.Tx, dest string, lines *bbolt.Bucket, prefix []byte, requ
 	}
 }
 
-// waitingInLines lists up to max deliveries waiting in dest's lines (for
-// AbandonQueued), as (line key, delivery id) pairs.
-func waitingInLines(tx *bbolt.Tx, dest string, max int) (keys [][]byte, ids []string) {
+// lineEntries lists the entries of leadID's line for dest, or with leadID
+// "" of all of dest's lines, up to max (-1: all), as (line key, delivery
+// id) pairs, for AbandonQueued.
+func lineEntries(tx *bbolt.Tx, dest, leadID string, max int) (keys [][]byte, ids []string) {
 	lines := tx.Bucket(bLines).Bucket([]byte(dest))
 	if lines == nil {
 		return nil, nil
 	}
+	var prefix []byte
+	if leadID != "" {
+		prefix = linePrefix(leadID)
+	}
 	c := lines.Cursor()
-	for k, v := c.First(); k != nil && len(keys) < max; k, v = c.Next() {
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(keys) != max; k, v = c.Next() {
 		keys = append(keys, bytes.Clone(k))
 		ids = append(ids, string(v))
 	}
 	return keys, ids
+}
+
+// waiting counts the deliveries waiting in dest's lines behind an earlier
+// one of their lead: every entry but each line's head. It reads them all,
+// as Depth reads the scheduled part of the due index.
+func waiting(tx *bbolt.Tx, dest string) int64 {
+	lines := tx.Bucket(bLines).Bucket([]byte(dest))
+	if lines == nil {
+		return 0
+	}
+	var n int64
+	var last []byte
+	c := lines.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		if len(k) < 8 {
+			continue
+		}
+		if p := k[:len(k)-8]; bytes.Equal(p, last) {
+			n++
+		} else {
+			last = append(last[:0], p...)
+		}
+	}
+	return n
 }

@@ -542,8 +542,9 @@ func (s *Store) ReplayAll(ctx context.Context, dest string, now time.Time) (int,
 }
 
 // Depth counts deliveries by state against the wall clock: scheduled ones
-// are found by seeking each due index to now, in-flight ones are the live
-// leases, and the rest of the queue is due.
+// are found by seeking each due index to now (and in the destination's
+// lines, see ordered.go), in-flight ones are the live leases, and the rest
+// of the queue is due.
 func (s *Store) Depth(ctx context.Context) (map[string]int64, error) {
 	now := time.Now()
 	s.mu.Lock()
@@ -573,7 +574,9 @@ func (s *Store) Depth(ctx context.Context) (map[string]int64, error) {
 					scheduled++
 				}
 			}
-			out["scheduled"] += scheduled
+			// Deliveries waiting in a line are not in the due index: they
+			// are queued for later, like a scheduled retry.
+			out["scheduled"] += scheduled + waiting(tx, dest)
 			out["in_flight"] += inFlight[dest]
 			out["due"] += max(n-scheduled-inFlight[dest], 0)
 		}

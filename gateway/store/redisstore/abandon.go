@@ -58,10 +58,7 @@ local function kill(id)
 end
 -- killLine dead-letters every delivery waiting in lead's line.
 local function killLine(lead)
-  local k = lineKey(p, dest, lead)
-  for _, id in ipairs(redis.call('LRANGE', k, 0, -1)) do kill(id) end
-  redis.call('DEL', k)
-  redis.call('SREM', p .. 'ols:' .. dest, lead)
+  for _, id in ipairs(dropLine(p, dest, lead)) do kill(id) end
 end
 for _, id in ipairs(ids) do
   redis.call('ZREM', KEYS[1], id)

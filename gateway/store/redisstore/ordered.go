@@ -13,6 +13,8 @@ package redisstore
 // it was queued as ordered: a replay puts it back in that line. Every
 // change to a line happens in the script that changes the queue, so a
 // line is exactly as durable, and as shared between replicas, as the queue.
+// lg:{p}:olwait counts the deliveries waiting behind a line's head (every
+// line's length less one), for Depth.
 
 // orderedLines defines the scripts' line functions; it needs deliveryRef.
 //
@@ -21,16 +23,34 @@ package redisstore
 //	                                  the head, which the caller then queues
 //	leaveLine(p, dest, lead, id, go)  takes id out; with go, queues the new
 //	                                  head unless it is queued or leased
+//	dropLine(p, dest, lead)           deletes the line; answers its ids
 const orderedLines = `
 local function lineKey(p, dest, lead) return p .. 'ol:' .. dest .. ':' .. lead end
 local function joinLine(p, dest, lead, id)
   local n = redis.call('RPUSH', lineKey(p, dest, lead), id)
-  if n == 1 then redis.call('SADD', p .. 'ols:' .. dest, lead) end
+  if n == 1 then
+    redis.call('SADD', p .. 'ols:' .. dest, lead)
+  else
+    redis.call('INCR', p .. 'olwait')
+  end
   return n == 1
+end
+-- shorten counts one entry gone from line k, which held n before.
+local function shorten(p, n)
+  if n >= 2 then redis.call('DECR', p .. 'olwait') end
+end
+local function dropLine(p, dest, lead)
+  local k = lineKey(p, dest, lead)
+  local ids = redis.call('LRANGE', k, 0, -1)
+  if #ids >= 2 then redis.call('DECRBY', p .. 'olwait', #ids - 1) end
+  redis.call('DEL', k)
+  redis.call('SREM', p .. 'ols:' .. dest, lead)
+  return ids
 end
 local function leaveLine(p, dest, lead, id, promote)
   local k = lineKey(p, dest, lead)
-  redis.call('LREM', k, 1, id)
+  local n = redis.call('LLEN', k)
+  if redis.call('LREM', k, 1, id) == 1 then shorten(p, n) end
   while true do
     local head = redis.call('LINDEX', k, 0)
     if not head then
@@ -49,6 +69,7 @@ local function leaveLine(p, dest, lead, id, promote)
       return
     end
     -- A head that is not queued (its event is gone): skip it.
+    shorten(p, redis.call('LLEN', k))
     redis.call('LPOP', k)
   end
 end

@@ -96,6 +96,7 @@
 //	lg:{p}:pending      set   destinations with queued or in-flight deliveries
 //	lg:{p}:ol:DEST:LEAD list  an ordered destination's line of one lead's deliveries (ordered.go)
 //	lg:{p}:ols:DEST     set   the leads with a line for DEST
+//	lg:{p}:olwait       string deliveries waiting in lines behind their head, for Depth
 //	lg:{p}:subs         hash  subscription id -> body; lg:{p}:subs:v its version counter
 //	lg:{p}:disabled     hash  destination -> config fingerprint, after a 410
 //	lg:{p}:wb:TOKEN     string one Ingest batch's reply, for 30 s

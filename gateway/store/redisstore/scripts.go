@@ -413,12 +413,14 @@ end
 return out
 `)
 
-// depthScript counts deliveries by state over every pending destination.
+// depthScript counts deliveries by state over every pending destination;
+// those waiting in a line behind an earlier one of their lead (see
+// orderedLines) are scheduled.
 // KEYS: pending, dead (all). ARGV: prefix, now ms.
 // Reply: {due, scheduled, in flight, dead}.
 var depthScript = redis.NewScript(`
 local p, now = ARGV[1], ARGV[2]
-local due, sched, fl = 0, 0, 0
+local due, sched, fl = 0, math.max(0, tonumber(redis.call('GET', p .. 'olwait') or '0')), 0
 for _, d in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   due = due + redis.call('ZCOUNT', p .. 'q:' .. d, '-inf', now) + redis.call('ZCOUNT', p .. 'fl:' .. d, '-inf', now)
   sched = sched + redis.call('ZCOUNT', p .. 'q:' .. d, '(' .. now, '+inf')

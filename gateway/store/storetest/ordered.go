@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -56,13 +57,23 @@ func expectLeased(t *testing.T, s store.Store, step, dest string, now time.Time,
 	return ds
 }
 
+// wantDepth fails unless Depth answers want.
+func wantDepth(t *testing.T, s store.Store, step string, want map[string]int64) {
+	t.Helper()
+	if got := depth(t, s); !maps.Equal(got, want) {
+		t.Fatalf("%s: depth = %v, want %v", step, got, want)
+	}
+}
+
 // testOrdered: deliveries queued as ordered go out one at a time per (lead,
 // destination), in the order they were queued; a retrying one holds the
 // next back even before its retry is due, a delivered or dead one lets it
 // go; other leads and unordered destinations are never held; the line
-// survives a restart.
+// survives a restart. Depth counts the deliveries waiting in a line as
+// scheduled. Times are a minute in the past, as Depth judges due against
+// the wall clock.
 func testOrdered(t *testing.T, open Open) {
-	at := base()
+	at := base().Add(-time.Minute)
 	post := orderedPoster(t)
 	s := &closer{Store: open(t)}
 	t.Cleanup(func() { _ = s.Close() })
@@ -75,6 +86,7 @@ func testOrdered(t *testing.T, open Open) {
 		t.Fatalf("lead ids %s %s %s / %s: want one lead and another", e1.LeadID, e2.LeadID, e3.LeadID, m1.LeadID)
 	}
 	now := at.Add(10 * time.Second)
+	wantDepth(t, s, "ingested", map[string]int64{"due": 6, "scheduled": 2, "in_flight": 0, "dead": 0})
 
 	expectLeased(t, s, "unordered", "plain", now, e1, e2, e3, m1)
 	ds := expectLeased(t, s, "first lease", "crm", now, e1, m1)
@@ -83,6 +95,8 @@ func testOrdered(t *testing.T, open Open) {
 		store.Outcome{Delivery: ds[1], Attempt: attemptAt(now, 200, ""), State: store.Delivered},
 	)
 	expectLeased(t, s, "e1 retrying, not due", "crm", now.Add(2*time.Minute))
+	// plain's four leased; e1 due in an hour and e2, e3 waiting behind it.
+	wantDepth(t, s, "e1 retrying", map[string]int64{"due": 0, "scheduled": 3, "in_flight": 4, "dead": 0})
 
 	if err := s.Close(); err != nil {
 		t.Fatalf("close: %v", err)
@@ -137,7 +151,7 @@ func testOrdered(t *testing.T, open Open) {
 func testOrderedAbandonAndReplayAll(t *testing.T, open Open) {
 	s := openStore(t, open)
 	ctx := context.Background()
-	at := base()
+	at := base().Add(-time.Minute)
 	post := orderedPoster(t)
 	var evs []lead.Event
 	for i := range 3 {
@@ -165,6 +179,8 @@ func testOrderedAbandonAndReplayAll(t *testing.T, open Open) {
 		}
 	}
 	expectLeased(t, s, "after abandon", "crm", now.Add(time.Hour))
+	// plain's four; nothing waits for crm any more.
+	wantDepth(t, s, "after abandon", map[string]int64{"due": 4, "scheduled": 0, "in_flight": 0, "dead": 3})
 	// The leased one's late outcome changes nothing.
 	settle(t, s, store.Outcome{Delivery: ds[0], Attempt: attemptAt(now, 503, "HTTP 503"), State: store.Retrying, RetryAt: now})
 	expectLeased(t, s, "after a late settle", "crm", now.Add(time.Hour))
@@ -178,6 +194,8 @@ func testOrderedAbandonAndReplayAll(t *testing.T, open Open) {
 	if n, err := s.ReplayAll(ctx, "crm", replayAt); err != nil || n != 3 {
 		t.Fatalf("replay all = %d, %v; want 3", n, err)
 	}
+	// plain's five due; crm's first due in an hour, two waiting behind it.
+	wantDepth(t, s, "after replay all", map[string]int64{"due": 5, "scheduled": 3, "in_flight": 0, "dead": 0})
 	for i, ev := range evs {
 		ds := expectLeased(t, s, fmt.Sprintf("replayed %d", i), "crm", replayAt, ev)
 		settle(t, s, store.Outcome{Delivery: ds[0], Attempt: attemptAt(replayAt, 200, ""), State: store.Delivered})

@@ -24,7 +24,8 @@
 //     a replayed delivery is "pending" again.
 //   - Lease returns due deliveries oldest due first; Depth always has the
 //     four keys "due", "scheduled", "in_flight" and "dead", and judges due
-//     against the wall clock.
+//     against the wall clock. A delivery waiting behind an earlier one of
+//     its lead (IngestRequest.Ordered) counts as scheduled.
 package storetest
 
 import (
