@@ -10,8 +10,9 @@ import (
 )
 
 // AbandonQueued empties dest's due index into its dead letters, in
-// transactions of a bounded size, and then its lines (deliveries of an
-// ordered destination waiting behind an earlier one of their lead).
+// transactions of a bounded size; a line's head goes with its whole line
+// (the deliveries of an ordered destination waiting behind it, see
+// ordered.go), in the same transaction.
 // Leased deliveries are in the due index too (leases live in memory), so
 // they are moved as well; a later Settle of one finds it dead and ignores
 // it.
