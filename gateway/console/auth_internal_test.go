@@ -1,6 +1,7 @@
 package console
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -23,14 +24,27 @@ func TestSessionToken(t *testing.T) {
 		{"expiry edited", "ak", "sk", "1900000000" + good[10:], now, false},
 		{"signature edited", "ak", "sk", good[:len(good)-2] + "AA", now, false},
 		{"no signature", "ak", "sk", "1800003600", now, false},
+		{"no session id", "ak", "sk", "1800003600." + good[strings.LastIndexByte(good, '.')+1:], now, false},
+		{"session id edited", "ak", "sk", good[:11] + "x" + good[12:], now, false},
 		{"empty", "ak", "sk", "", now, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := validSession(tt.access, tt.secret, tt.value, tt.at); got != tt.want {
+			if _, got := validSession(tt.access, tt.secret, tt.value, tt.at); got != tt.want {
 				t.Fatalf("validSession = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestSessionIDs: every sign-in gets its own session id, which is what a
+// sign-out revokes.
+func TestSessionIDs(t *testing.T) {
+	exp := time.Unix(1_800_000_000, 0)
+	a, okA := validSession("ak", "sk", mintSession("ak", "sk", exp), exp.Add(-time.Minute))
+	b, okB := validSession("ak", "sk", mintSession("ak", "sk", exp), exp.Add(-time.Minute))
+	if !okA || !okB || a == "" || a == b {
+		t.Fatalf("session ids %q (%v) and %q (%v), want two different valid ids", a, okA, b, okB)
 	}
 }
 

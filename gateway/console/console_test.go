@@ -3,6 +3,7 @@ package console_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"maps"
 	"mime/multipart"
@@ -141,9 +142,9 @@ func TestIndexServesFormOrConsole(t *testing.T) {
 // The calls are read from the app's routes, so a new one mounted without
 // its guard fails here.
 func TestNoCallWithoutKeys(t *testing.T) {
-	g := startGateway(t, "http://127.0.0.1:9/")
-	good := sessionCookie(t, g)
-	forged := console.CookieName + "=" + "4102444800.AAAA"
+	// Each /admin route is tried from its own address (the loopback peer is
+	// a trusted proxy), since wrong keys from one address are slowed down.
+	g := startGateway(t, "http://127.0.0.1:9/", func(o *server.Options) { o.TrustedProxies = []string{"127.0.0.1"} })
 	var ui, admin []fiber.Route
 	for _, r := range g.srv.App().GetRoutes(true) {
 		switch {
@@ -163,6 +164,8 @@ func TestNoCallWithoutKeys(t *testing.T) {
 	}
 	for _, r := range ui {
 		t.Run(r.Method+" "+r.Path, func(t *testing.T) {
+			good := sessionCookie(t, g) // fresh: the logout route ends its session
+			forged := console.CookieName + "=" + "4102444800.AAAA.AAAA"
 			for _, tt := range []struct {
 				name   string
 				header map[string]string
@@ -183,8 +186,10 @@ func TestNoCallWithoutKeys(t *testing.T) {
 			}
 		})
 	}
-	for _, r := range admin {
+	good := sessionCookie(t, g)
+	for i, r := range admin {
 		t.Run(r.Method+" "+r.Path, func(t *testing.T) {
+			from := fmt.Sprintf("198.51.100.%d", i+1)
 			for _, tt := range []struct {
 				name   string
 				header map[string]string
@@ -194,7 +199,9 @@ func TestNoCallWithoutKeys(t *testing.T) {
 				{"wrong secret", map[string]string{"X-Access-Key": testAccess, "X-Secret-Key": "wrong"}},
 				{"swapped keys", map[string]string{"X-Access-Key": testSecret, "X-Secret-Key": testAccess}},
 			} {
-				if res, body := do(t, r.Method, g.base+concretePath(r.Path), "{}", tt.header); res.StatusCode != http.StatusUnauthorized {
+				header := map[string]string{"X-Forwarded-For": from}
+				maps.Copy(header, tt.header)
+				if res, body := do(t, r.Method, g.base+concretePath(r.Path), "{}", header); res.StatusCode != http.StatusUnauthorized {
 					t.Fatalf("%s: status = %d, want 401 (%s)", tt.name, res.StatusCode, body)
 				}
 			}
