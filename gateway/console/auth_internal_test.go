@@ -63,3 +63,26 @@ func TestRecordKeepsWindow(t *testing.T) {
 		t.Fatalf("kept %d samples", n)
 	}
 }
+
+// TestRedactURL: the console shows a URL as scheme, host and first path
+// segment only: a Slack-style secret in the path, a token in the query,
+// user info and the fragment never reach the page.
+func TestRedactURL(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"https://hooks.slack.com/services/T0001/B0002/XXXXSECRETXXXX", "https://hooks.slack.com/services"},
+		{"https://crm.example.com/hook?key=secret", "https://crm.example.com/hook"},
+		{"https://user:pass@crm.example.com:8443/a/b#frag", "https://crm.example.com:8443/a"},
+		{"http://127.0.0.1:9000/leads", "http://127.0.0.1:9000/leads"},
+		{"http://127.0.0.1:9000", "http://127.0.0.1:9000"},
+		{"http://127.0.0.1:9000/", "http://127.0.0.1:9000"},
+		{"https://example.com//secret/x", "https://example.com"},
+		{"https://example.com/a%2Fsecret/b", "https://example.com/a%2Fsecret"},
+		{"http://[::1]:8080/x/y", "http://[::1]:8080/x"},
+		{"not a url", ""},
+		{"%zz", ""},
+	} {
+		if got := redactURL(tt.in); got != tt.want {
+			t.Errorf("redactURL(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

@@ -464,7 +464,7 @@ func TestSearchEvents(t *testing.T) {
 
 func TestEventDetailHidesSecrets(t *testing.T) {
 	s := newSink(t, http.StatusOK)
-	g := startGateway(t, s.srv.URL+"/leads?token=sink-query-token")
+	g := startGateway(t, s.srv.URL+"/leads/T0001/sink-path-token?token=sink-query-token")
 	cookie := sessionCookie(t, g)
 	postLead(t, g, "save_lead", `{"data": {"email": "john@example.com"}}`)
 	var p struct {
@@ -504,7 +504,7 @@ func TestEventDetailHidesSecrets(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	for _, secret := range []string{"sink-query-token", "crm-secret-header-value", "whsec_"} {
+	for _, secret := range []string{"sink-path-token", "T0001", "sink-query-token", "crm-secret-header-value", "whsec_"} {
 		if strings.Contains(body, secret) {
 			t.Fatalf("event detail shows %q: %s", secret, body)
 		}
@@ -522,7 +522,7 @@ func TestEventDetailHidesSecrets(t *testing.T) {
 func TestSubscriptionsListAndDelete(t *testing.T) {
 	g := startGateway(t, "http://127.0.0.1:9/")
 	cookie := sessionCookie(t, g)
-	create := `{"Description": "CRM hook", "URL": "https://crm.example.com/hook?key=subscriber-secret", "Method": "POST",
+	create := `{"Description": "CRM hook", "URL": "https://hooks.slack.example.com/services/T0001/subscriber-path-secret?key=subscriber-secret", "Method": "POST",
 		"ContentType": "application/json", "WebhookEvent": 3,
 		"CustomHeaders": [{"Key": "Authorization", "Value": "Bearer subscriber-header-secret"}]}`
 	res, body := do(t, http.MethodPost, g.base+"/v2/Webhook.svc/Create?accessKey="+testAccess+"&secretKey="+testSecret, create,
@@ -542,10 +542,13 @@ func TestSubscriptionsListAndDelete(t *testing.T) {
 	if !strings.Contains(body, created.Message.ID) || !strings.Contains(body, "lead.created") {
 		t.Fatalf("list = %s", body)
 	}
-	for _, secret := range []string{"subscriber-secret", "subscriber-header-secret"} {
+	for _, secret := range []string{"subscriber-path-secret", "T0001", "subscriber-secret", "subscriber-header-secret"} {
 		if strings.Contains(body, secret) {
 			t.Fatalf("list shows %q: %s", secret, body)
 		}
+	}
+	if !strings.Contains(body, `"url":"https://hooks.slack.example.com/services"`) {
+		t.Fatalf("list does not show the URL as scheme, host and first segment: %s", body)
 	}
 	if res, body := do(t, http.MethodDelete, g.base+"/ui/api/subscriptions/"+created.Message.ID, "", consoleHeaders(cookie)); res.StatusCode != http.StatusOK {
 		t.Fatalf("delete = %d %s", res.StatusCode, body)
