@@ -222,6 +222,14 @@ func TestLoadInvalid(t *testing.T) {
 		{"secret-prefix", []string{"4: destinations[0].secret: must start with whsec_ (value not shown)"}},
 		{"secret-base64", []string{"6: destinations[0].secret[1]: must be whsec_ followed by base64; the rest is not valid base64 (value not shown)"}},
 		{"secret-short", []string{"4: destinations[0].secret: must decode to at least 16 bytes after whsec_, got 5 (value not shown)"}},
+		{"secret-empty", []string{"4: destinations[0].secret: has no key after whsec_ (write ${VAR:-} for an optional secret, or leave secret out)"}},
+		{"secret-unset", []string{
+			"4: destinations[0].secret: ${LG_TEST_UNSET_SECRET} is not set (set it, or write ${LG_TEST_UNSET_SECRET:-} to make it optional)",
+			"6: subscriptions.secret[1]: ${LG_TEST_UNSET_OLD_SECRET} is not set (set it, or write ${LG_TEST_UNSET_OLD_SECRET:-} to make it optional)"}},
+		{"header-unset", []string{
+			"5: destinations[0].headers.X-Api-Key: ${LG_TEST_UNSET_KEY} is not set (set it, or write ${LG_TEST_UNSET_KEY:-} to make it optional)",
+			"6: destinations[0].headers.Authorization: ${LG_TEST_UNSET_TOKEN} is not set (set it, or write ${LG_TEST_UNSET_TOKEN:-} to make it optional)"}},
+		{"admin-unset", []string{"2: admin.access_key: ${LG_TEST_UNSET_ACCESS} is not set (set it, or write ${LG_TEST_UNSET_ACCESS:-} to make it optional)"}},
 		{"secret-count", []string{"4: destinations[0].secret: at most 2 secrets (the current and the previous while rotating), got 3"}},
 		{"notify-on-failure", []string{"4: destinations[0].notify_on_failure: must be an absolute http or https URL"}},
 		{"subscriptions-timeout", []string{"2: subscriptions.timeout: must be greater than 0 and at most 20s"}},
@@ -234,6 +242,10 @@ func TestLoadInvalid(t *testing.T) {
 		{"concurrency", []string{"4: destinations[0].concurrency: must be between 1 and 256, got 0"}},
 	}
 	t.Setenv("REDIS_URL", "")
+	for _, k := range []string{"LG_TEST_UNSET_SECRET", "LG_TEST_UNSET_OLD_SECRET", "LG_TEST_UNSET_KEY", "LG_TEST_UNSET_TOKEN",
+		"LG_TEST_UNSET_ACCESS", "LG_TEST_UNSET_SECRET_KEY"} {
+		t.Setenv(k, "") // empty counts as unset
+	}
 	seen := map[string]bool{}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -735,7 +747,9 @@ func TestGatewayYAMLExample(t *testing.T) {
 		b.WriteString(strings.TrimPrefix(line, "#") + "\n")
 	}
 	c, err := parse("example.yaml", []byte(b.String()), env(map[string]string{
-		"CRM_SIGNING_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+		"CRM_SIGNING_SECRET":          "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+		"SUBSCRIPTION_SIGNING_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+		"CRM_KEY":                     "crm-key",
 	}))
 	if err != nil {
 		t.Fatalf("uncommented example: %v", err)

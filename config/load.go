@@ -129,6 +129,10 @@ type decoder struct {
 	lines  map[string]int
 	lookup func(string) (string, bool)
 	errs   []error
+	// unset names, per scalar, each ${VAR} written without a default
+	// whose variable is unset or empty: an error where the value feeds a
+	// secret or a header (see decode).
+	unset map[*yaml.Node][]string
 }
 
 func (d *decoder) fail(line int, path, format string, args ...any) {
@@ -155,12 +159,18 @@ func (d *decoder) expand(n *yaml.Node, path string) {
 		if !strings.Contains(n.Value, "$") {
 			return
 		}
-		v, err := expandString(n.Value, d.lookup)
+		v, unset, err := expandVars(n.Value, d.lookup)
 		if err != nil {
 			d.fail(n.Line, path, "%v", err)
 			return
 		}
 		n.Value = v
+		if len(unset) > 0 {
+			if d.unset == nil {
+				d.unset = map[*yaml.Node][]string{}
+			}
+			d.unset[n] = unset
+		}
 		// Aliases are not followed: the anchored node is expanded where
 		// it is written, once.
 	}
@@ -171,6 +181,14 @@ var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // expandString expands ${VAR} (unset: empty), ${VAR:-default} (unset or
 // empty: default) and $$ (a literal $). Any other $ stays as written.
 func expandString(s string, lookup func(string) (string, bool)) (string, error) {
+	v, _, err := expandVars(s, lookup)
+	return v, err
+}
+
+// expandVars is expandString that also names each ${VAR}, written without
+// a default, whose variable is unset or empty.
+func expandVars(s string, lookup func(string) (string, bool)) (string, []string, error) {
+	var unset []string
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		if s[i] != '$' || i+1 == len(s) {
@@ -184,16 +202,19 @@ func expandString(s string, lookup func(string) (string, bool)) (string, error) 
 		case '{':
 			end := strings.IndexByte(s[i+2:], '}')
 			if end < 0 {
-				return "", errors.New("unterminated ${ (write $$ for a literal $)")
+				return "", nil, errors.New("unterminated ${ (write $$ for a literal $)")
 			}
 			expr := s[i+2 : i+2+end]
 			name, def, hasDef := strings.Cut(expr, ":-")
 			if !envName.MatchString(name) {
-				return "", fmt.Errorf("invalid variable name %q in ${…}", name)
+				return "", nil, fmt.Errorf("invalid variable name %q in ${…}", name)
 			}
 			v, _ := lookup(name)
-			if hasDef && v == "" {
+			switch {
+			case hasDef && v == "":
 				v = def
+			case v == "":
+				unset = append(unset, name)
 			}
 			b.WriteString(v)
 			i += 2 + end
@@ -201,7 +222,7 @@ func expandString(s string, lookup func(string) (string, bool)) (string, error) 
 			b.WriteByte('$')
 		}
 	}
-	return b.String(), nil
+	return b.String(), unset, nil
 }
 
 func joinPath(path, key string) string {
@@ -213,6 +234,7 @@ func joinPath(path, key string) string {
 
 var (
 	durationType = reflect.TypeFor[time.Duration]()
+	secretType   = reflect.TypeFor[Secret]()
 	secretsType  = reflect.TypeFor[[]Secret]()
 )
 
@@ -233,6 +255,14 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	}
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
 		return
+	}
+	// A secret (admin keys, signing secrets, header values: every Secret)
+	// may be left empty only through ${VAR:-}: an unset ${VAR} would sign
+	// nothing, send an empty header or switch the admin API off unasked.
+	if t := v.Type(); (t == secretType || t == secretsType) && n.Kind == yaml.ScalarNode {
+		for _, name := range d.unset[n] {
+			d.fail(n.Line, path, "${%s} is not set (set it, or write ${%s:-} to make it optional)", name, name)
+		}
 	}
 	switch v.Type() {
 	case durationType:

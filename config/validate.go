@@ -360,6 +360,11 @@ func (v *validator) secrets(path string, secrets []Secret) {
 			v.add(p, "must start with whsec_ (value not shown)")
 			continue
 		}
+		if strings.TrimSpace(strings.TrimPrefix(s.Reveal(), "whsec_")) == "" {
+			// Not a secret that is merely short: nothing would sign.
+			v.add(p, "has no key after whsec_ (write ${VAR:-} for an optional secret, or leave secret out)")
+			continue
+		}
 		// The deliver package's own decoder, so a secret that validates is
 		// one that signs (padded or unpadded base64 alike).
 		key, err := deliver.DecodeSecret(s.Reveal())

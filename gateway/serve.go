@@ -23,6 +23,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"leadgate/config"
+	"leadgate/gateway/adminkeys"
 	"leadgate/gateway/console"
 	"leadgate/gateway/deliver"
 	"leadgate/gateway/leadsquared"
@@ -119,6 +120,14 @@ func (g *gateway) run(ctx context.Context, l *loaded) error {
 		NotifyURL: cfg.NotifyURL,
 		Grace:     cfg.Server.ShutdownGrace,
 	})
+	// One guard over the admin keys for the admin API, the console and the
+	// LeadSquared API, so an address's wrong keys count together whatever
+	// the door; its failures live in the gateway's limiter (with Redis,
+	// shared by every replica).
+	keysLimiter, _ := limiter.(adminkeys.Limiter) // both backends are
+	guard := adminkeys.New(adminkeys.Options{Limiter: keysLimiter, Log: g.log,
+		ClientIP:  func(c *fiber.Ctx) string { return g.srv.ClientIP(c) },
+		Throttled: g.metrics.RateLimited.WithLabelValues("api")})
 	set := subscriptionSettings(cfg)
 	lsq := leadsquared.New(leadsquared.Options{
 		Store:        st,
@@ -130,6 +139,7 @@ func (g *gateway) run(ctx context.Context, l *loaded) error {
 		AllowPrivate: set.AllowPrivate,
 		Defaults:     set.Defaults,
 		OnChange:     g.setSubscriptions,
+		Guard:        guard,
 	})
 	g.lsq = lsq
 	subs, err := lsq.Destinations(ctx)
@@ -140,7 +150,8 @@ func (g *gateway) run(ctx context.Context, l *loaded) error {
 	g.subs = subs
 
 	con := console.New(console.Options{Log: g.log, Store: st, Gatherer: reg, Subscriptions: lsq, Kick: g.disp.Kick,
-		Runtime: func() *server.Runtime { return g.srv.Runtime() }, ClientIP: func(c *fiber.Ctx) string { return g.srv.ClientIP(c) }})
+		Runtime: func() *server.Runtime { return g.srv.Runtime() }, ClientIP: func(c *fiber.Ctx) string { return g.srv.ClientIP(c) },
+		Guard: guard, Limiter: keysLimiter})
 
 	var metricsHandler http.Handler = metrics.Handler(reg)
 	if cfg.Server.MetricsListen != "" {
@@ -160,6 +171,7 @@ func (g *gateway) run(ctx context.Context, l *loaded) error {
 		BodyLimit:      int(cfg.Server.BodyLimit),
 		TrustedProxies: cfg.Server.TrustedProxies,
 		ProxyHeader:    cfg.Server.ProxyHeader,
+		Guard:          guard,
 	}, l.runtime(subs))
 	g.apply(l, subs)
 	g.warnUnauthenticated(l)

@@ -2,7 +2,9 @@ package console
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"html/template"
@@ -12,6 +14,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"leadgate/gateway/adminkeys"
+	"leadgate/gateway/ratelimit"
 	"leadgate/gateway/server"
 )
 
@@ -24,49 +28,96 @@ const (
 )
 
 // sessionTag separates the console's MACs from any other use of the key.
-const sessionTag = "leadgate console session v1"
+const sessionTag = "leadgate console session v2"
 
-// mintSession returns a cookie value valid until exp: the expiry and an
-// HMAC over it, keyed by the secret key and bound to the access key, so
-// changing either key signs every console out.
+// mintSession returns a cookie value valid until exp: the expiry, a random
+// session id and an HMAC over both, keyed by the secret key and bound to
+// the access key, so changing either key signs every console out. The id
+// is what a sign-out revokes on the server.
 func mintSession(access, secret string, exp time.Time) string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand documents it)
 	e := strconv.FormatInt(exp.Unix(), 10)
-	return e + "." + base64.RawURLEncoding.EncodeToString(sessionMAC(access, secret, e))
+	id := base64.RawURLEncoding.EncodeToString(b[:])
+	return e + "." + id + "." + base64.RawURLEncoding.EncodeToString(sessionMAC(access, secret, e, id))
 }
 
-func sessionMAC(access, secret, exp string) []byte {
+func sessionMAC(access, secret, exp, id string) []byte {
 	m := hmac.New(sha256.New, []byte(secret))
 	m.Write([]byte(sessionTag))
 	m.Write([]byte{0})
 	m.Write([]byte(access))
 	m.Write([]byte{0})
 	m.Write([]byte(exp))
+	m.Write([]byte{0})
+	m.Write([]byte(id))
 	return m.Sum(nil)
 }
 
-// validSession checks a cookie value against the current keys and clock.
-func validSession(access, secret, value string, now time.Time) bool {
+// validSession checks a cookie value against the current keys and clock
+// and returns its session id; a revoked id is the caller's to check.
+func validSession(access, secret, value string, now time.Time) (id string, ok bool) {
 	if access == "" || secret == "" {
-		return false
+		return "", false
 	}
-	e, sig, ok := strings.Cut(value, ".")
+	e, rest, ok := strings.Cut(value, ".")
 	if !ok {
-		return false
+		return "", false
+	}
+	id, sig, ok := strings.Cut(rest, ".")
+	if !ok || id == "" {
+		return "", false
 	}
 	exp, err := strconv.ParseInt(e, 10, 64)
 	if err != nil || now.Unix() >= exp {
-		return false
+		return "", false
 	}
 	got, err := base64.RawURLEncoding.DecodeString(sig)
-	if err != nil {
-		return false
+	if err != nil || !hmac.Equal(got, sessionMAC(access, secret, e, id)) {
+		return "", false
 	}
-	return hmac.Equal(got, sessionMAC(access, secret, e))
+	return id, true
 }
 
-func (c *Console) signedIn(ctx *fiber.Ctx) bool {
+// signoutKey is the limiter key that marks session id as signed out.
+func signoutKey(id string) string { return "console-signout:" + id }
+
+// session returns the request's session id when it carries a valid session
+// cookie that was not signed out.
+//
+// Sign-outs are kept in the gateway's limiter, with Redis the one every
+// replica shares: a sign-out is one admission under the session's key in a
+// window of SessionTTL with a limit of one, so a session is signed out
+// exactly while its window is full. Each key expires with its window (a
+// session lives no longer), so the set stays bounded by the sign-outs of
+// one SessionTTL. When the limiter cannot be asked, the session is refused:
+// a cookie that may have been signed out is not honoured.
+func (c *Console) session(ctx *fiber.Ctx) (string, bool) {
 	rt := c.runtime()
-	return validSession(rt.AccessKey, rt.SecretKey, ctx.Cookies(CookieName), c.opts.Now())
+	id, ok := validSession(rt.AccessKey, rt.SecretKey, ctx.Cookies(CookieName), c.opts.Now())
+	if !ok {
+		return "", false
+	}
+	lctx, cancel := context.WithTimeout(context.Background(), limiterTimeout)
+	defer cancel()
+	d, err := c.opts.Limiter.Peek(lctx, signoutKey(id), c.signoutLimit())
+	if err != nil {
+		c.log.Warn("console session refused: sign-outs unavailable", "request_id", server.RequestID(ctx), "error", err.Error())
+		return "", false
+	}
+	return id, d.Allowed
+}
+
+func (c *Console) signoutLimit() ratelimit.Limit {
+	return ratelimit.Limit{Requests: 1, Per: c.opts.SessionTTL}
+}
+
+// limiterTimeout bounds a sign-out check or record.
+const limiterTimeout = 2 * time.Second
+
+func (c *Console) signedIn(ctx *fiber.Ctx) bool {
+	_, ok := c.session(ctx)
+	return ok
 }
 
 // requireSession guards the console's API: a valid session cookie and the
@@ -82,14 +133,19 @@ func (c *Console) requireSession(ctx *fiber.Ctx) error {
 	return ctx.Next()
 }
 
-// requireKeys guards the /admin twins exactly as the admin API does.
+// requireKeys guards the /admin twins exactly as the admin API does,
+// slowdown included.
 func (c *Console) requireKeys(ctx *fiber.Ctx) error {
 	rt := c.runtime()
-	if !server.KeysMatch(rt.AccessKey, rt.SecretKey, ctx.Get("X-Access-Key"), ctx.Get("X-Secret-Key")) {
-		return &server.HTTPError{Code: fiber.StatusUnauthorized, Msg: "admin keys missing or wrong",
-			Details: []any{"send X-Access-Key and X-Secret-Key with the keys of admin in gateway.yaml"}}
+	switch v, wait := c.opts.Guard.Check(ctx, rt.AccessKey, rt.SecretKey, ctx.Get("X-Access-Key"), ctx.Get("X-Secret-Key")); v {
+	case adminkeys.Granted:
+		return ctx.Next()
+	case adminkeys.Throttled:
+		return &server.HTTPError{Code: fiber.StatusTooManyRequests, Msg: "too many wrong admin keys",
+			Details: []any{"wait for Retry-After before trying again"}, RetryAfter: adminkeys.RetryAfterSeconds(wait)}
 	}
-	return ctx.Next()
+	return &server.HTTPError{Code: fiber.StatusUnauthorized, Msg: "admin keys missing or wrong",
+		Details: []any{"send X-Access-Key and X-Secret-Key with the keys of admin in gateway.yaml"}}
 }
 
 var loginPage = template.Must(template.ParseFS(assetsFS, "assets/login.html"))
@@ -136,7 +192,14 @@ func (c *Console) login(ctx *fiber.Ctx) error {
 		return c.renderLogin(ctx, fiber.StatusBadRequest,
 			"Keys never go in the address: sign in with this form. Change the keys if that address was shared.")
 	}
-	if !server.KeysMatch(rt.AccessKey, rt.SecretKey, postedField(ctx, "access_key"), postedField(ctx, "secret_key")) {
+	switch v, wait := c.opts.Guard.Check(ctx, rt.AccessKey, rt.SecretKey, postedField(ctx, "access_key"), postedField(ctx, "secret_key")); v {
+	case adminkeys.Throttled:
+		secs := adminkeys.RetryAfterSeconds(wait)
+		c.log.Warn("console sign-in slowed down: too many wrong keys", "request_id", server.RequestID(ctx), "remote_ip", c.opts.ClientIP(ctx))
+		ctx.Set(fiber.HeaderRetryAfter, strconv.Itoa(secs))
+		return c.renderLogin(ctx, fiber.StatusTooManyRequests,
+			"Too many wrong keys from your address. Try again in "+strconv.Itoa(secs)+" seconds.")
+	case adminkeys.Denied:
 		c.log.Info("console sign-in refused", "request_id", server.RequestID(ctx), "remote_ip", c.opts.ClientIP(ctx))
 		return c.renderLogin(ctx, fiber.StatusUnauthorized, "Those keys are not right. Try again.")
 	}
@@ -178,9 +241,21 @@ func keysInQuery(ctx *fiber.Ctx) bool {
 	return found
 }
 
-// logout clears the cookie. Keys changed in gateway.yaml sign every session
-// out without it.
+// logout ends the session on the server (every replica refuses its cookie
+// from now on, see session) and clears the cookie. Keys changed in
+// gateway.yaml sign every session out without it. When the sign-out cannot
+// be recorded the cookie is kept and the call answers 503, so the browser
+// can try again rather than believe it signed out.
 func (c *Console) logout(ctx *fiber.Ctx) error {
+	id, ok := c.session(ctx)
+	if ok {
+		lctx, cancel := context.WithTimeout(context.Background(), limiterTimeout)
+		defer cancel()
+		if _, err := c.opts.Limiter.Allow(lctx, signoutKey(id), c.signoutLimit()); err != nil {
+			return &server.HTTPError{Code: fiber.StatusServiceUnavailable, Msg: "sign-out not recorded, retry later",
+				RetryAfter: 1, Err: err}
+		}
+	}
 	ctx.Cookie(&fiber.Cookie{
 		Name:     CookieName,
 		Value:    "",
@@ -190,5 +265,6 @@ func (c *Console) logout(ctx *fiber.Ctx) error {
 		Secure:   ctx.Secure(),
 		SameSite: fiber.CookieSameSiteStrictMode,
 	})
+	c.log.Info("console sign-out", "request_id", server.RequestID(ctx), "remote_ip", c.opts.ClientIP(ctx))
 	return ctx.JSON(fiber.Map{"signed_out": true})
 }

@@ -25,7 +25,9 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"leadgate/gateway/adminkeys"
 	"leadgate/gateway/leadsquared"
+	"leadgate/gateway/ratelimit"
 	"leadgate/gateway/server"
 	"leadgate/gateway/store"
 )
@@ -70,6 +72,13 @@ type Options struct {
 	// trusted proxies (server.Server.ClientIP), for the sign-in logs; nil
 	// means the peer's address.
 	ClientIP func(*fiber.Ctx) string
+	// Guard checks the admin keys of the sign-in and the /admin twins and
+	// slows down guessing them; pass the server's, so that every door
+	// counts one address's failures together. Nil is one in process.
+	Guard *adminkeys.Guard
+	// Limiter keeps sign-outs (see Console.session): the gateway's, with
+	// Redis shared by every replica. Nil is one in process.
+	Limiter adminkeys.Limiter
 }
 
 // Console serves the /ui/ pages and their API. It is safe for concurrent
@@ -97,6 +106,12 @@ func New(opts Options) *Console {
 	}
 	if opts.ClientIP == nil {
 		opts.ClientIP = func(c *fiber.Ctx) string { return c.Context().RemoteIP().String() }
+	}
+	if opts.Guard == nil {
+		opts.Guard = adminkeys.New(adminkeys.Options{ClientIP: opts.ClientIP, Log: opts.Log})
+	}
+	if opts.Limiter == nil {
+		opts.Limiter = ratelimit.NewLocal(ratelimit.LocalOptions{})
 	}
 	if opts.SessionTTL <= 0 {
 		opts.SessionTTL = 12 * time.Hour

@@ -3,6 +3,7 @@ package console_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"maps"
 	"mime/multipart"
@@ -141,9 +142,9 @@ func TestIndexServesFormOrConsole(t *testing.T) {
 // The calls are read from the app's routes, so a new one mounted without
 // its guard fails here.
 func TestNoCallWithoutKeys(t *testing.T) {
-	g := startGateway(t, "http://127.0.0.1:9/")
-	good := sessionCookie(t, g)
-	forged := console.CookieName + "=" + "4102444800.AAAA"
+	// Each /admin route is tried from its own address (the loopback peer is
+	// a trusted proxy), since wrong keys from one address are slowed down.
+	g := startGateway(t, "http://127.0.0.1:9/", func(o *server.Options) { o.TrustedProxies = []string{"127.0.0.1"} })
 	var ui, admin []fiber.Route
 	for _, r := range g.srv.App().GetRoutes(true) {
 		switch {
@@ -163,6 +164,8 @@ func TestNoCallWithoutKeys(t *testing.T) {
 	}
 	for _, r := range ui {
 		t.Run(r.Method+" "+r.Path, func(t *testing.T) {
+			good := sessionCookie(t, g) // fresh: the logout route ends its session
+			forged := console.CookieName + "=" + "4102444800.AAAA.AAAA"
 			for _, tt := range []struct {
 				name   string
 				header map[string]string
@@ -183,8 +186,10 @@ func TestNoCallWithoutKeys(t *testing.T) {
 			}
 		})
 	}
-	for _, r := range admin {
+	good := sessionCookie(t, g)
+	for i, r := range admin {
 		t.Run(r.Method+" "+r.Path, func(t *testing.T) {
+			from := fmt.Sprintf("198.51.100.%d", i+1)
 			for _, tt := range []struct {
 				name   string
 				header map[string]string
@@ -194,7 +199,9 @@ func TestNoCallWithoutKeys(t *testing.T) {
 				{"wrong secret", map[string]string{"X-Access-Key": testAccess, "X-Secret-Key": "wrong"}},
 				{"swapped keys", map[string]string{"X-Access-Key": testSecret, "X-Secret-Key": testAccess}},
 			} {
-				if res, body := do(t, r.Method, g.base+concretePath(r.Path), "{}", tt.header); res.StatusCode != http.StatusUnauthorized {
+				header := map[string]string{"X-Forwarded-For": from}
+				maps.Copy(header, tt.header)
+				if res, body := do(t, r.Method, g.base+concretePath(r.Path), "{}", header); res.StatusCode != http.StatusUnauthorized {
 					t.Fatalf("%s: status = %d, want 401 (%s)", tt.name, res.StatusCode, body)
 				}
 			}
@@ -457,7 +464,7 @@ func TestSearchEvents(t *testing.T) {
 
 func TestEventDetailHidesSecrets(t *testing.T) {
 	s := newSink(t, http.StatusOK)
-	g := startGateway(t, s.srv.URL+"/leads?token=sink-query-token")
+	g := startGateway(t, s.srv.URL+"/leads/T0001/sink-path-token?token=sink-query-token")
 	cookie := sessionCookie(t, g)
 	postLead(t, g, "save_lead", `{"data": {"email": "john@example.com"}}`)
 	var p struct {
@@ -497,7 +504,7 @@ func TestEventDetailHidesSecrets(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	for _, secret := range []string{"sink-query-token", "crm-secret-header-value", "whsec_"} {
+	for _, secret := range []string{"sink-path-token", "T0001", "sink-query-token", "crm-secret-header-value", "whsec_"} {
 		if strings.Contains(body, secret) {
 			t.Fatalf("event detail shows %q: %s", secret, body)
 		}
@@ -515,7 +522,7 @@ func TestEventDetailHidesSecrets(t *testing.T) {
 func TestSubscriptionsListAndDelete(t *testing.T) {
 	g := startGateway(t, "http://127.0.0.1:9/")
 	cookie := sessionCookie(t, g)
-	create := `{"Description": "CRM hook", "URL": "https://crm.example.com/hook?key=subscriber-secret", "Method": "POST",
+	create := `{"Description": "CRM hook", "URL": "https://hooks.slack.example.com/services/T0001/subscriber-path-secret?key=subscriber-secret", "Method": "POST",
 		"ContentType": "application/json", "WebhookEvent": 3,
 		"CustomHeaders": [{"Key": "Authorization", "Value": "Bearer subscriber-header-secret"}]}`
 	res, body := do(t, http.MethodPost, g.base+"/v2/Webhook.svc/Create?accessKey="+testAccess+"&secretKey="+testSecret, create,
@@ -535,10 +542,13 @@ func TestSubscriptionsListAndDelete(t *testing.T) {
 	if !strings.Contains(body, created.Message.ID) || !strings.Contains(body, "lead.created") {
 		t.Fatalf("list = %s", body)
 	}
-	for _, secret := range []string{"subscriber-secret", "subscriber-header-secret"} {
+	for _, secret := range []string{"subscriber-path-secret", "T0001", "subscriber-secret", "subscriber-header-secret"} {
 		if strings.Contains(body, secret) {
 			t.Fatalf("list shows %q: %s", secret, body)
 		}
+	}
+	if !strings.Contains(body, `"url":"https://hooks.slack.example.com/services"`) {
+		t.Fatalf("list does not show the URL as scheme, host and first segment: %s", body)
 	}
 	if res, body := do(t, http.MethodDelete, g.base+"/ui/api/subscriptions/"+created.Message.ID, "", consoleHeaders(cookie)); res.StatusCode != http.StatusOK {
 		t.Fatalf("delete = %d %s", res.StatusCode, body)

@@ -46,8 +46,8 @@ func (c *Console) replayAll(ctx *fiber.Ctx) error {
 	return ctx.JSON(fiber.Map{"replayed": n})
 }
 
-// subscriptionView is a subscription as the console lists it: the URL
-// without its query and the custom headers' names only.
+// subscriptionView is a subscription as the console lists it: the URL as
+// redactURL shows it and the custom headers' names only.
 type subscriptionView struct {
 	ID              string   `json:"id"`
 	Destination     string   `json:"destination"`

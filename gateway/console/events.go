@@ -62,8 +62,8 @@ func NormalizePhone(s string) string {
 }
 
 // destinationView says where an event went without what must stay secret:
-// the URL without its query (which may hold a token), the custom headers'
-// names without their values, and whether deliveries are signed.
+// the URL as redactURL shows it, the custom headers' names without their
+// values, and whether deliveries are signed.
 type destinationView struct {
 	URL     string   `json:"url"`
 	Method  string   `json:"method"`
@@ -122,13 +122,20 @@ func viewDestination(d *deliver.Destination) *destinationView {
 	return v
 }
 
-// redactURL drops the query, user info and fragment, which may carry the
-// destination's credentials.
+// redactURL is how the console shows every destination and subscription
+// URL: scheme, host (and port) and the first path segment only, as in
+// https://hooks.slack.com/services. Slack-style webhook URLs carry their
+// secret in the path, others in the query, the user info or the fragment,
+// so everything past the first segment is dropped. A URL that does not
+// parse shows as nothing.
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil {
+	if err != nil || u.Scheme == "" || u.Host == "" {
 		return ""
 	}
-	u.User, u.RawQuery, u.Fragment, u.RawFragment = nil, "", "", ""
-	return u.String()
+	out := u.Scheme + "://" + u.Host
+	if first, _, _ := strings.Cut(strings.TrimPrefix(u.EscapedPath(), "/"), "/"); first != "" {
+		out += "/" + first
+	}
+	return out
 }

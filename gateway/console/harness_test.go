@@ -65,6 +65,13 @@ type gateway struct {
 // "crm" posting canonical JSON to sinkURL.
 func startGateway(t *testing.T, sinkURL string, mutate ...func(*server.Options)) *gateway {
 	t.Helper()
+	return startGatewayWith(t, sinkURL, nil, mutate...)
+}
+
+// startGatewayWith is startGateway with the console's options edited by
+// conOpts (nil: as main wires them).
+func startGatewayWith(t *testing.T, sinkURL string, conOpts func(*console.Options), mutate ...func(*server.Options)) *gateway {
+	t.Helper()
 	logs := &syncbuf.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	set, err := mapping.LoadDir("../../mappings")
@@ -92,9 +99,13 @@ func startGateway(t *testing.T, sinkURL string, mutate ...func(*server.Options))
 		BodyLimit: 1 << 20, AccessKey: testAccess, SecretKey: testSecret}
 
 	g := &gateway{store: st, logs: logs}
-	g.con = console.New(console.Options{Log: log, Store: st, Runtime: func() *server.Runtime { return g.srv.Runtime() },
+	co := console.Options{Log: log, Store: st, Runtime: func() *server.Runtime { return g.srv.Runtime() },
 		Gatherer: reg, Subscriptions: lsq, Kick: disp.Kick, SampleEvery: time.Second,
-		ClientIP: func(c *fiber.Ctx) string { return g.srv.ClientIP(c) }})
+		ClientIP: func(c *fiber.Ctx) string { return g.srv.ClientIP(c) }}
+	if conOpts != nil {
+		conOpts(&co)
+	}
+	g.con = console.New(co)
 	opts := server.Options{Log: log, Metrics: m, Store: st, Limiter: limiter, Kick: disp.Kick, Route: disp.Route,
 		MetricsHandler: metrics.Handler(reg), BodyLimit: 1 << 20,
 		Mount: func(r fiber.Router) { lsq.Mount(r); g.con.Mount(r) }}

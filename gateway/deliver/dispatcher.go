@@ -91,7 +91,7 @@ type Dispatcher struct {
 	opts   Options
 	store  store.Store
 	sender Sender
-	http   *HTTPSender // the default sender, for notices
+	notify *Notifier
 	m      *metrics.Metrics
 	log    *slog.Logger
 
@@ -108,21 +108,12 @@ type Dispatcher struct {
 	stopLoop context.CancelFunc
 	sendCtx  context.Context // cancelled when the grace runs out
 	stopSend context.CancelFunc
-	// noticeCtx is cancelled when the shutdown grace is over: a notice not
-	// sent by then is logged with its dead letter's id, not lost silently.
-	noticeCtx  context.Context
-	stopNotice context.CancelFunc
-	// noticeSlots bounds the notices sent at once: a 410 dead-letters a
-	// destination's whole backlog in a few batches, and a connection per
-	// dead letter would exhaust file descriptors and flood the receiver.
-	noticeSlots chan struct{}
 	// settleCtx is cancelled when the shutdown grace is over: settling
 	// stops retrying and leaves what is left to the leases.
 	settleCtx  context.Context
 	stopSettle context.CancelFunc
 	loops      sync.WaitGroup
 	inflight   sync.WaitGroup
-	notices    sync.WaitGroup
 	outcomes   chan settled
 	settleWG   sync.WaitGroup
 	stopOnce   sync.Once
@@ -160,9 +151,6 @@ type destMetrics struct {
 	success, retry, dead prometheus.Counter
 	duration             prometheus.Observer
 }
-
-// maxNotices is how many dead-letter notices are sent at once.
-const maxNotices = 8
 
 // paceRecheck is how often the loop of a paced destination looks again
 // while its leased deliveries have yet to ask the limiter.
@@ -287,7 +275,12 @@ func New(opts Options) *Dispatcher {
 		sender = hs
 	}
 	dp := &Dispatcher{
-		opts: opts, store: opts.Store, sender: sender, http: hs,
+		opts: opts, store: opts.Store, sender: sender,
+		// A 410 dead-letters a destination's whole backlog in a few
+		// batches: its notices go through the Notifier's bounded queue
+		// and pool rather than a goroutine and a connection each.
+		notify: NewNotifier(NotifierOptions{Resolver: opts.Resolver, AllowPrivate: opts.AllowPrivate,
+			Version: opts.Version, Now: opts.Now, Log: opts.Log, Dropped: opts.Metrics.NoticesDropped}),
 		m: opts.Metrics, log: opts.Log,
 		workers:  map[string]*worker{},
 		outcomes: make(chan settled, 256),
@@ -295,9 +288,7 @@ func New(opts Options) *Dispatcher {
 	}
 	dp.loopCtx, dp.stopLoop = context.WithCancel(context.Background())
 	dp.sendCtx, dp.stopSend = context.WithCancel(context.Background())
-	dp.noticeCtx, dp.stopNotice = context.WithCancel(context.Background())
 	dp.settleCtx, dp.stopSettle = context.WithCancel(context.Background())
-	dp.noticeSlots = make(chan struct{}, maxNotices)
 	empty := []Destination{}
 	dp.route.Store(&empty)
 	notifyURL := opts.NotifyURL
@@ -429,6 +420,7 @@ func (dp *Dispatcher) Run(ctx context.Context) error {
 		return errors.New("run dispatcher: already running or stopped")
 	}
 	dp.running = true
+	dp.notify.Start()
 	dp.settleWG.Add(1)
 	go dp.settleLoop()
 	for _, w := range dp.workers {
@@ -458,7 +450,7 @@ func (dp *Dispatcher) Shutdown(grace time.Duration) {
 		// sends, settling and notices. Without it a store that hangs in
 		// Settle would hold shutdown for its retries' timeouts, batch
 		// after batch.
-		overdue := time.AfterFunc(grace, func() { dp.stopSend(); dp.stopSettle(); dp.stopNotice() })
+		overdue := time.AfterFunc(grace, func() { dp.stopSend(); dp.stopSettle() })
 		defer overdue.Stop()
 		dp.mu.Lock()
 		dp.stopping = true
@@ -474,14 +466,10 @@ func (dp *Dispatcher) Shutdown(grace time.Duration) {
 			}
 			close(dp.outcomes)
 			dp.settleWG.Wait()
-			if !waitUntil(&dp.notices, deadline) {
-				dp.stopNotice()
-				dp.notices.Wait()
-			}
 		}
+		dp.notify.Stop(deadline)
 		dp.stopSend()
 		dp.stopSettle()
-		dp.stopNotice()
 		close(dp.stopped)
 	})
 	<-dp.stopped
@@ -930,16 +918,16 @@ func (dp *Dispatcher) settle(batch []settled) {
 	}
 	for _, s := range batch {
 		if s.out.State == store.Dead {
-			dp.notify(s)
+			dp.noticeFor(s)
 		}
 	}
 }
 
-// notify tells the destination's notify_on_failure, or the gateway's
-// notify_url, about a dead letter, in the background and once. One that
-// cannot be sent (refused, or cut off by the end of the shutdown grace) is
-// logged with the dead letter's id, which the admin API lists.
-func (dp *Dispatcher) notify(s settled) {
+// noticeFor tells the destination's notify_on_failure, or the gateway's
+// notify_url, about a dead letter, through the Notifier: in the background,
+// once. One that cannot be sent is counted and logged with the dead
+// letter's id, which the admin API lists.
+func (dp *Dispatcher) noticeFor(s settled) {
 	if s.dest.NoNotify {
 		return
 	}
@@ -952,32 +940,11 @@ func (dp *Dispatcher) notify(s settled) {
 		return
 	}
 	del := s.out.Delivery
-	n := Notice{
+	dp.notify.Notify(target, allowPrivate, Notice{
 		Type: NoticeType, Destination: del.Destination, DeliveryID: del.ID, EventID: del.EventID,
 		Event: del.Event.Event, Source: del.Event.Source, LeadID: del.Event.LeadID,
 		Attempts: del.Attempts + 1, Code: s.out.Attempt.Code, Error: s.out.Attempt.Error,
 		DeadAt: s.out.Attempt.At, Disabled: s.disabled || s.out.Attempt.Code == 410,
-	}
-	dp.notices.Add(1)
-	go func() {
-		defer dp.notices.Done()
-		select {
-		case dp.noticeSlots <- struct{}{}:
-			defer func() { <-dp.noticeSlots }()
-		case <-dp.noticeCtx.Done():
-			dp.log.Warn("dead-letter notice not sent: shutdown grace over", "destination", del.Destination,
-				"dead_letter_id", del.ID, "event_id", del.EventID, "request_id", del.RequestID)
-			return
-		}
-		ctx, cancel := context.WithTimeout(dp.noticeCtx, 10*time.Second)
-		defer cancel()
-		if err := dp.http.Notify(ctx, target, allowPrivate, n); err != nil {
-			msg := "dead-letter notice failed"
-			if dp.noticeCtx.Err() != nil {
-				msg = "dead-letter notice not sent: shutdown grace over"
-			}
-			dp.log.Warn(msg, "destination", del.Destination, "dead_letter_id", del.ID, "event_id", del.EventID,
-				"request_id", del.RequestID, "error", err.Error())
-		}
-	}()
+		requestID: del.RequestID,
+	})
 }

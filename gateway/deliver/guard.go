@@ -25,6 +25,16 @@ type Resolver interface {
 // metadata addresses 169.254.169.254 and fd00:ec2::254's neighbours), CGNAT
 // (Alibaba's 100.100.100.200), unspecified, multicast, broadcast and the
 // special-purpose blocks that route somewhere local.
+//
+// IPv6 forms that carry an IPv4 address inside them are refused whole,
+// whatever they embed: IPv4-compatible ::/96 (deprecated), IPv4-translated
+// ::ffff:0:0:0/96 (SIIT), 6to4 2002::/16 and Teredo 2001::/32 (both
+// deprecated relays, RFC 7526 and RFC 4380), and the local-use NAT64 prefix
+// 64:ff9b:1::/48. A host or relay on the way would turn them into a private
+// IPv4 address, and no real destination needs them. The one exception is the
+// well-known NAT64 prefix 64:ff9b::/96, which DNS64 networks give public
+// hosts: blocked judges the IPv4 address it embeds instead (see blocked).
+// IPv4-mapped ::ffff:0:0/96 is judged as its IPv4 address by Unmap.
 var blockedPrefixes = func() []netip.Prefix {
 	var ps []netip.Prefix
 	for _, s := range []string{
@@ -33,6 +43,7 @@ var blockedPrefixes = func() []netip.Prefix {
 		"198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
 		"::/128", "::1/128", "64:ff9b:1::/48", "100::/64", "2001:db8::/32",
 		"fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8",
+		"::/96", "::ffff:0:0:0/96", "2002::/16", "2001::/32",
 	} {
 		ps = append(ps, netip.MustParsePrefix(s))
 	}
@@ -48,6 +59,9 @@ var metadataAddrs = map[netip.Addr]bool{
 	netip.MustParseAddr("fd00:ec2::254"):   true,
 }
 
+// nat64 is the well-known NAT64 prefix (RFC 6052).
+var nat64 = netip.MustParsePrefix("64:ff9b::/96")
+
 // blocked says whether ip is outside the public internet.
 func blocked(ip netip.Addr) bool {
 	ip = ip.Unmap()
@@ -55,7 +69,7 @@ func blocked(ip netip.Addr) bool {
 		return true
 	}
 	// NAT64 (64:ff9b::/96) embeds an IPv4 address: judge that one.
-	if nat64 := netip.MustParsePrefix("64:ff9b::/96"); nat64.Contains(ip) {
+	if nat64.Contains(ip) {
 		b := ip.As16()
 		return blocked(netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}))
 	}

@@ -161,6 +161,12 @@ func TestSSRFGuard(t *testing.T) {
 		"cgnat.test":    {"100.64.0.1"},
 		"ula.test":      {"fd12::1"},
 		"mapped10.test": {"::ffff:10.0.0.1"},
+		"compat.test":   {"::7f00:1"},                             // IPv4-compatible ::127.0.0.1
+		"siit.test":     {"::ffff:0:a00:1"},                       // IPv4-translated 10.0.0.1
+		"nat64.test":    {"64:ff9b::a9fe:a9fe"},                   // NAT64 of 169.254.169.254
+		"nat64l.test":   {"64:ff9b:1::808:808"},                   // local-use NAT64
+		"6to4.test":     {"2002:7f00:1::1"},                       // 6to4 relay of 127.0.0.1
+		"teredo.test":   {"2001:0:4136:e378:8000:63bf:f5ff:fffe"}, // Teredo, client 10.0.0.1
 	}
 	for _, tc := range []struct {
 		name         string
@@ -184,6 +190,13 @@ func TestSSRFGuard(t *testing.T) {
 		{"name to ula", "http://ula.test:" + port, false, false, true},
 		{"mapped private literal", "http://[::ffff:10.0.0.1]:" + port, false, false, true},
 		{"name to mapped private", "http://mapped10.test:" + port, false, false, true},
+		{"name to ipv4-compatible", "http://compat.test:" + port, false, false, true},
+		{"name to ipv4-translated", "http://siit.test:" + port, false, false, true},
+		{"name to nat64 metadata", "http://nat64.test/", false, false, true},
+		{"name to local-use nat64", "http://nat64l.test:" + port, false, false, true},
+		{"name to 6to4", "http://6to4.test:" + port, false, false, true},
+		{"name to teredo", "http://teredo.test:" + port, false, false, true},
+		{"ipv4-compatible literal", "http://[::a00:1]:" + port, false, false, true},
 		{"allowed destination", "http://sink.test:" + port, true, false, false},
 		{"allowed gateway-wide", "http://sink.test:" + port, false, true, false},
 	} {
@@ -220,7 +233,11 @@ func TestBlockedAddresses(t *testing.T) {
 		{"169.254.169.254", true}, {"100.64.0.1", true}, {"0.0.0.0", true}, {"::", true},
 		{"::1", true}, {"fe80::1", true}, {"fd00:ec2::254", true}, {"64:ff9b::a00:1", true},
 		{"fd12::1", true}, {"::ffff:10.0.0.1", true}, {"::ffff:127.0.0.1", true},
+		{"::808:808", true}, {"::ffff:0:808:808", true}, {"::ffff:0:a00:1", true}, {"64:ff9b:1::808:808", true},
+		{"2002:808:808::1", true}, {"2002:a00:1::1", true}, {"2001:0:4136:e378:8000:63bf:f5ff:fffe", true},
+		{"64:ff9b::7f00:1", true},
 		{"8.8.8.8", false}, {"2606:4700:4700::1111", false}, {"172.32.0.1", false}, {"64:ff9b::808:808", false},
+		{"2001:4860:4860::8888", false}, {"2001:1::1", false},
 	} {
 		t.Run(tc.ip, func(t *testing.T) {
 			if got := blocked(mustAddr(t, tc.ip)); got != tc.want {

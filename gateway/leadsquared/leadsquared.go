@@ -10,7 +10,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -27,6 +26,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
+	"leadgate/gateway/adminkeys"
 	"leadgate/gateway/deliver"
 	"leadgate/gateway/metrics"
 	"leadgate/gateway/ratelimit"
@@ -78,6 +78,10 @@ type Options struct {
 	OnChange func([]deliver.Destination)
 	// Now defaults to time.Now; tests pin it.
 	Now func() time.Time
+	// Guard checks the admin keys and slows down guessing them; pass the
+	// server's, so that every door counts one address's failures together.
+	// Nil is one in process over the peer address.
+	Guard *adminkeys.Guard
 }
 
 // Settings are the parts of gateway.yaml the API reads on every call, so
@@ -95,22 +99,18 @@ type Settings struct {
 	Defaults Defaults
 }
 
-// settings is Settings ready for use: hashing both sides of the key check
-// gives equal-length inputs to the constant-time comparison, so not even
-// the keys' lengths leak.
+// settings is Settings ready for use.
 type settings struct {
-	accessSum    [32]byte
-	secretSum    [32]byte
-	keysSet      bool
+	accessKey    string
+	secretKey    string
 	allowPrivate bool
 	defaults     Defaults
 }
 
 func prepare(s Settings) *settings {
 	return &settings{
-		accessSum:    sha256.Sum256([]byte(s.AccessKey)),
-		secretSum:    sha256.Sum256([]byte(s.SecretKey)),
-		keysSet:      s.AccessKey != "" && s.SecretKey != "",
+		accessKey:    s.AccessKey,
+		secretKey:    s.SecretKey,
 		allowPrivate: s.AllowPrivate,
 		defaults:     s.Defaults.withZeroesFilled(),
 	}
@@ -125,6 +125,7 @@ type API struct {
 	log     *slog.Logger
 	limit   ratelimit.Limit
 	now     func() time.Time
+	guard   *adminkeys.Guard
 	// cur is read by every call and swapped by SetSettings.
 	cur atomic.Pointer[settings]
 
@@ -155,6 +156,10 @@ func New(opts Options) *API {
 		onChange: opts.OnChange,
 		limit:    opts.Limit,
 		now:      opts.Now,
+		guard:    opts.Guard,
+	}
+	if a.guard == nil {
+		a.guard = adminkeys.New(adminkeys.Options{Log: opts.Log, Throttled: opts.Metrics.RateLimited.WithLabelValues("api")})
 	}
 	a.cur.Store(prepare(Settings{AccessKey: opts.AccessKey, SecretKey: opts.SecretKey,
 		AllowPrivate: opts.AllowPrivate, Defaults: opts.Defaults}))
@@ -318,12 +323,14 @@ func perText(d time.Duration) string {
 func (a *API) authed(h fiber.Handler) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		access, secret := credentials(c)
-		as := sha256.Sum256([]byte(access))
-		ss := sha256.Sum256([]byte(secret))
 		cur := a.cur.Load()
-		okAccess := subtle.ConstantTimeCompare(as[:], cur.accessSum[:])
-		okSecret := subtle.ConstantTimeCompare(ss[:], cur.secretSum[:])
-		if !cur.keysSet || okAccess&okSecret != 1 {
+		switch v, wait := a.guard.Check(c, cur.accessKey, cur.secretKey, access, secret); v {
+		case adminkeys.Throttled:
+			secs := adminkeys.RetryAfterSeconds(wait)
+			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(secs))
+			return a.fail(c, &apiError{Code: fiber.StatusTooManyRequests, Type: "MXAPIRateLimitExceededException",
+				Msg: fmt.Sprintf("Too many calls with invalid access credentials from this address. Retry after %d second(s).", secs)})
+		case adminkeys.Denied:
 			return a.fail(c, &apiError{Code: fiber.StatusUnauthorized, Type: "MXUnAuthorizedAccessException",
 				Msg: "The API call was made with invalid access credentials. Check your AccessKey and SecretKey."})
 		}

@@ -93,13 +93,15 @@ func (c *compiler) auth(n *yaml.Node) {
 	// still serves, HasAuth reports it and the server warns). An unset
 	// ${VAR}, or a literal empty value, is a mistake that would switch
 	// authentication off, so it fails validation instead.
+	optional := false // the secret holds a ${VAR:-…}
 	secret := func(key string) string {
 		v := k[key]
 		if v == nil {
 			c.errf(n, "auth: %s is required for type %s (write \"${VAR:-}\" to make it optional)", key, typ)
 			return ""
 		}
-		s, missing, optional := expandSecret(v.Value)
+		s, missing, opt := expandSecret(v.Value)
+		optional = opt
 		for _, name := range missing {
 			c.errf(v, "auth.%s: ${%s} is not set (set it, or write \"${%s:-}\" to leave the source unauthenticated while it is unset)", key, name, name)
 		}
@@ -136,8 +138,14 @@ func (c *compiler) auth(n *yaml.Node) {
 		only("secret", "tolerance")
 		a.kind = authStandard
 		if s := secret("secret"); s != "" {
-			key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(s, "whsec_"))
-			if err != nil {
+			raw := strings.TrimPrefix(s, "whsec_")
+			key, err := base64.StdEncoding.DecodeString(raw)
+			switch {
+			case strings.TrimSpace(raw) == "" && !optional:
+				// "whsec_" alone decodes to no key, which would turn the
+				// source's authentication off.
+				c.errf(k["secret"], "auth: a standard_webhooks secret has no key after whsec_ (write \"${VAR:-}\" to make it optional, or use type: none)")
+			case err != nil:
 				c.errf(k["secret"], "auth: a standard_webhooks secret is whsec_ and base64")
 			}
 			a.secret = key

@@ -154,6 +154,10 @@ func TestAuthEnvExpansion(t *testing.T) {
 			t.Errorf("auth %s: Compile error = %v, want auth.secret not set", auth, err)
 		}
 	}
+	// whsec_ and an optional variable left empty: open, as asked.
+	if m := mustCompile(t, "fields: {email: email}\nauth: {type: standard_webhooks, secret: 'whsec_${LEADGATE_TEST_UNSET:-}'}\n"); m.HasAuth() {
+		t.Fatal("whsec_${UNSET:-} authenticates, want the source open as asked")
+	}
 	if got, _, _ := expandSecret("a${LEADGATE_TEST_UNSET:-b}c"); got != "abc" {
 		t.Fatalf("expandSecret = %q", got)
 	}

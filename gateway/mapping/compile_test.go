@@ -38,6 +38,7 @@ func TestCompileErrors(t *testing.T) {
 		{"auth hmac encoding", "fields: {email: email}\nauth: {type: hmac, header: X, secret: s, encoding: rot13}\n", "m.yaml:2: auth: encoding \"rot13\": want hex or base64"},
 		{"auth secret missing", "fields: {email: email}\nauth: {type: hmac, header: X}\n", "m.yaml:2: auth: secret is required for type hmac"},
 		{"auth tolerance", "fields: {email: email}\nauth: {type: standard_webhooks, secret: whsec_c2VjcmV0, tolerance: soon}\n", "m.yaml:2: auth: tolerance \"soon\""},
+		{"whsec without a key", "fields: {email: email}\nauth: {type: standard_webhooks, secret: 'whsec_'}\n", "m.yaml:2: auth: a standard_webhooks secret has no key after whsec_"},
 		{"whsec not base64", "fields: {email: email}\nauth: {type: standard_webhooks, secret: 'whsec_!!'}\n", "m.yaml:2: auth: a standard_webhooks secret is whsec_ and base64"},
 		{"assets short form", "fields:\n  assets: items\n", "m.yaml:2: assets: want {each: <array path>"},
 		{"asset unknown field", "fields:\n  assets: {each: items, fields: {colour: c}}\n", "m.yaml:2: assets: unknown asset field \"colour\""},

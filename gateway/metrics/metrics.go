@@ -96,6 +96,7 @@ type Metrics struct {
 	BuildInfo          *prometheus.GaugeVec   // version, revision
 	DestinationEnabled *prometheus.GaugeVec   // destination
 	Ready              prometheus.Gauge
+	NoticesDropped     prometheus.Counter
 }
 
 // New registers every metric on reg, plus the Go runtime and process
@@ -158,6 +159,10 @@ func New(reg prometheus.Registerer) *Metrics {
 		Ready: f.NewGauge(prometheus.GaugeOpts{
 			Name: "gateway_ready",
 			Help: "1 while /readyz would answer 200 (store and Redis reachable, mappings loaded), else 0.",
+		}),
+		NoticesDropped: f.NewCounter(prometheus.CounterOpts{
+			Name: "gateway_notices_dropped_total",
+			Help: "Dead letters whose notice never reached its notify URL: refused by a full queue, failed, or cut off by shutdown.",
 		}),
 	}
 	reg.MustRegister(

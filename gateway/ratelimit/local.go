@@ -92,7 +92,25 @@ func (l *Local) Allow(_ context.Context, key string, lim Limit) (Decision, error
 		w = &window{}
 		s.windows[key] = w
 	}
-	return w.allow(now, per, lim), nil
+	return w.decide(now, per, lim, true), nil
+}
+
+// Peek answers what Allow would answer now, without recording anything:
+// for a caller that counts only some outcomes (failed sign-ins) and must
+// know before acting whether the key is already over its limit.
+func (l *Local) Peek(_ context.Context, key string, lim Limit) (Decision, error) {
+	if err := checkLimit(lim); err != nil {
+		return Decision{}, err
+	}
+	now := int64(l.now().Sub(l.epoch))
+	s := &l.shards[maphash.String(l.seed, key)%localShards]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.windows[key]
+	if w == nil {
+		return Decision{Allowed: true, Limit: lim, Remaining: lim.Requests, Reset: lim.Per}, nil
+	}
+	return w.decide(now, int64(lim.Per), lim, false), nil
 }
 
 // sweep drops every key whose newest admission has left its window: such a
@@ -157,7 +175,9 @@ func (w *window) push(t int64, limit int) {
 	w.n++
 }
 
-func (w *window) allow(now, per int64, lim Limit) Decision {
+// decide admits or refuses a request at now, recording an admission only
+// when record is set (Allow; Peek only asks).
+func (w *window) decide(now, per int64, lim Limit, record bool) Decision {
 	w.per = per
 	// An admission at t counts while now-t < per.
 	for w.n > 0 && now-w.at(0) >= per {
@@ -170,11 +190,17 @@ func (w *window) allow(now, per int64, lim Limit) Decision {
 	// still count, and count again if the limit is raised back.
 	deciding := 0
 	if w.n < lim.Requests {
-		w.push(now, lim.Requests)
+		if record {
+			w.push(now, lim.Requests)
+		}
 		d.Allowed = true
 		d.Remaining = lim.Requests - w.n
 	} else {
 		deciding = w.n - lim.Requests
+	}
+	if w.n == 0 { // a Peek of an empty window: the whole window is ahead
+		d.Reset = lim.Per
+		return d
 	}
 	d.Reset = time.Duration(w.at(deciding) + per - now)
 	if !d.Allowed {

@@ -785,3 +785,57 @@ func TestRedisRerunStaysAdmitted(t *testing.T) {
 		t.Fatalf("after a refusal the window holds %d, %v; want still 2", n, err)
 	}
 }
+
+// peeker is what both backends add to Limiter for callers that count only
+// some outcomes.
+type peeker interface {
+	Limiter
+	Peek(ctx context.Context, key string, l Limit) (Decision, error)
+}
+
+var (
+	_ peeker = (*Local)(nil)
+	_ peeker = (*Redis)(nil)
+)
+
+// TestPeek: Peek answers as Allow would and records nothing, on both
+// backends and across replicas.
+func TestPeek(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			e := b.start(t)(t)
+			rs := e.replicas(2)
+			a, p := rs[0].(peeker), rs[1].(peeker)
+			lim := Limit{Requests: 3, Per: time.Minute}
+			peek := func(want bool, remaining int) {
+				t.Helper()
+				for range 5 { // asking again changes nothing
+					d, err := p.Peek(context.Background(), "k", lim)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if d.Allowed != want || d.Remaining != remaining || d.Limit != lim {
+						t.Fatalf("Peek = %+v, want allowed %v, remaining %d", d, want, remaining)
+					}
+					if !want && (d.RetryAfter <= 0 || d.RetryAfter > lim.Per) {
+						t.Fatalf("Peek RetryAfter = %v, want in (0, %v]", d.RetryAfter, lim.Per)
+					}
+				}
+			}
+			peek(true, 3)
+			for i := range lim.Requests {
+				mustAllow(t, a, "k", lim)
+				if i < lim.Requests-1 {
+					peek(true, lim.Requests-i-1)
+				}
+			}
+			peek(false, 0)
+			if d := mustAllow(t, a, "k", lim); d.Allowed {
+				t.Fatal("Allow admitted over the limit after Peeks")
+			}
+			if _, err := p.Peek(context.Background(), "k", Limit{}); !errors.Is(err, ErrInvalidLimit) {
+				t.Fatalf("Peek with an invalid limit: %v", err)
+			}
+		})
+	}
+}

@@ -117,6 +117,15 @@ flush()
 return d
 `)
 
+// peekWindow is slidingWindow without flush: the decision, nothing
+// recorded (the trim of departed admissions is the only write).
+var peekWindow = redis.NewScript(`
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+` + SlidingWindowLua + `
+local check, flush = limits()
+return check(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], false)
+`)
+
 // DefaultRedisPrefix starts every limiter key, keeping Leadgate's keys
 // apart from others in a shared Redis. It carries the Redis store's hash
 // tag ({gw}, redisstore.DefaultPrefix), so a window lives in the same
@@ -167,6 +176,25 @@ func (r *Redis) Key(key string) string { return r.prefix + key }
 // Redis are returned; the caller decides whether to fail open or closed.
 func (r *Redis) Allow(ctx context.Context, key string, lim Limit) (Decision, error) {
 	d, _, err := r.allow(ctx, key, lim)
+	return d, err
+}
+
+// Peek answers what Allow would answer now, across every replica, without
+// recording anything: for a caller that counts only some outcomes (failed
+// sign-ins) and must know before acting whether the key is over its limit.
+func (r *Redis) Peek(ctx context.Context, key string, lim Limit) (Decision, error) {
+	c, err := r.Check(key, lim)
+	if err != nil {
+		return Decision{}, err
+	}
+	res, err := peekWindow.Run(ctx, r.client, []string{c.Key}, c.Args()...).Int64Slice()
+	if err != nil {
+		return Decision{}, fmt.Errorf("rate limit %q in redis: %w", key, err)
+	}
+	d, _, err := c.Decision(res)
+	if d.Allowed {
+		d.Remaining++ // check counted the admission it did not record
+	}
 	return d, err
 }
 

@@ -2,14 +2,13 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
+	"leadgate/gateway/adminkeys"
 	"leadgate/gateway/store"
 )
 
@@ -17,29 +16,19 @@ import (
 const adminTimeout = 10 * time.Second
 
 // adminAuth requires X-Access-Key and X-Secret-Key equal to the configured
-// keys, compared in constant time. Empty configured keys disable the API.
+// keys (adminkeys.Match). Empty configured keys disable the API. Repeated
+// wrong keys from one address are slowed down: 429 with Retry-After.
 func (s *Server) adminAuth(c *fiber.Ctx) error {
 	rt := s.Runtime()
-	if !KeysMatch(rt.AccessKey, rt.SecretKey, c.Get("X-Access-Key"), c.Get("X-Secret-Key")) {
-		return &HTTPError{Code: fiber.StatusUnauthorized, Msg: "admin keys missing or wrong",
-			Details: []any{"send X-Access-Key and X-Secret-Key with the keys of admin in gateway.yaml"}}
+	switch v, wait := s.guard.Check(c, rt.AccessKey, rt.SecretKey, c.Get("X-Access-Key"), c.Get("X-Secret-Key")); v {
+	case adminkeys.Granted:
+		return c.Next()
+	case adminkeys.Throttled:
+		return &HTTPError{Code: fiber.StatusTooManyRequests, Msg: "too many wrong admin keys",
+			Details: []any{"wait for Retry-After before trying again"}, RetryAfter: adminkeys.RetryAfterSeconds(wait)}
 	}
-	return c.Next()
-}
-
-// KeysMatch compares a presented key pair with the configured one in
-// constant time; an empty configured key never matches. It compares
-// SHA-256 digests, which are always 32 bytes, because ConstantTimeCompare
-// returns at once on a length mismatch and would time the key's length.
-func KeysMatch(access, secret, gotAccess, gotSecret string) bool {
-	if access == "" || secret == "" {
-		return false
-	}
-	wa, ga := sha256.Sum256([]byte(access)), sha256.Sum256([]byte(gotAccess))
-	ws, gs := sha256.Sum256([]byte(secret)), sha256.Sum256([]byte(gotSecret))
-	a := subtle.ConstantTimeCompare(wa[:], ga[:])
-	b := subtle.ConstantTimeCompare(ws[:], gs[:])
-	return a&b == 1
+	return &HTTPError{Code: fiber.StatusUnauthorized, Msg: "admin keys missing or wrong",
+		Details: []any{"send X-Access-Key and X-Secret-Key with the keys of admin in gateway.yaml"}}
 }
 
 type eventView struct {

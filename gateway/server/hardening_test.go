@@ -370,29 +370,6 @@ func TestAdminDeadLetterPaging(t *testing.T) {
 	}
 }
 
-func TestKeysMatch(t *testing.T) {
-	tests := []struct {
-		name                           string
-		access, secret, gotAcc, gotSec string
-		want                           bool
-	}{
-		{"equal", "ak", "sk", "ak", "sk", true},
-		{"wrong secret", "ak", "sk", "ak", "sx", false},
-		{"secret prefix", "ak", "sk-long", "ak", "sk", false},
-		{"secret longer", "ak", "sk", "ak", "sk-long", false},
-		{"wrong access", "ak", "sk", "ax", "sk", false},
-		{"nothing sent", "ak", "sk", "", "", false},
-		{"none configured", "", "", "", "", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := KeysMatch(tt.access, tt.secret, tt.gotAcc, tt.gotSec); got != tt.want {
-				t.Fatalf("KeysMatch = %v, want %v", got, tt.want)
-			}
-		})
-	}
-}
-
 // TestTrustedProxies: the limiter key of an ip-keyed source is the client's
 // address from the proxy header only when the peer (app.Test's 0.0.0.0) is
 // a trusted proxy, and then the rightmost address that is not a proxy, so a

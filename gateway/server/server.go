@@ -15,7 +15,9 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"leadgate/gateway/adminkeys"
 	"leadgate/gateway/deliver"
 	"leadgate/gateway/lead"
 	"leadgate/gateway/mapping"
@@ -76,6 +78,9 @@ type Options struct {
 	DedupeTTL time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Guard checks the admin keys and slows down guessing them; nil is one
+	// in process, over the client address as ClientIP sees it.
+	Guard *adminkeys.Guard
 }
 
 // Server serves the gateway's routes.
@@ -92,6 +97,8 @@ type Server struct {
 	metricsMu    sync.Mutex
 	// proxies are the parsed TrustedProxies.
 	proxies []netip.Prefix
+	// guard is Options.Guard.
+	guard *adminkeys.Guard
 	// checker is the limiter when the store checks the inbound limit in
 	// its own write (the Redis store with the Redis limiter); nil else.
 	checker checker
@@ -165,6 +172,14 @@ func New(opts Options, rt *Runtime) *Server {
 		cfg.TrustedProxies = opts.TrustedProxies
 		cfg.ProxyHeader = opts.ProxyHeader
 		cfg.EnableIPValidation = true
+	}
+	s.guard = opts.Guard
+	if s.guard == nil {
+		var throttled prometheus.Counter
+		if opts.Metrics != nil {
+			throttled = opts.Metrics.RateLimited.WithLabelValues("api")
+		}
+		s.guard = adminkeys.New(adminkeys.Options{ClientIP: s.clientIP, Log: opts.Log, Throttled: throttled})
 	}
 	s.app = fiber.New(cfg)
 	s.routes()

@@ -424,7 +424,7 @@
     };
     put(
       h('h1', {}, 'Subscriptions'),
-      h('p', { class: 'muted' }, 'Made through the LeadSquared-compatible API; each acts as a destination named lsq-<id>. URLs are shown without their query, custom headers not at all.'),
+      h('p', { class: 'muted' }, 'Made through the LeadSquared-compatible API; each acts as a destination named lsq-<id>. URLs are shown as scheme, host and first path segment only (the rest may hold a secret), custom headers not at all.'),
       notice, out);
     await load();
   }
