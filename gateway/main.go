@@ -1,6 +1,7 @@
 // Command gateway is Leadgate: a self-hosted integration gateway for lead
 // webhooks. With no subcommand it serves; `validate` checks the config and
-// every mapping; `map` previews the events a payload would produce.
+// every mapping; `map` previews the events a payload would produce; `test`
+// runs each mapping's fixtures against their golden files.
 package main
 
 import (
@@ -27,6 +28,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return validate(args, stdout, stderr)
 	case "map":
 		return mapPayload(args, stdin, stdout, stderr)
+	case "test":
+		return testFixtures(args, stdout, stderr)
 	case "version":
 		v, r := metrics.Build()
 		fmt.Fprintf(stdout, "leadgate %s (%s)\n", v, r)
@@ -42,6 +45,7 @@ const usage = `usage:
   gateway validate [-config FILE]                       check the config and every mapping
   gateway map -source NAME [-config FILE] [-query 'k=v&…'] [-header 'K: V']… < payload
                                                         print the events a payload would produce
+  gateway test [-config FILE] [SOURCE…]                 run each mapping's fixtures against their goldens
   gateway version
 
 -config defaults to $GATEWAY_CONFIG, else ./gateway.yaml.

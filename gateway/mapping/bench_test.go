@@ -26,8 +26,8 @@ func BenchmarkMap(b *testing.B) {
 				name += "+trace"
 			}
 			b.Run(name, func(b *testing.B) {
-				f := fixture{source: s.source, name: s.fixture, bodyFile: filepath.Join(mappingsDir, "testdata", s.source, s.fixture)}
-				ct, body, in := f.request(b)
+				f := Fixture{Source: s.source, Name: s.fixture, BodyFile: filepath.Join(mappingsDir, "testdata", s.source, s.fixture)}
+				ct, body, in := request(b, f)
 				parsed, err := ParseBody(ct, body)
 				if err != nil {
 					b.Fatal(err)

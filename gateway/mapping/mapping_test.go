@@ -296,8 +296,8 @@ func TestNoTrace(t *testing.T) {
 	for _, source := range set.Names() {
 		m, _ := set.Get(source)
 		for _, f := range fixtures(t, source) {
-			t.Run(source+"/"+f.name, func(t *testing.T) {
-				ct, body, in := f.request(t)
+			t.Run(source+"/"+f.Name, func(t *testing.T) {
+				ct, body, in := request(t, f)
 				parsed, err := ParseBody(ct, body)
 				if err != nil {
 					return
@@ -326,8 +326,8 @@ func TestNoTrace(t *testing.T) {
 func TestMapConcurrent(t *testing.T) {
 	set := loadShipped(t)
 	m, _ := set.Get("leadsie")
-	f := fixture{source: "leadsie", name: "partial_success", bodyFile: filepath.Join(mappingsDir, "testdata", "leadsie", "partial_success.json")}
-	_, body, in := f.request(t)
+	f := Fixture{Source: "leadsie", Name: "partial_success", BodyFile: filepath.Join(mappingsDir, "testdata", "leadsie", "partial_success.json")}
+	_, body, in := request(t, f)
 	in.Body = body
 	other, _ := loadShipped(t).Get("leadsie")
 	want, err := other.Map(in)
