@@ -88,8 +88,9 @@ type Console struct {
 	log    *slog.Logger
 	static fs.FS
 
-	mu      sync.Mutex // guards samples
+	mu      sync.Mutex // guards samples and history
 	samples []sample
+	history history
 }
 
 // New builds the console. It panics when Store or Runtime is nil, which is
@@ -154,6 +155,7 @@ func (c *Console) Mount(r fiber.Router) {
 func (c *Console) calls(r fiber.Router) {
 	r.Get("/events", c.searchEvents)
 	r.Get("/overview", c.overview)
+	r.Get("/overview/history", c.overviewHistory)
 	r.Post("/preview", c.preview)
 }
 

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -51,6 +52,27 @@ func newSink(t *testing.T, code int) *sink {
 	return s
 }
 
+// testClock is the console's clock: the real time, shifted by what a test
+// sets, so a test can book traffic to a minute of its choosing and time
+// then goes on from there.
+type testClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+// Set makes it t now.
+func (c *testClock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset = time.Until(t)
+}
+
 // gateway is a real gateway wired as main wires it (bbolt store, delivery
 // workers, LeadSquared API, server, console), listening on a free port.
 type gateway struct {
@@ -58,6 +80,7 @@ type gateway struct {
 	store store.Store
 	srv   *server.Server
 	con   *console.Console
+	clock *testClock      // the console's
 	logs  *syncbuf.Buffer // every log line of the gateway, debug level and up
 }
 
@@ -98,9 +121,9 @@ func startGatewayWith(t *testing.T, sinkURL string, conOpts func(*console.Option
 	rt := &server.Runtime{Mappings: set, Destinations: dests, Inbound: ratelimit.Limit{Requests: 10000, Per: time.Second},
 		BodyLimit: 1 << 20, AccessKey: testAccess, SecretKey: testSecret}
 
-	g := &gateway{store: st, logs: logs}
+	g := &gateway{store: st, logs: logs, clock: &testClock{}}
 	co := console.Options{Log: log, Store: st, Runtime: func() *server.Runtime { return g.srv.Runtime() },
-		Gatherer: reg, Subscriptions: lsq, Kick: disp.Kick, SampleEvery: time.Second,
+		Gatherer: reg, Subscriptions: lsq, Kick: disp.Kick, SampleEvery: time.Second, Now: g.clock.Now,
 		ClientIP: func(c *fiber.Ctx) string { return g.srv.ClientIP(c) }}
 	if conOpts != nil {
 		conOpts(&co)

@@ -49,10 +49,12 @@ func (c *Console) Run(ctx context.Context) {
 }
 
 // record keeps the samples of the last rateWindow (and one older, so a
-// full window always has a starting point).
+// full window always has a starting point), and books the increase since
+// the previous one to the per-minute history of the charts.
 func (c *Console) record(s sample) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.history.add(s)
 	c.samples = append(c.samples, s)
 	cut := 0
 	for cut+1 < len(c.samples) && s.at.Sub(c.samples[cut+1].at) >= rateWindow {
@@ -99,6 +101,11 @@ func (c *Console) gather() sample {
 		case "gateway_deliveries_total":
 			for _, m := range f.GetMetric() {
 				s.counters["dl|"+label(m, "destination")+"|"+label(m, "outcome")] += m.GetCounter().GetValue()
+			}
+		case "gateway_delivery_lag_seconds":
+			for _, m := range f.GetMetric() {
+				s.counters[lagSumKey] += m.GetHistogram().GetSampleSum()
+				s.counters[lagCountKey] += float64(m.GetHistogram().GetSampleCount())
 			}
 		case "gateway_destination_enabled":
 			for _, m := range f.GetMetric() {
