@@ -102,33 +102,104 @@
 
   // ---------------------------------------------------------------- overview
 
+  // A chart is an SVG drawn here, no library: one polyline of the per-minute
+  // values, oldest left, with the peak marked; its aria-label and <title>
+  // say in words what it shows.
+  const SVG = 'http://www.w3.org/2000/svg';
+  function svgEl(tag, attrs, ...kids) {
+    const el = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, String(v));
+    for (const kid of kids) el.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
+    return el;
+  }
+
+  function hhmm(d) { return d.toISOString().slice(11, 16); }
+
+  function num(n) { return Number.isInteger(n) ? String(n) : (Math.round(n * 100) / 100).toString(); }
+
+  // secs writes a duration in seconds the way a person reads it.
+  function secs(n) {
+    if (n < 1) return Math.round(n * 1000) + ' ms';
+    if (n < 120) return (Math.round(n * 10) / 10) + ' s';
+    return (Math.round(n / 6) / 10) + ' min';
+  }
+
+  // chart draws values (one a minute from start) as a small line chart;
+  // what says what they count, fmt how to write a value, kind ('warn',
+  // 'bad') colours it.
+  function chart(what, values, start, fmt, kind) {
+    const W = 120, H = 32, pad = 3;
+    const n = values.length;
+    const max = Math.max(0, ...values);
+    const peak = values.indexOf(max);
+    const at = i => new Date(new Date(start).getTime() + i * 60000);
+    const x = i => (n > 1 ? i * (W - 2 * pad) / (n - 1) : 0) + pad;
+    const y = v => H - pad - (max > 0 ? v / max * (H - 2 * pad) : 0);
+    const pts = values.map((v, i) => x(i).toFixed(1) + ',' + y(v).toFixed(1)).join(' ');
+    fmt = fmt || num;
+    const label = what + ', last ' + n + ' minutes (' + hhmm(at(0)) + '–' + hhmm(at(n - 1)) + ' UTC): ' +
+      (max > 0 ? 'peak ' + fmt(max) + ' at ' + hhmm(at(peak)) + ', min ' + fmt(Math.min(...values)) + ', this minute ' + fmt(values[n - 1])
+        : 'none');
+    const svg = svgEl('svg', { class: 'chart' + (kind ? ' ' + kind : ''), role: 'img', 'aria-label': label, viewBox: '0 0 ' + W + ' ' + H,
+      width: W, height: H, 'data-peak': max > 0 ? peak : -1 },
+    svgEl('title', {}, label),
+    svgEl('line', { class: 'base', x1: pad, x2: W - pad, y1: H - pad, y2: H - pad }),
+    svgEl('polygon', { class: 'area', points: x(0).toFixed(1) + ',' + (H - pad) + ' ' + pts + ' ' + x(n - 1).toFixed(1) + ',' + (H - pad) }),
+    svgEl('polyline', { class: 'line', points: pts }));
+    if (max > 0) svg.append(svgEl('circle', { class: 'peak', cx: x(peak).toFixed(1), cy: y(max).toFixed(1), r: 2.5 }));
+    return svg;
+  }
+
+  // withChart is a table cell's number with the chart that explains it.
+  function withChart(text, chartEl) {
+    return h('span', { class: 'with-chart' }, h('span', { class: 'value' }, text), chartEl);
+  }
+
   async function overview() {
     put(h('h1', {}, 'Overview'),
       h('p', { class: 'muted', id: 'ov-window' }, ''));
     const box = h('div', { id: 'ov' });
     put(box);
     const draw = async () => {
-      const d = await api('GET', '/overview');
+      const [d, hist] = await Promise.all([api('GET', '/overview'), api('GET', '/overview/history')]);
       const win = d.window_seconds >= 10
         ? 'Rates are per minute over the last ' + Math.round(d.window_seconds) + ' s. Updated ' + when(d.at) + '; refreshes every 5 s.'
         : 'Rates appear once the gateway has been sampled for a few seconds. Updated ' + when(d.at) + '; refreshes every 5 s.';
-      document.getElementById('ov-window').textContent = win;
+      document.getElementById('ov-window').textContent = win + ' Charts: per minute over the last hour as this replica counted it, oldest left; the dot marks the peak.';
+      const srcHist = Object.fromEntries(hist.sources.map(x => [x.name, x]));
+      const dstHist = Object.fromEntries(hist.destinations.map(x => [x.name, x]));
+      const none = new Array(hist.minutes).fill(0);
       const q = d.queue || {};
+      const lag = hist.delivery_lag_seconds;
       const cards = h('dl', { class: 'cards', 'aria-label': 'Queue depth' },
         [['Due now', q.due], ['Scheduled', q.scheduled], ['In flight', q.in_flight], ['Dead letters', q.dead]]
-          .map(([k, v]) => h('div', {}, h('dt', {}, k), h('dd', {}, String(v || 0)))));
+          .map(([k, v]) => h('div', {}, h('dt', {}, k), h('dd', {}, String(v || 0)))),
+        h('div', { class: 'lag' }, h('dt', {}, 'Delivery lag'),
+          h('dd', {}, secs(lag[lag.length - 1])),
+          h('dd', { class: 'chart-dd' }, chart('Mean delivery lag per minute, all destinations', lag, hist.start, secs))));
       const sources = table('Sources', ['Source', 'Requests/min', 'Accepted/min', 'Rejected/min', 'Events/min'],
-        d.sources.map(s => [s.name, rate(s.requests_per_min), rate(s.accepted_per_min), rate(s.rejected_per_min), rate(s.events_per_min)]),
+        d.sources.map(x => {
+          const hs = srcHist[x.name] || { requests: none, accepted: none };
+          return [x.name,
+            withChart(rate(x.requests_per_min), chart(x.name + ' requests per minute', hs.requests, hist.start)),
+            withChart(rate(x.accepted_per_min), chart(x.name + ' accepted requests per minute', hs.accepted, hist.start)),
+            rate(x.rejected_per_min), rate(x.events_per_min)];
+        }),
         [1, 2, 3, 4]);
       const dests = table('Destinations', ['Destination', 'State', 'Delivered/min', 'Retries/min', 'Dead/min', 'Dead letters'],
-        d.destinations.map(x => [
-          x.name,
-          !x.enabled ? badge('disabled', 'bad') : x.failing ? badge('failing', 'warn') : badge('ok', 'ok'),
-          rate(x.delivered_per_min), rate(x.retried_per_min), rate(x.dead_per_min),
-          x.dead_letters > 0
-            ? h('a', { href: '#/dead-letters/' + encodeURIComponent(x.name) }, String(x.dead_letters) + (x.dead_letters_more ? '+' : ''))
-            : '0',
-        ]), [2, 3, 4, 5]);
+        d.destinations.map(x => {
+          const hd = dstHist[x.name] || { delivered: none, retried: none, dead: none };
+          return [
+            x.name,
+            !x.enabled ? badge('disabled', 'bad') : x.failing ? badge('failing', 'warn') : badge('ok', 'ok'),
+            withChart(rate(x.delivered_per_min), chart(x.name + ' deliveries per minute', hd.delivered, hist.start)),
+            withChart(rate(x.retried_per_min), chart(x.name + ' retries per minute', hd.retried, hist.start, null, 'warn')),
+            withChart(rate(x.dead_per_min), chart(x.name + ' dead letters per minute', hd.dead, hist.start, null, 'bad')),
+            x.dead_letters > 0
+              ? h('a', { href: '#/dead-letters/' + encodeURIComponent(x.name) }, String(x.dead_letters) + (x.dead_letters_more ? '+' : ''))
+              : '0',
+          ];
+        }), [2, 3, 4, 5]);
       box.replaceChildren(
         h('h2', {}, 'Queue'), cards,
         h('h2', {}, 'Sources'), d.sources.length ? sources : h('p', {}, 'No source is loaded.'),
