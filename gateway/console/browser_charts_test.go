@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"leadgate/gateway/console"
 )
 
 // The hour TestBrowserOverviewCharts plays: save_lead's spike, and the
@@ -91,10 +93,13 @@ func TestBrowserOverviewCharts(t *testing.T) {
 		t.Fatalf("vendored axe-core: %v", err)
 	}
 	s := newSink(t, http.StatusOK)
-	g := startGateway(t, s.srv.URL+"/leads")
-	// The hour ends with the current minute a little in the future, after
-	// every sample the gateway took already.
-	start := time.Now().UTC().Truncate(time.Minute).Add(time.Minute)
+	// The hour ends with the current minute; the console's clock starts
+	// at its beginning, so the gateway's own samples come before it.
+	start := time.Now().UTC().Truncate(time.Minute).Add(-59 * time.Minute)
+	clock := &testClock{}
+	clock.Set(start)
+	g := startGatewayWith(t, s.srv.URL+"/leads", func(o *console.Options) { o.Now = clock.Now })
+	g.clock = clock
 	simulateHour(t, g, s, start)
 	spikeAt := start.Add(spikeMinute * time.Minute).Format("15:04")
 
