@@ -85,10 +85,15 @@ type Storage struct {
 
 // Redis is the shared backend of several replicas.
 type Redis struct {
-	// URL is redis://[user:password@]host:port[/db] or rediss://…; empty
-	// uses the embedded store. The REDIS_URL environment variable, when set
-	// and non-empty, replaces it.
+	// URL is redis://[user:password@]host:port[/db] or rediss://…, a
+	// Sentinel set (redis-sentinel://h1:26379,h2:26379/0?master=NAME) or a
+	// Cluster (redis-cluster://h1:7000,h2:7001); see package redisurl.
+	// Empty uses the embedded store. The REDIS_URL environment variable,
+	// when set and non-empty, replaces it.
 	URL string `yaml:"url"`
+	// MinReplicasAcked is how many replicas must have an accepted lead's
+	// write before the 200 (Redis WAIT); 0 answers once the primary has it.
+	MinReplicasAcked int `yaml:"min_replicas_acked"`
 }
 
 // RateLimit is how many requests a rolling window of Per admits.

@@ -49,7 +49,7 @@ func TestLoadValid(t *testing.T) {
 			ProxyHeader:              "X-Real-Ip",
 		},
 		Storage:     Storage{DataDir: filepath.Join("testdata", "state")},
-		Redis:       Redis{URL: "redis://127.0.0.1:6379/2"},
+		Redis:       Redis{URL: "redis://127.0.0.1:6379/2", MinReplicasAcked: 1},
 		MappingsDir: filepath.Join("testdata", "maps"),
 		NotifyURL:   "https://ops.example.com/dead",
 		RateLimit:   RateLimit{Requests: 50, Per: 10 * time.Second},
@@ -186,7 +186,9 @@ func TestLoadInvalid(t *testing.T) {
 		}},
 		{"proxy-header", []string{`2: server.proxy_header: must be a header name such as X-Forwarded-For, got "X Forwarded For"`}},
 		{"data-dir", []string{"2: storage.data_dir: is required when redis.url is empty"}},
-		{"redis-url", []string{"2: redis.url: must be a redis:// or rediss:// URL with a host"}},
+		{"redis-url", []string{"2: redis.url: must start with redis://, rediss://, redis-sentinel://, rediss-sentinel://, redis-cluster:// or rediss-cluster://"}},
+		{"redis-sentinel", []string{"2: redis.url: a Sentinel URL needs ?master=NAME, the name the Sentinels monitor"}},
+		{"redis-replicas", []string{"3: redis.min_replicas_acked: must be 0 or more"}},
 		{"mappings-dir", []string{"1: mappings_dir: is required"}},
 		{"notify-url", []string{"1: notify_url: must be an absolute http or https URL"}},
 		{"rate-limit", []string{
@@ -420,8 +422,10 @@ func TestRedisURLOverride(t *testing.T) {
 		{"unset keeps the file", nil, "redis://file:6379", ""},
 		{"empty keeps the file", map[string]string{"REDIS_URL": ""}, "redis://file:6379", ""},
 		{"set wins", map[string]string{"REDIS_URL": "rediss://env:6380/1"}, "rediss://env:6380/1", ""},
+		{"a sentinel set", map[string]string{"REDIS_URL": "redis-sentinel://s1:26379,s2:26379/0?master=m"}, "redis-sentinel://s1:26379,s2:26379/0?master=m", ""},
+		{"a cluster", map[string]string{"REDIS_URL": "redis-cluster://c1:7000,c2:7001"}, "redis-cluster://c1:7000,c2:7001", ""},
 		{"bad names the variable", map[string]string{"REDIS_URL": "localhost:6379"}, "",
-			"gw.yaml:2: redis.url: must be a redis:// or rediss:// URL with a host (set by REDIS_URL)"},
+			"gw.yaml:2: redis.url: must start with redis://, rediss://, redis-sentinel://, rediss-sentinel://, redis-cluster:// or rediss-cluster:// (set by REDIS_URL)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

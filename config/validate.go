@@ -15,6 +15,7 @@ import (
 
 	"leadgate/gateway/deliver"
 	"leadgate/gateway/lead"
+	"leadgate/gateway/redisurl"
 )
 
 // Problem is one thing wrong with a config, and where: it prints as
@@ -137,12 +138,17 @@ func (c *Config) Validate() error {
 	if c.Redis.URL == "" && c.Storage.DataDir == "" {
 		v.add("storage.data_dir", "is required when redis.url is empty")
 	}
-	if c.Redis.URL != "" && !validRedisURL(c.Redis.URL) {
-		msg := "must be a redis:// or rediss:// URL with a host"
-		if c.redisFromEnv {
-			msg += " (set by REDIS_URL)"
+	if c.Redis.URL != "" {
+		if _, err := redisurl.Parse(c.Redis.URL); err != nil {
+			msg := err.Error()
+			if c.redisFromEnv {
+				msg += " (set by REDIS_URL)"
+			}
+			v.add("redis.url", "%s", msg)
 		}
-		v.add("redis.url", "%s", msg)
+	}
+	if c.Redis.MinReplicasAcked < 0 {
+		v.add("redis.min_replicas_acked", "must be 0 or more")
 	}
 	if c.MappingsDir == "" {
 		v.add("mappings_dir", "is required")
@@ -391,18 +397,6 @@ func validHTTPURL(s string) bool {
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
-func validRedisURL(s string) bool {
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-		return false
-	}
-	if db := strings.TrimPrefix(u.Path, "/"); db != "" {
-		if _, err := strconv.Atoi(db); err != nil {
-			return false
-		}
-	}
-	return true
-}
 
 func validHostPort(s string) bool {
 	_, port, err := net.SplitHostPort(s)
