@@ -41,8 +41,11 @@ const stopTimeout = 10 * time.Second
 type Option func(*config)
 
 type config struct {
-	aof     bool
-	dataDir string
+	aof       bool
+	dataDir   string
+	replicaOf string // host:port of the primary; see WithReplicaOf
+	sentinel  string // the Sentinel's monitor line; see StartSentinel
+	cluster   bool   // see StartCluster
 }
 
 // WithAOF turns on the append-only file with appendfsync everysec, the
@@ -168,7 +171,15 @@ func (s *Server) Restart() {
 
 // launch starts the process on s.port and waits until it answers PING.
 func (s *Server) launch() error {
-	args := []string{
+	var args []string
+	if s.cfg.sentinel != "" {
+		conf, err := s.sentinelConf()
+		if err != nil {
+			return err
+		}
+		args = append(args, conf, "--sentinel")
+	}
+	args = append(args,
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
 		"--dir", s.cfg.dataDir,
@@ -177,7 +188,8 @@ func (s *Server) launch() error {
 		"--protected-mode", "no",
 		"--logfile", "",
 		"--databases", "16",
-	}
+	)
+	args = append(args, s.cfg.topologyArgs()...)
 	if s.cfg.aof {
 		args = append(args, "--appendonly", "yes", "--appendfsync", "everysec")
 	} else {

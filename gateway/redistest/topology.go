@@ -1,0 +1,162 @@
+package redistest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Timings of the Sentinels StartSentinel launches: a primary silent for
+// SentinelDownAfter is down, and a failover that stalls is retried after
+// sentinelFailoverTimeout. Production uses seconds to tens of seconds; a
+// test wants its failover over quickly.
+const (
+	SentinelDownAfter       = 1000 * time.Millisecond
+	sentinelFailoverTimeout = 5 * time.Second
+)
+
+// WithReplicaOf makes the server a replica of primary.
+func WithReplicaOf(primary *Server) Option {
+	return func(c *config) { c.replicaOf = primary.Addr() }
+}
+
+// topologyArgs are the command-line options of a replica or Cluster node.
+func (c *config) topologyArgs() []string {
+	var args []string
+	if c.replicaOf != "" {
+		host, port, _ := net.SplitHostPort(c.replicaOf)
+		args = append(args, "--replicaof", host, port)
+	}
+	if c.cluster {
+		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000")
+	}
+	return args
+}
+
+// StartSentinel launches a Sentinel (redis-server --sentinel) on a free
+// loopback port that monitors primary under the name master, agreeing on
+// a failover with quorum Sentinels. Several Sentinels on one primary find
+// each other through it.
+func StartSentinel(t testing.TB, primary *Server, master string, quorum int) *Server {
+	t.Helper()
+	line := fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d %d\n", master, primary.port, quorum) +
+		fmt.Sprintf("sentinel down-after-milliseconds %s %d\n", master, SentinelDownAfter.Milliseconds()) +
+		fmt.Sprintf("sentinel failover-timeout %s %d\n", master, sentinelFailoverTimeout.Milliseconds()) +
+		fmt.Sprintf("sentinel parallel-syncs %s 1\n", master)
+	return Start(t, func(c *config) { c.sentinel = line })
+}
+
+// sentinelConf writes the Sentinel's config file (it rewrites the file as
+// it learns the topology, so it must be its own and writable) once, and
+// keeps it across Restart.
+func (s *Server) sentinelConf() (string, error) {
+	path := filepath.Join(s.cfg.dataDir, "sentinel.conf")
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	if err := os.WriteFile(path, []byte(s.cfg.sentinel), 0o644); err != nil {
+		return "", fmt.Errorf("write sentinel config: %w", err)
+	}
+	return path, nil
+}
+
+// SentinelURL is redis.url for a Sentinel set: the Sentinels' addresses
+// and the name they monitor, database 0.
+func SentinelURL(master string, sentinels ...*Server) string {
+	addrs := make([]string, len(sentinels))
+	for i, s := range sentinels {
+		addrs[i] = s.Addr()
+	}
+	return "redis-sentinel://" + strings.Join(addrs, ",") + "/0?master=" + master
+}
+
+// WaitSentinelsReady waits until every Sentinel knows the others and
+// replicas replicas of master, so that a failover can be agreed and has a
+// replica to promote.
+func WaitSentinelsReady(t testing.TB, master string, replicas int, sentinels ...*Server) {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(startTimeout)
+	for _, s := range sentinels {
+		c := redis.NewSentinelClient(&redis.Options{Addr: s.Addr()})
+		defer c.Close()
+		for {
+			peers, err1 := c.Sentinels(ctx, master).Result()
+			reps, err2 := c.Replicas(ctx, master).Result()
+			if err1 == nil && err2 == nil && len(peers) >= len(sentinels)-1 && len(reps) >= replicas {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("redistest: sentinel %s sees %d sentinels (%v) and %d replicas (%v) of %s after %s", s.Addr(), len(peers), err1, len(reps), err2, master, startTimeout)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+// WaitReplicaInSync waits until replica has caught up with its primary
+// (master_link_status up).
+func WaitReplicaInSync(t testing.TB, replica *Server) {
+	t.Helper()
+	deadline := time.Now().Add(startTimeout)
+	for {
+		info, err := replica.Client().Info(context.Background(), "replication").Result()
+		if err == nil && infoField(info, "master_link_status") == "up" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redistest: replica %s not in sync after %s: %v\n%s", replica.Addr(), startTimeout, err, info)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// StartCluster launches n Cluster nodes on free loopback ports, all
+// primaries (no replicas), joins them and spreads the 16384 slots over
+// them with redis-cli, then waits until the Cluster is ok. It needs
+// redis-cli on PATH (Debian's redis-server package brings it).
+func StartCluster(t testing.TB, n int) []*Server {
+	t.Helper()
+	nodes := make([]*Server, n)
+	args := []string{"--cluster", "create"}
+	for i := range nodes {
+		nodes[i] = Start(t, func(c *config) { c.cluster = true })
+		args = append(args, nodes[i].Addr())
+	}
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	out, err := exec.Command("redis-cli", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("redistest: redis-cli --cluster create: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(startTimeout)
+	for _, s := range nodes {
+		for {
+			info, err := s.Client().ClusterInfo(context.Background()).Result()
+			if err == nil && infoField(info, "cluster_state") == "ok" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("redistest: cluster node %s not ok after %s: %v\n%s", s.Addr(), startTimeout, err, info)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return nodes
+}
+
+// ClusterURL is redis.url for a Cluster of nodes.
+func ClusterURL(nodes ...*Server) string {
+	addrs := make([]string, len(nodes))
+	for i, s := range nodes {
+		addrs[i] = s.Addr()
+	}
+	return "redis-cluster://" + strings.Join(addrs, ",")
+}
