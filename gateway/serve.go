@@ -29,6 +29,7 @@ import (
 	"leadgate/gateway/leadsquared"
 	"leadgate/gateway/metrics"
 	"leadgate/gateway/ratelimit"
+	"leadgate/gateway/redisurl"
 	"leadgate/gateway/server"
 	"leadgate/gateway/store"
 	"leadgate/gateway/store/bolt"
@@ -221,15 +222,15 @@ func openBackend(ctx context.Context, cfg *config.Config, log *slog.Logger) (sto
 		return st, ratelimit.NewLocal(ratelimit.LocalOptions{}), func() { st.Close() }, nil
 	}
 	redis.SetLogger(redisLogger{log})
-	opt, err := redis.ParseURL(cfg.Redis.URL)
+	opt, err := redisurl.Parse(cfg.Redis.URL)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("parse redis url: %w", err)
 	}
 	// One pool serves the store and the limiter. A Redis that is down at
 	// start is not fatal: the gateway answers 503 and fails /readyz until it
 	// is back, as it does when Redis goes away later.
-	client := redis.NewClient(opt)
-	st := redisstore.New(client, redisstore.Options{Logger: log})
+	client := opt.NewClient()
+	st := redisstore.New(client, redisstore.Options{Logger: log, MinReplicasAcked: cfg.Redis.MinReplicasAcked})
 	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	if err := st.Ping(pctx); err != nil {

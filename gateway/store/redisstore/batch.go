@@ -20,6 +20,7 @@ import (
 type batcher struct {
 	rdb  redis.UniversalClient
 	w    writeKeys
+	acks replicaAcks
 	ch   chan *call
 	quit chan struct{}
 	wg   sync.WaitGroup
@@ -45,8 +46,8 @@ type call struct {
 // maxBatch bounds one run so a burst cannot make one huge write.
 const maxBatch = 64
 
-func newBatcher(rdb redis.UniversalClient, w writeKeys, workers int) *batcher {
-	b := &batcher{rdb: rdb, w: w, ch: make(chan *call, workers*maxBatch), quit: make(chan struct{})}
+func newBatcher(rdb redis.UniversalClient, w writeKeys, acks replicaAcks, workers int) *batcher {
+	b := &batcher{rdb: rdb, w: w, acks: acks, ch: make(chan *call, workers*maxBatch), quit: make(chan struct{})}
 	for range workers {
 		b.wg.Add(1)
 		go b.work()
@@ -107,10 +108,20 @@ func (b *batcher) work() {
 }
 
 // send runs one batch. Script.Run sends the script's text when Redis
-// answers NOSCRIPT (it forgets scripts when it restarts).
+// answers NOSCRIPT (it forgets scripts when it restarts). With replica
+// acknowledgements required, one WAIT follows the batch (see writeAcked).
 func (b *batcher) send(batch []*call) {
 	keys, args := b.writeRun(batch)
-	reply, err := writeScript.Run(context.Background(), b.rdb, keys, args...).Text()
+	ctx := context.Background()
+	var (
+		reply string
+		err   error
+	)
+	if b.acks.n > 0 {
+		reply, err = b.writeAcked(ctx, keys, args)
+	} else {
+		reply, err = writeScript.Run(ctx, b.rdb, keys, args...).Text()
+	}
 	splitWrites(batch, reply, err)
 }
 

@@ -128,7 +128,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -136,6 +135,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"leadgate/gateway/redisurl"
 	"leadgate/gateway/store"
 )
 
@@ -168,6 +168,13 @@ type Options struct {
 	Retention time.Duration
 	// Logger receives debug records of contention; nil discards them.
 	Logger *slog.Logger
+	// MinReplicasAcked is how many replicas must have an Ingest's write
+	// before Ingest returns (Redis WAIT); fewer within ReplicaAckTimeout
+	// is an error wrapping store.ErrUnavailable. 0, the default, returns
+	// once the primary has the write.
+	MinReplicasAcked int
+	// ReplicaAckTimeout bounds that wait. Default DefaultReplicaAckTimeout.
+	ReplicaAckTimeout time.Duration
 }
 
 // Store is store.Store on Redis. It is safe for concurrent use by many
@@ -185,25 +192,20 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
-// Open connects to the Redis at rawURL (redis://, rediss:// or unix://, with
-// go-redis query options such as pool_size or dial_timeout) and checks it
-// answers. A Redis that is down at start is an error wrapping
-// store.ErrUnavailable, so the gateway fails fast on a wrong URL.
+// Open connects to the Redis at rawURL (any form package redisurl reads: one
+// server, a Sentinel set or a Cluster, with go-redis query options such as
+// pool_size or dial_timeout) and checks it answers. A Redis that is down at
+// start is an error wrapping store.ErrUnavailable, so the gateway fails
+// fast on a wrong URL.
 func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
-	ro, err := redis.ParseURL(rawURL)
+	ro, err := redisurl.Parse(rawURL)
 	if err != nil {
-		// url.Error quotes the whole URL, password included; keep only
-		// what is wrong with it.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
 		return nil, fmt.Errorf("parse redis url: %w", err)
 	}
 	if strings.ContainsAny(opts.Prefix, "{}") {
 		return nil, fmt.Errorf("redis key prefix %q: must not contain { or }, it is the keys' hash tag", opts.Prefix)
 	}
-	s := New(redis.NewClient(ro), opts)
+	s := New(ro.NewClient(), opts)
 	if err := s.Ping(ctx); err != nil {
 		_ = s.rdb.Close()
 		return nil, err
@@ -211,7 +213,8 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// New wraps an existing client (a *redis.Client or *redis.ClusterClient);
+// New wraps an existing client (a *redis.Client, a failover client or a
+// *redis.ClusterClient);
 // the Store closes it on Close. opts.Prefix must not contain braces.
 func New(rdb redis.UniversalClient, opts Options) *Store {
 	if opts.Prefix == "" {
@@ -223,11 +226,15 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if opts.ReplicaAckTimeout <= 0 {
+		opts.ReplicaAckTimeout = DefaultReplicaAckTimeout
+	}
 	k := newKeys(opts.Prefix)
 	w := writeKeys{base: k.base, idx: k.idx, pending: k.pending, retention: opts.Retention.Milliseconds()}
+	acks := replicaAcks{n: opts.MinReplicasAcked, timeout: opts.ReplicaAckTimeout}
 	return &Store{
 		rdb:       rdb,
-		batch:     newBatcher(rdb, w, batchWorkers),
+		batch:     newBatcher(rdb, w, acks, batchWorkers),
 		keys:      k,
 		retention: opts.Retention,
 		log:       opts.Logger,
