@@ -397,7 +397,6 @@ func validHTTPURL(s string) bool {
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
-
 func validHostPort(s string) bool {
 	_, port, err := net.SplitHostPort(s)
 	if err != nil {
