@@ -10,6 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # tool; it is installed only when the command is missing.
 REQUIRED_TOOLS=(
   "redis-server:redis-server"
+  "redis-cli:redis-tools"
   "promtool:prometheus"
   "chromium:chromium"
 )

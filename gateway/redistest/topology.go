@@ -125,6 +125,13 @@ func WaitReplicaInSync(t testing.TB, replica *Server) {
 // redis-cli on PATH (Debian's redis-server package brings it).
 func StartCluster(t testing.TB, n int) []*Server {
 	t.Helper()
+	if _, err := exec.LookPath("redis-cli"); err != nil {
+		msg := "redis-cli not found on PATH; install it (Debian/Ubuntu: apt-get install -y redis-tools) or run scripts/test.sh, which installs it"
+		if Required() {
+			t.Fatal(msg + " (required because CI or LEADGATE_REQUIRE_REDIS is set)")
+		}
+		t.Skip(msg)
+	}
 	nodes := make([]*Server, n)
 	args := []string{"--cluster", "create"}
 	for i := range nodes {
