@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -119,11 +120,13 @@ func WaitReplicaInSync(t testing.TB, replica *Server) {
 	}
 }
 
-// StartCluster launches n Cluster nodes on free loopback ports, all
-// primaries (no replicas), joins them and spreads the 16384 slots over
-// them with redis-cli, then waits until the Cluster is ok. It needs
-// redis-cli on PATH (Debian's redis-server package brings it).
-func StartCluster(t testing.TB, n int) []*Server {
+// StartCluster launches a Cluster of primaries primaries, each with
+// replicas replicas, on free loopback ports: redis-cli joins the nodes,
+// spreads the 16384 slots over the primaries and assigns the replicas;
+// then StartCluster waits until every node sees the Cluster ok and every
+// replica is in sync. It needs redis-cli on PATH (Debian: redis-tools,
+// which redis-server brings).
+func StartCluster(t testing.TB, primaries, replicas int) []*Server {
 	t.Helper()
 	if _, err := exec.LookPath("redis-cli"); err != nil {
 		msg := "redis-cli not found on PATH; install it (Debian/Ubuntu: apt-get install -y redis-tools) or run scripts/test.sh, which installs it"
@@ -132,13 +135,13 @@ func StartCluster(t testing.TB, n int) []*Server {
 		}
 		t.Skip(msg)
 	}
-	nodes := make([]*Server, n)
+	nodes := make([]*Server, primaries*(1+replicas))
 	args := []string{"--cluster", "create"}
 	for i := range nodes {
 		nodes[i] = Start(t, func(c *config) { c.cluster = true })
 		args = append(args, nodes[i].Addr())
 	}
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	args = append(args, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
 	out, err := exec.Command("redis-cli", args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("redistest: redis-cli --cluster create: %v\n%s", err, out)
@@ -154,6 +157,9 @@ func StartCluster(t testing.TB, n int) []*Server {
 				t.Fatalf("redistest: cluster node %s not ok after %s: %v\n%s", s.Addr(), startTimeout, err, info)
 			}
 			time.Sleep(50 * time.Millisecond)
+		}
+		if role, _ := s.Client().Do(context.Background(), "role").Slice(); len(role) > 0 && role[0] == "slave" {
+			WaitReplicaInSync(t, s)
 		}
 	}
 	return nodes

@@ -50,7 +50,7 @@ func TestSentinelsFailOver(t *testing.T) {
 // TestClusterSpreadsSlots: three nodes share the slots, and a cluster
 // client reaches keys on each of them.
 func TestClusterSpreadsSlots(t *testing.T) {
-	nodes := StartCluster(t, 3)
+	nodes := StartCluster(t, 3, 0)
 	o, err := redis.ParseClusterURL("redis://" + nodes[0].Addr())
 	if err != nil {
 		t.Fatal(err)

@@ -70,10 +70,61 @@ func TestMinReplicasAcked(t *testing.T) {
 // three-node Redis Cluster: every script's keys share the store's hash
 // tag, so each runs on the one node that owns that slot.
 func TestConformanceOnCluster(t *testing.T) {
-	nodes := redistest.StartCluster(t, 3)
+	nodes := redistest.StartCluster(t, 3, 0)
 	url := redistest.ClusterURL(nodes...)
 	storetest.Run(t, func(t *testing.T) storetest.Open {
 		prefix := newPrefix()
 		return func(t *testing.T) store.Store { return open(t, url, prefix) }
 	})
+}
+
+// TestMinReplicasAckedOnCluster: on a Cluster the WAIT goes to the primary
+// that owns the store's slot, on the connection of its write, so the lead
+// is on that primary's replica when Ingest returns.
+func TestMinReplicasAckedOnCluster(t *testing.T) {
+	nodes := redistest.StartCluster(t, 3, 1)
+	ctx := context.Background()
+	prefix := newPrefix()
+	s, err := redisstore.Open(ctx, redistest.ClusterURL(nodes...), redisstore.Options{Prefix: prefix, MinReplicasAcked: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	res, err := s.Ingest(ctx, request(time.Now(), "cluster@example.com"))
+	if err != nil {
+		t.Fatalf("ingest: %v", err)
+	}
+	key := "lg:{" + prefix + "}:lead:" + res.LeadID
+	replicas := 0
+	for _, n := range nodes {
+		role, err := n.Client().Do(ctx, "role").Slice()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if role[0] != "slave" {
+			continue
+		}
+		// READONLY lets a replica answer for its primary's slots.
+		c := n.Client().Conn()
+		defer c.Close()
+		if err := c.ReadOnly(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := c.Exists(ctx, key).Result(); err == nil && got == 1 {
+			replicas++
+		}
+	}
+	if replicas != 1 {
+		t.Fatalf("the lead is on %d replicas right after Ingest, want 1 (its slot's)", replicas)
+	}
+
+	// Two acknowledgements from a primary with one replica never come.
+	s2, err := redisstore.Open(ctx, redistest.ClusterURL(nodes...), redisstore.Options{Prefix: prefix, MinReplicasAcked: 2, ReplicaAckTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if _, err := s2.Ingest(ctx, request(time.Now(), "cluster2@example.com")); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("ingest with 2 replicas required: %v, want ErrUnavailable", err)
+	}
 }
