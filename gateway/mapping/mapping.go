@@ -84,6 +84,9 @@ type Result struct {
 	Identity []string `json:"identity"`
 	// Trace names the path that produced each field, for `gateway map`.
 	Trace []Trace `json:"trace,omitempty"`
+	// FieldsDropped counts the keys rest left out of Lead.Fields: it
+	// copies at most lead.MaxFields keys per payload.
+	FieldsDropped int `json:"fields_dropped,omitempty"`
 }
 
 // Trace says which path produced one lead field, or, for a mapped field

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
+	"leadgate/gateway/lead"
 	"leadgate/gateway/ratelimit"
 	"leadgate/gateway/redistest"
 	"leadgate/gateway/store/redisstore"
@@ -226,5 +228,46 @@ func TestNestedBodiesStayBounded(t *testing.T) {
 		if a.code != 400 || !strings.Contains(a.raw, "nested deeper than 64 levels") {
 			t.Fatalf("nested body %d = %d %.200s, want 400 naming the depth", i, a.code, a.raw)
 		}
+	}
+}
+
+// TestFieldFloodKeepsTheLeadBounded: eight posts of 20,000 invented keys
+// each, within the rate limit, all stored (200), leave one lead of at most
+// 200 fields and small events, and gateway_fields_dropped_total counts
+// every key left out.
+func TestFieldFloodKeepsTheLeadBounded(t *testing.T) {
+	const posts, keysPerPost = 8, 20_000
+	h := newHarness(t, behindProxy, func(o *Options, rt *Runtime) {
+		o.BodyLimit, rt.BodyLimit = 1<<20, 1<<20
+	})
+	for p := 0; p < posts; p++ {
+		var b strings.Builder
+		b.WriteString(`{"email": "flood@example.com"`)
+		for i := 0; i < keysPerPost; i++ {
+			fmt.Fprintf(&b, `,"p%d_%05d":"v"`, p, i)
+		}
+		b.WriteString("}")
+		if a := h.postFrom(t, "203.0.113.5", "/hooks/website", "application/json", b.String()); a.code != 200 {
+			t.Fatalf("post %d = %d %.300s, want 200", p, a.code, a.raw)
+		}
+	}
+	ds := h.pending(t, "crm")
+	if len(ds) == 0 {
+		t.Fatal("no events stored")
+	}
+	for _, d := range ds {
+		if n := len(d.Event.Lead.Fields); n > lead.MaxFields {
+			t.Fatalf("%s carries a lead of %d fields, want at most %d", d.Event.Event, n, lead.MaxFields)
+		}
+		body, err := json.Marshal(d.Event)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(body) > 2*lead.MaxFieldsBytes {
+			t.Fatalf("%s is %d bytes, want a bounded event", d.Event.Event, len(body))
+		}
+	}
+	if got, want := testutil.ToFloat64(h.metrics.FieldsDropped.WithLabelValues("website")), float64(posts*keysPerPost-lead.MaxFields); got != want {
+		t.Fatalf("gateway_fields_dropped_total{source=website} = %v, want %v", got, want)
 	}
 }

@@ -286,7 +286,7 @@ func (s *Server) accept(c *fiber.Ctx, rt *Runtime, m *mapping.Mapping, source st
 			return err
 		}
 	}
-	s.stored(source, out)
+	s.stored(source, out, res.FieldsDropped)
 	if s.log.Enabled(ctx, slog.LevelDebug) { // its arguments alone allocate
 		s.log.Debug("accepted", "request_id", requestID(c), "source", source, "lead_id", out.LeadID,
 			"events", len(out.Events), "duplicate", out.Duplicate)
@@ -441,9 +441,14 @@ func (s *Server) fail(source, reason string) {
 	}
 }
 
-func (s *Server) stored(source string, out store.IngestResult) {
+// stored counts what an ingest stored: its events, and the keys of lead
+// fields left out, by the mapping's rest (restDropped) or the lead's bounds.
+func (s *Server) stored(source string, out store.IngestResult, restDropped int) {
 	if out.Duplicate {
 		return
+	}
+	if n := restDropped + out.FieldsDropped; n > 0 && s.opts.Metrics != nil {
+		s.opts.Metrics.FieldsDropped.WithLabelValues(source).Add(float64(n))
 	}
 	if s.opts.Metrics != nil {
 		sm := s.sourceMetrics(source)
