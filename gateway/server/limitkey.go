@@ -1,28 +1,15 @@
 package server
 
 import (
-	"net/netip"
 	"sync"
 	"time"
 
 	"leadgate/gateway/ratelimit"
 )
 
-// limitAddr is the client address as the inbound limit keys it: an IPv4
-// address as is, an IPv6 address by its /64, the smallest block a host is
-// given, so that a client cannot take a fresh limit with each of the 2^64
-// addresses it holds.
-func limitAddr(ip string) string {
-	a, err := netip.ParseAddr(ip)
-	if err != nil {
-		return ip
-	}
-	if a = a.Unmap(); a.Is6() {
-		p, _ := a.Prefix(64) // cannot fail for an IPv6 address
-		return p.String()
-	}
-	return a.String()
-}
+// limitAddr is the client address as the inbound limit keys it: an IPv6
+// address by its /64 (ratelimit.Address).
+func limitAddr(ip string) string { return ratelimit.Address(ip) }
 
 // refusals remembers, per limit key, when the limiter last refused it and
 // until when: until then, no admission leaves that key's window, so the
