@@ -184,7 +184,7 @@ destinations:
 	for i, a := range attacks {
 		s := t.sample()
 		c, problems := a.run(t)
-		peakRSS, peakG, hwm := s.stop()
+		peakRSS, peakAnon, peakG, hwm := s.stop()
 		if peakRSS >= maxRSSBytes {
 			problems = append(problems, fmt.Sprintf("peak RSS %d MB, bound %d MB", peakRSS>>20, maxRSSBytes>>20))
 		}
@@ -195,7 +195,8 @@ destinations:
 		if len(problems) > 0 {
 			verdict, failed = "FAIL", failed+1
 		}
-		fmt.Printf("%d. %s\n   %s  peak RSS %d MB (VmHWM %d MB)  peak goroutines %d  answers %s\n", i+1, a.name, verdict, peakRSS>>20, hwm>>20, peakG, c)
+		fmt.Printf("%d. %s\n   %s  peak RSS %d MB (anonymous %d MB, VmHWM %d MB)  peak goroutines %d  answers %s\n",
+			i+1, a.name, verdict, peakRSS>>20, peakAnon>>20, hwm>>20, peakG, c)
 		for _, n := range t.notes {
 			fmt.Printf("   (%s)\n", n)
 		}
@@ -456,6 +457,7 @@ func noticeFlood(t *target) (counts, []string) {
 	problems := c.only(200)
 	// Let the deliveries fail and the notices pile up, if they do.
 	time.Sleep(8 * time.Second)
+	t.note("heap in use %s bytes, heap objects %s", t.metric("go_memstats_heap_inuse_bytes"), t.metric("go_memstats_heap_objects"))
 	t.note("dead letters %s, notices the hanging notify_url got %d, gateway_notices_dropped_total %q",
 		t.metric(`gateway_queue_depth{state="dead"}`), t.noticesSeen(), t.metric("gateway_notices_dropped_total"))
 	return c, problems
@@ -514,6 +516,7 @@ type sampler struct {
 	stopc chan struct{}
 	done  chan struct{}
 	rss   int64
+	anon  int64 // RssAnon: the heap and stacks, without the store's mmap
 	g     int
 	t     *target
 }
@@ -527,6 +530,7 @@ func (t *target) sample() *sampler {
 		n := 0
 		for {
 			s.rss = max(s.rss, procStatus(t.pid, "VmRSS"))
+			s.anon = max(s.anon, procStatus(t.pid, "RssAnon"))
 			if n%4 == 0 { // /metrics every 200 ms
 				if g, err := strconv.Atoi(t.metric("go_goroutines")); err == nil {
 					s.g = max(s.g, g)
@@ -543,14 +547,15 @@ func (t *target) sample() *sampler {
 	return s
 }
 
-func (s *sampler) stop() (rss int64, goroutines int, hwm int64) {
+func (s *sampler) stop() (rss, anon int64, goroutines int, hwm int64) {
 	close(s.stopc)
 	<-s.done
 	s.rss = max(s.rss, procStatus(s.t.pid, "VmRSS"))
+	s.anon = max(s.anon, procStatus(s.t.pid, "RssAnon"))
 	if g, err := strconv.Atoi(s.t.metric("go_goroutines")); err == nil {
 		s.g = max(s.g, g)
 	}
-	return s.rss, s.g, procStatus(s.t.pid, "VmHWM")
+	return s.rss, s.anon, s.g, procStatus(s.t.pid, "VmHWM")
 }
 
 // procStatus reads a kB line of /proc/PID/status, in bytes.
