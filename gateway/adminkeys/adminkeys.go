@@ -11,7 +11,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"log/slog"
-	"net/netip"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -151,19 +150,7 @@ func RetryAfterSeconds(wait time.Duration) int {
 	return ratelimit.RetryAfterSeconds(ratelimit.Decision{RetryAfter: wait})
 }
 
-// Key is the limiter key of a client address: the address itself for IPv4,
-// its /64 for IPv6 (one host is commonly given a whole /64, so counting
-// single addresses would let it guess 2^64 times as often). An address that
-// does not parse is used as it is.
-func Key(ip string) string {
-	a, err := netip.ParseAddr(ip)
-	if err != nil {
-		return "admin-fail:" + ip
-	}
-	a = a.Unmap()
-	if a.Is6() {
-		p, _ := a.WithZone("").Prefix(64)
-		return "admin-fail:" + p.String()
-	}
-	return "admin-fail:" + a.String()
-}
+// Key is the limiter key of a client address: ratelimit.Address, its /64
+// for IPv6 (one host is commonly given a whole /64, so counting single
+// addresses would let it guess 2^64 times as often).
+func Key(ip string) string { return "admin-fail:" + ratelimit.Address(ip) }

@@ -28,7 +28,9 @@ type Draft struct {
 // score (zero without HasScore) or an empty asset list never clears a known
 // value, while a score of 0 with HasScore does. Fields merge key
 // by key with the same rule (nil and "" are empty; false and 0 are values),
-// and a non-empty Assets list replaces the whole list. Email is trimmed and
+// and a non-empty Assets list replaces the whole list. Fields then keep
+// within MaxFields and MaxFieldsBytes (boundFields says which keys stay);
+// merged.FieldsDropped counts what was left out. Email is trimmed and
 // lower-cased, and FullName is recomputed from FirstName and LastName
 // whenever either is known.
 //
@@ -127,6 +129,7 @@ func merge(base, next Lead) Lead {
 		}
 		m.Fields[k] = v
 	}
+	m.FieldsDropped = boundFields(base.Fields, m.Fields)
 	if (m.FirstName != "" || m.LastName != "") && !isFullName(m.FullName, m.FirstName, m.LastName) {
 		m.FullName = strings.TrimSpace(m.FirstName + " " + m.LastName)
 	}

@@ -58,8 +58,13 @@ type Lead struct {
 	Status      string  `json:"status,omitempty"`
 	Assets      []Asset `json:"assets,omitempty"`
 	// Fields holds everything mapped that has no field of its own. Values
-	// are string, int64, float64 or bool.
+	// are string, int64, float64 or bool. At most MaxFields keys and
+	// MaxFieldsBytes of JSON once Decide merged them.
 	Fields map[string]any `json:"fields,omitempty"`
+	// FieldsDropped is set on Decide's merged lead only: how many keys (or
+	// updates of known keys) the bounds of Fields left out of it, for
+	// gateway_fields_dropped_total. It is never in the JSON or stored.
+	FieldsDropped int `json:"-"`
 }
 
 // Event is the canonical event: the body that format "canonical" delivers.

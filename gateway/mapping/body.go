@@ -26,10 +26,19 @@ import (
 //     files are left out;
 //   - an empty Content-Type is taken as JSON when the body is a JSON object.
 //
+// JSON nested deeper than MaxDepth is ErrMalformedBody, found by a scan
+// that does not recurse before anything that does looks at the body. Forms
+// cannot nest: a bracketed key ("a[b][c]") stays one flat key.
+//
 // Anything else is ErrUnsupportedMediaType (415); a body that does not
 // parse is ErrMalformedBody (400).
 func ParseBody(contentType string, body []byte) ([]byte, error) {
 	if strings.TrimSpace(contentType) == "" {
+		if t := bytes.TrimSpace(body); len(t) > 0 && t[0] == '{' {
+			if err := checkDepth(body); err != nil {
+				return nil, err
+			}
+		}
 		if isJSONObject(body) {
 			return body, nil
 		}
@@ -42,6 +51,9 @@ func ParseBody(contentType string, body []byte) ([]byte, error) {
 	switch {
 	case mt == "application/json" || mt == "text/plain" ||
 		strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"):
+		if err := checkDepth(body); err != nil {
+			return nil, err
+		}
 		if !isJSONObject(body) {
 			return nil, fmt.Errorf("parse body: want a JSON object: %w", ErrMalformedBody)
 		}
@@ -60,6 +72,14 @@ func ParseBody(contentType string, body []byte) ([]byte, error) {
 		return f.json(), nil
 	}
 	return nil, fmt.Errorf("parse body: content type %q: %w", mt, ErrUnsupportedMediaType)
+}
+
+// checkDepth refuses JSON nested deeper than MaxDepth.
+func checkDepth(b []byte) error {
+	if jsonDepth(b, MaxDepth) > MaxDepth {
+		return fmt.Errorf("parse body: JSON nested deeper than %d levels: %w", MaxDepth, ErrMalformedBody)
+	}
+	return nil
 }
 
 func isJSONObject(b []byte) bool {

@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -50,5 +51,70 @@ func TestParseBody(t *testing.T) {
 				t.Fatalf("ParseBody = %s, want %s", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestParseBodyDepth: JSON nested deeper than MaxDepth is a malformed body
+// whatever the JSON content type, found before the validator recurses;
+// MaxDepth itself is fine, and forms never nest.
+func TestParseBodyDepth(t *testing.T) {
+	nested := func(n int) string {
+		return `{"a":` + strings.Repeat("[", n-1) + strings.Repeat("]", n-1) + `}`
+	}
+	deepKey := "a" + strings.Repeat("%5Bb%5D", 200) + "=1"
+	tests := []struct {
+		name, contentType, body string
+		err                     error
+	}{
+		{"json at the limit", "application/json", nested(MaxDepth), nil},
+		{"json one deeper", "application/json", nested(MaxDepth + 1), ErrMalformedBody},
+		{"json half a megabyte of brackets", "application/json", `{"a":` + strings.Repeat("[", 512<<10), ErrMalformedBody},
+		{"brackets in strings do not count", "application/json", `{"a":"` + strings.Repeat(`[\"`, 1000) + `"}`, nil},
+		{"text plain json", "text/plain", nested(MaxDepth + 1), ErrMalformedBody},
+		{"json suffix", "application/vnd.x+json", nested(MaxDepth + 1), ErrMalformedBody},
+		{"no content type", "", nested(MaxDepth + 1), ErrMalformedBody},
+		{"no content type, not json", "", strings.Repeat("[", 100), ErrUnsupportedMediaType},
+		{"form with deep bracketed keys stays flat", "application/x-www-form-urlencoded", deepKey, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := ParseBody(tt.contentType, []byte(tt.body))
+			if tt.err != nil {
+				if !errors.Is(err, tt.err) {
+					t.Fatalf("err = %v, want %v", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := jsonDepth(out, 1000); d > MaxDepth {
+				t.Fatalf("parsed body nests %d levels", d)
+			}
+		})
+	}
+}
+
+func TestJSONDepth(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int
+	}{
+		{``, 0},
+		{`1`, 0},
+		{`{}`, 1},
+		{`{"a":[1,{"b":[]}]}`, 4},
+		{`{"a":"[[[["}`, 1},
+		{`{"a":"\"[[[["}`, 1},
+		{`{"a":"\\"}`, 1},
+		{`{"a":"\\\"{{"}`, 1},
+		{`["x\\",[[]]]`, 3},
+		{`{"unterminated`, 1},
+		{`[[[[[[`, 4}, // stops at limit+1
+	}
+	for _, tt := range tests {
+		if got := jsonDepth([]byte(tt.in), 3); got != min(tt.want, 4) {
+			t.Errorf("jsonDepth(%s, 3) = %d, want %d", tt.in, got, min(tt.want, 4))
+		}
 	}
 }

@@ -455,9 +455,11 @@ func (m *Mapping) Map(in Input) (Result, error) {
 	if m.assets != nil || m.group != nil {
 		errs = m.mapArrays(s, l, &bx, trace, errs)
 	}
+	budget := restBudget{left: lead.MaxFields}
 	for i := range m.rest {
-		m.mapRest(s, l, &bx, trace, &m.rest[i])
+		m.mapRest(s, l, &bx, trace, &m.rest[i], &budget)
 	}
+	r.FieldsDropped = budget.dropped
 	m.names(l, name, trace)
 	if trace != nil {
 		// A field its own paths left empty may still be filled: a name
@@ -693,9 +695,15 @@ func (m *Mapping) groupFields(s *scratch, l *lead.Lead, bx *boxes, trace *[]Trac
 	}
 }
 
+// restBudget is how many more keys rest may copy from one payload
+// (lead.MaxFields in all, a lead's bound), and how many it left out.
+type restBudget struct{ left, dropped int }
+
 // mapRest copies unmapped pairs or object keys into lead.fields; values
-// that are objects (or lists holding one) are left out.
-func (m *Mapping) mapRest(s *scratch, l *lead.Lead, bx *boxes, trace *[]Trace, rs *restSpec) {
+// that are objects (or lists holding one) are left out, and so are the keys
+// past the payload's budget: a sender inventing thousands of keys costs a
+// bounded lead.
+func (m *Mapping) mapRest(s *scratch, l *lead.Lead, bx *boxes, trace *[]Trace, rs *restSpec, budget *restBudget) {
 	add := func(key string, r gjson.Result) {
 		if _, taken := l.Fields[key]; taken {
 			return
@@ -704,6 +712,11 @@ func (m *Mapping) mapRest(s *scratch, l *lead.Lead, bx *boxes, trace *[]Trace, r
 		if !ok {
 			return
 		}
+		if budget.left == 0 {
+			budget.dropped++
+			return
+		}
+		budget.left--
 		m.setField(l, key, bx.value(v))
 		if trace != nil {
 			*trace = append(*trace, Trace{Field: "fields." + key, Path: rs.raw, From: "rest"})

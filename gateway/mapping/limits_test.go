@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -84,5 +85,32 @@ func TestNumbersKeepTheirText(t *testing.T) {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("lead JSON %s lacks %s", b, want)
 		}
+	}
+}
+
+// TestRestCopiesAtMostMaxFields: rest copies at most lead.MaxFields keys of
+// one payload, in the payload's order, and counts the others, so a payload
+// of invented keys maps to a bounded lead rather than a refused one.
+func TestRestCopiesAtMostMaxFields(t *testing.T) {
+	set := loadShipped(t)
+	m, _ := set.Get("website")
+	var b strings.Builder
+	b.WriteString(`{"email":"rest@example.com"`)
+	for i := 0; i < lead.MaxFields+100; i++ {
+		fmt.Fprintf(&b, `,"k%03d":"v"`, i)
+	}
+	b.WriteString("}")
+	res, err := m.Map(Input{Body: []byte(b.String())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(res.Lead.Fields); n != lead.MaxFields {
+		t.Fatalf("fields = %d keys, want %d", n, lead.MaxFields)
+	}
+	if _, ok := res.Lead.Fields["k199"]; !ok {
+		t.Fatal("k199 left out; want the payload's first keys kept")
+	}
+	if res.FieldsDropped != 100 {
+		t.Fatalf("FieldsDropped = %d, want 100", res.FieldsDropped)
 	}
 }

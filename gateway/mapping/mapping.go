@@ -49,7 +49,8 @@ type Input struct {
 	Query func(string) string
 	// Header returns a request header's value; nil means no headers.
 	Header func(string) string
-	// RemoteIP is the client address, for the default rate-limit key.
+	// RemoteIP is the client address, for the default rate-limit key (the
+	// server passes an IPv6 address as its /64).
 	RemoteIP string
 	// Now is the time of receipt, for signature timestamp tolerance; the
 	// zero time means time.Now().
@@ -83,6 +84,9 @@ type Result struct {
 	Identity []string `json:"identity"`
 	// Trace names the path that produced each field, for `gateway map`.
 	Trace []Trace `json:"trace,omitempty"`
+	// FieldsDropped counts the keys rest left out of Lead.Fields: it
+	// copies at most lead.MaxFields keys per payload.
+	FieldsDropped int `json:"fields_dropped,omitempty"`
 }
 
 // Trace says which path produced one lead field, or, for a mapped field
@@ -200,6 +204,10 @@ func (m *Mapping) Emits() []string { return m.events }
 // HasAuth reports whether the source authenticates its requests; a source
 // without it accepts anyone, and the server warns about it at start-up.
 func (m *Mapping) HasAuth() bool { return m.auth.kind != authNone }
+
+// KeysByAddress reports whether rate_limit_key is ip (the default): the
+// client key is then the client's address, known before the body is read.
+func (m *Mapping) KeysByAddress() bool { return m.rate.kind == rateIP }
 
 // Set is the compiled mappings of one directory, by source name.
 type Set struct {

@@ -97,6 +97,7 @@ type Metrics struct {
 	DestinationEnabled *prometheus.GaugeVec   // destination
 	Ready              prometheus.Gauge
 	NoticesDropped     prometheus.Counter
+	FieldsDropped      *prometheus.CounterVec // source
 }
 
 // New registers every metric on reg, plus the Go runtime and process
@@ -164,6 +165,10 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "gateway_notices_dropped_total",
 			Help: "Dead letters whose notice never reached its notify URL: refused by a full queue, failed, or cut off by shutdown.",
 		}),
+		FieldsDropped: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_fields_dropped_total",
+			Help: "Keys of lead.fields (or updates of known keys) left out by the lead's bounds: 200 keys, 64 KiB as JSON.",
+		}, []string{"source"}),
 	}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -199,6 +204,7 @@ func (m *Metrics) Precreate(sources, destinations []string) {
 		for _, ev := range lead.EventNames {
 			m.Events.WithLabelValues(src, ev)
 		}
+		m.FieldsDropped.WithLabelValues(src)
 	}
 	for _, code := range UnknownCodes {
 		m.InboundRequests.WithLabelValues(SourceUnknown, code)

@@ -96,6 +96,7 @@ func TestPrecreateSeriesCounts(t *testing.T) {
 		{"build info: one build", m.BuildInfo, 1},
 		{"destination enabled: one per destination", m.DestinationEnabled, len(testDestinations)},
 		{"ready", m.Ready, 1},
+		{"fields dropped: one per source", m.FieldsDropped, len(testSources)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -839,3 +839,19 @@ func TestPeek(t *testing.T) {
 		})
 	}
 }
+
+func TestAddress(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"203.0.113.7", "203.0.113.7"},
+		{"::ffff:203.0.113.7", "203.0.113.7"},
+		{"2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"},
+		{"2001:db8:1:2::", "2001:db8:1:2::/64"},
+		{"fe80::1%eth0", "fe80::/64"},
+		{"not-an-ip", "not-an-ip"},
+	}
+	for _, tt := range tests {
+		if got := Address(tt.in); got != tt.want {
+			t.Errorf("Address(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

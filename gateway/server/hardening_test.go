@@ -390,7 +390,8 @@ func TestTrustedProxies(t *testing.T) {
 		{"garbage from a trusted hop", []string{"0.0.0.0"}, "", "not-an-ip", "in:website:ip:0.0.0.0"},
 		{"no header", []string{"0.0.0.0"}, "", "", "in:website:ip:0.0.0.0"},
 		{"other header", []string{"0.0.0.0"}, "X-Real-Ip", "203.0.113.9", "in:website:ip:203.0.113.9"},
-		{"IPv6 client", []string{"0.0.0.0"}, "", "2001:db8::1", "in:website:ip:2001:db8::1"},
+		{"IPv6 client by its /64", []string{"0.0.0.0"}, "", "2001:db8:0:7:a:b:c:d", "in:website:ip:2001:db8:0:7::/64"},
+		{"IPv4-mapped IPv6 client as IPv4", []string{"0.0.0.0"}, "", "::ffff:203.0.113.7", "in:website:ip:203.0.113.7"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -172,61 +172,82 @@ func (s *Server) sourceMetrics(source string) *sourceMetrics {
 	return sm
 }
 
-// accept is the inbound path: parse, limit, authenticate, map, store,
-// answer. m is source's mapping, nil for an unknown source. Nothing is
-// stored for a rejected request.
+// accept is the inbound path: limit, read, authenticate, parse, map,
+// store, answer. m is source's mapping, nil for an unknown source. Nothing
+// is stored for a rejected request.
+//
+// The limit's client key (contract §3) is the client's address unless the
+// source authenticates, the request passed, and the mapping keys on
+// something the request names: a caller can neither dodge the limit by
+// naming a new key each time nor spend another client's quota. When the
+// key is the address whatever the body says (an open source, or
+// rate_limit_key: ip), the limit is checked before the body is read, so a
+// flood from one address costs no parse.
 func (s *Server) accept(c *fiber.Ctx, rt *Runtime, m *mapping.Mapping, source string) error {
 	ctx := s.deadlines.get()
-	ip := s.clientIP(c)
+	addr := limitAddr(s.clientIP(c))
 	if m == nil {
 		// Unknown sources share one limit per client address, so a scan of
 		// paths is throttled and the answer carries the rate-limit headers
 		// like every other answer of this route.
-		if err := s.limit(ctx, c, rt, "in:"+unknownSource+":ip:"+ip); err != nil {
+		if err := s.limit(ctx, c, rt, "in:"+unknownSource+":ip:"+addr); err != nil {
 			return err
 		}
 		return unknownSourceError(source)
 	}
-	raw, tooLarge, parseErr := requestBody(c, rt.BodyLimit)
-	var body []byte
-	switch {
-	case tooLarge:
-		parseErr = errTooLarge
-	case parseErr == nil:
-		body, parseErr = mapping.ParseBody(c.Get(fiber.HeaderContentType), raw)
-	}
-	in := mapping.Input{
-		Body:     body,
-		Raw:      raw,
-		Query:    func(k string) string { return strings.Clone(c.Query(k)) },
-		Header:   func(k string) string { return strings.Clone(c.Get(k)) },
-		RemoteIP: ip,
-		Now:      s.opts.Now(),
-		NoTrace:  true, // the trace is for `gateway map`; skipping it halves allocations
-	}
+	addrKey := "in:" + source + ":ip:" + addr
 
-	// A request that fails authentication counts against its address, not
-	// against the client key it names: an unauthenticated caller neither
-	// spends another client's quota nor escapes the limit by naming a new
-	// key each time.
-	var authErr error
-	if parseErr == nil {
-		authErr = m.Authenticate(in)
-	}
-	// With a store that checks the limit in its own write (Redis), the
-	// limit of a request that maps is checked there, in the one round trip
-	// that stores its events; one rejected before that is limited here,
-	// so every request counts.
-	key := rateKey(m, in, parseErr == nil && authErr == nil)
-	check := s.storeCheck(rt, key)
-	if check == nil {
-		if err := s.limit(ctx, c, rt, key); err != nil {
+	// key is the request's limit key; limited says it was decided; check
+	// is set when the store decides it instead, in its write (Redis), in
+	// the one round trip that stores the events.
+	var (
+		key     = addrKey
+		limited bool
+		check   *ratelimit.Check
+	)
+	early := !m.HasAuth() || m.KeysByAddress()
+	if early {
+		var err error
+		if limited, check, err = s.limitBefore(ctx, c, rt, key); err != nil {
 			return err
 		}
 	}
+
+	raw, tooLarge, readErr := requestBody(c, rt.BodyLimit)
+	in := mapping.Input{
+		Raw:      raw,
+		Query:    func(k string) string { return strings.Clone(c.Query(k)) },
+		Header:   func(k string) string { return strings.Clone(c.Get(k)) },
+		RemoteIP: addr,
+		Now:      s.opts.Now(),
+		NoTrace:  true, // the trace is for `gateway map`; skipping it halves allocations
+	}
+	// Authentication reads the raw body only: a request that fails it is
+	// limited by its address and answered before anything parses its body.
+	parseErr, authErr := readErr, error(nil)
+	if tooLarge {
+		parseErr = errTooLarge
+	}
+	if parseErr == nil {
+		authErr = m.Authenticate(in)
+	}
+	if parseErr == nil && authErr == nil {
+		in.Body, parseErr = mapping.ParseBody(c.Get(fiber.HeaderContentType), raw)
+	}
+	if !early {
+		if parseErr == nil && authErr == nil {
+			key = rateKey(m, in)
+		}
+		var err error
+		if limited, check, err = s.limitBefore(ctx, c, rt, key); err != nil {
+			return err
+		}
+	}
+
 	res, reason, err := admit(m, in, rt, tooLarge, parseErr, authErr)
 	if err != nil {
-		if check != nil {
+		// Rejected before the store: counted here, so every request counts.
+		if !limited {
 			if lerr := s.limit(ctx, c, rt, key); lerr != nil {
 				return lerr
 			}
@@ -261,11 +282,11 @@ func (s *Server) accept(c *fiber.Ctx, rt *Runtime, m *mapping.Mapping, source st
 		return internalError(c, err)
 	}
 	if out.Limit != nil {
-		if err := s.decided(c, *out.Limit); err != nil {
+		if err := s.decided(c, key, *out.Limit); err != nil {
 			return err
 		}
 	}
-	s.stored(source, out)
+	s.stored(source, out, res.FieldsDropped)
 	if s.log.Enabled(ctx, slog.LevelDebug) { // its arguments alone allocate
 		s.log.Debug("accepted", "request_id", requestID(c), "source", source, "lead_id", out.LeadID,
 			"events", len(out.Events), "duplicate", out.Duplicate)
@@ -286,17 +307,25 @@ func sendAccepted(c *fiber.Ctx, leadID string) error {
 	return nil
 }
 
-// rateKey is the limiter key of a request: per source and the mapping's
-// client key. Unless trusted (the body parsed and the request
-// authenticated), a request is keyed by the client's IP.
-func rateKey(m *mapping.Mapping, in mapping.Input, trusted bool) string {
-	client := "ip:" + in.RemoteIP
-	if trusted {
-		if k := m.RateKey(in); k != "" {
-			client = k
-		}
+// rateKey is the limiter key of a request that authenticated and parsed:
+// per source and the mapping's client key, or the client's address when the
+// mapping keys on it or the request names no key.
+func rateKey(m *mapping.Mapping, in mapping.Input) string {
+	return "in:" + m.Name() + ":" + m.RateKey(in)
+}
+
+// limitBefore applies the limit of key ahead of the rest of the request:
+// the limiter decides now (limited), or, when the store decides in its
+// write, a refusal still remembered for key is answered now and the check
+// is handed over for the store.
+func (s *Server) limitBefore(ctx context.Context, c *fiber.Ctx, rt *Runtime, key string) (limited bool, check *ratelimit.Check, err error) {
+	if check = s.storeCheck(rt, key); check == nil {
+		return true, nil, s.limit(ctx, c, rt, key)
 	}
-	return "in:" + m.Name() + ":" + client
+	if d, ok := s.refusals.refused(key, rt.Inbound); ok {
+		return true, nil, s.decided(c, key, d)
+	}
+	return false, check, nil
 }
 
 // limit applies the inbound limit under key and sets the rate-limit headers
@@ -307,7 +336,7 @@ func (s *Server) limit(ctx context.Context, c *fiber.Ctx, rt *Runtime, key strin
 		s.limitUnknown(c, rt)
 		return &HTTPError{Code: fiber.StatusServiceUnavailable, Msg: "rate limiter unavailable, retry later", RetryAfter: 1, Err: err}
 	}
-	return s.decided(c, d)
+	return s.decided(c, key, d)
 }
 
 // limitUnknown sets the route's rate-limit headers when the limiter could
@@ -318,14 +347,17 @@ func (s *Server) limitUnknown(c *fiber.Ctx, rt *Runtime) {
 	c.Set("RateLimit", state)
 }
 
-// decided sets the rate-limit headers of a decision and answers the 429 of
-// a refused request.
-func (s *Server) decided(c *fiber.Ctx, d ratelimit.Decision) error {
+// decided sets the rate-limit headers of the decision on key and answers
+// the 429 of a refused request, which it remembers (refusals).
+func (s *Server) decided(c *fiber.Ctx, key string, d ratelimit.Decision) error {
 	policy, state := ratelimit.Headers(d, "inbound")
 	c.Set("RateLimit-Policy", policy)
 	c.Set("RateLimit", state)
 	if d.Allowed {
 		return nil
+	}
+	if s.checker != nil {
+		s.refusals.note(key, d)
 	}
 	if s.opts.Metrics != nil {
 		s.opts.Metrics.RateLimited.WithLabelValues("inbound").Inc()
@@ -360,7 +392,7 @@ func (s *Server) oversized(c *fiber.Ctx, source string) error {
 	if !known {
 		label = unknownSource
 	}
-	err := s.limit(ctx, c, rt, "in:"+label+":ip:"+s.clientIP(c))
+	err := s.limit(ctx, c, rt, "in:"+label+":ip:"+limitAddr(s.clientIP(c)))
 	if err == nil {
 		if known {
 			s.fail(source, metrics.ReasonTooLarge)
@@ -409,9 +441,14 @@ func (s *Server) fail(source, reason string) {
 	}
 }
 
-func (s *Server) stored(source string, out store.IngestResult) {
+// stored counts what an ingest stored: its events, and the keys of lead
+// fields left out, by the mapping's rest (restDropped) or the lead's bounds.
+func (s *Server) stored(source string, out store.IngestResult, restDropped int) {
 	if out.Duplicate {
 		return
+	}
+	if n := restDropped + out.FieldsDropped; n > 0 && s.opts.Metrics != nil {
+		s.opts.Metrics.FieldsDropped.WithLabelValues(source).Add(float64(n))
 	}
 	if s.opts.Metrics != nil {
 		sm := s.sourceMetrics(source)

@@ -102,6 +102,9 @@ type Server struct {
 	// checker is the limiter when the store checks the inbound limit in
 	// its own write (the Redis store with the Redis limiter); nil else.
 	checker checker
+	// refusals are the limiter's recent refusals, for refusing a flood
+	// before its body is read when checker decides only in the store.
+	refusals refusals
 }
 
 // checker prepares a limit check that a store runs inside its own write.
@@ -137,6 +140,7 @@ func New(opts Options, rt *Runtime) *Server {
 		opts.ProxyHeader = fiber.HeaderXForwardedFor
 	}
 	s := &Server{opts: opts, log: opts.Log}
+	s.refusals.now = time.Now
 	if ls, ok := opts.Store.(limitingStore); ok && ls.LimitsIngest() {
 		s.checker, _ = opts.Limiter.(checker)
 	}

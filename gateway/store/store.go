@@ -77,6 +77,10 @@ type IngestResult struct {
 	// Limit is the decision on IngestRequest.Limit, when it was set. When
 	// it is not Allowed, nothing was stored and LeadID is empty.
 	Limit *ratelimit.Decision
+	// FieldsDropped counts the keys of the payload's fields (or updates of
+	// known ones) that the lead's bounds left out (lead.MaxFields,
+	// lead.MaxFieldsBytes); 0 for a duplicate.
+	FieldsDropped int
 }
 
 // Delivery is one event owed to one destination.

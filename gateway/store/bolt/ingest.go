@@ -124,6 +124,7 @@ type plan struct {
 
 	leadID    string
 	leadRaw   []byte // nil when the stored lead is unchanged
+	dropped   int    // the merged lead's FieldsDropped
 	events    []lead.Event
 	eventsRaw [][]byte
 	// routes are each event's distinct destinations, encoded with
@@ -166,6 +167,7 @@ func makePlan(tx *bbolt.Tx, req *store.IngestRequest, lookup func(key string) st
 		}
 	}
 	merged, drafts := lead.Decide(prev, req.Lead, req.Emits)
+	p.dropped = merged.FieldsDropped
 	// One buffer holds the lead's bytes (json.Marshal's, HTML escaped,
 	// without its reflection) and then every event's: each event is the
 	// lead and an envelope of about eventEnvelope bytes, so the buffer
@@ -271,6 +273,7 @@ func (s *Store) ingestTx(tx *bbolt.Tx, req *store.IngestRequest, p *plan, res *s
 	}
 	res.LeadID = p.leadID
 	res.Events = p.events
+	res.FieldsDropped = p.dropped
 
 	if req.DedupeKey != "" {
 		// An expired entry of the same key stays in the log until the

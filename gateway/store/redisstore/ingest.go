@@ -176,7 +176,7 @@ func (s *Store) ingestOnce(ctx context.Context, req store.IngestRequest, known *
 	}
 	switch out := reply[0]; {
 	case out == "OK":
-		return store.IngestResult{LeadID: leadID, Events: events}, decision, nil, nil
+		return store.IngestResult{LeadID: leadID, Events: events, FieldsDropped: merged.FieldsDropped}, decision, nil, nil
 	case out == "LIMIT":
 		return store.IngestResult{}, decision, nil, nil
 	case out == "CONFLICT":

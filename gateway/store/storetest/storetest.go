@@ -87,6 +87,7 @@ func Run(t *testing.T, fresh func(t *testing.T) Open) {
 		{"RequestID", testRequestID},
 		{"Ordered", testOrdered},
 		{"OrderedAbandonAndReplayAll", testOrderedAbandonAndReplayAll},
+		{"LeadFieldsBounded", testLeadFieldsBounded},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
