@@ -82,7 +82,9 @@
 // prefix; all of them share the declared key's slot. The layout:
 //
 //	lg:{p}:idx          hash  identity key -> lead id
-//	lg:{p}:lead:ID      hash  s (snapshot JSON), v (version)
+//	lg:{p}:lead:ID      hash  s (snapshot JSON), v (version: the lead_version),
+//	                          f (first seen ms), k:KEY for each identity key pointed at it
+//	lg:{p}:leads        zset  lead id -> last seen ms (received_at of its latest payload)
 //	lg:{p}:dup:KEY      string "<window end ms> <lead id>", expiring with the window
 //	lg:{p}:ev:ID        hash  _ (event JSON), q (enqueued ms), open (undelivered count),
 //	                          r (the inbound request's id, when it had one),
@@ -103,8 +105,10 @@
 //
 // # Retention
 //
-// Lead snapshots and the identity index are kept forever (they are the lead
-// index). An event keeps its deliveries in its own hash (one key per event
+// Lead snapshots and the identity index (the lead index) are kept until a
+// lead is not seen for storage.lead_retention: SweepLeads removes the
+// oldest of lg:{p}:leads, a bounded number per call. Leads stored before
+// the last-seen set existed enter it when they are next seen. An event keeps its deliveries in its own hash (one key per event
 // keeps Ingest to one write per event and needs no delivery index). It has
 // no TTL while any delivery is queued, retrying or dead (a dead letter can
 // be replayed at any time); once every delivery is delivered, or at once
@@ -224,7 +228,7 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	k := newKeys(opts.Prefix)
-	w := writeKeys{base: k.base, idx: k.idx, pending: k.pending, retention: opts.Retention.Milliseconds()}
+	w := writeKeys{base: k.base, idx: k.idx, pending: k.pending, leads: k.leads, retention: opts.Retention.Milliseconds()}
 	return &Store{
 		rdb:       rdb,
 		batch:     newBatcher(rdb, w, batchWorkers),
@@ -258,6 +262,7 @@ func (s *Store) Close() error {
 type keys struct {
 	base     string // "lg:{prefix}:", passed to scripts that build keys
 	idx      string
+	leads    string
 	pending  string
 	dead     string
 	subs     string
@@ -270,6 +275,7 @@ func newKeys(prefix string) keys {
 	return keys{
 		base:     b,
 		idx:      b + "idx",
+		leads:    b + "leads",
 		pending:  b + "pending",
 		dead:     b + "dead",
 		subs:     b + "subs",
