@@ -24,11 +24,12 @@
 // previous lead and sends one write script, which stores the snapshot,
 // points every identity key at the lead, stores each event, queues one
 // delivery per routed destination and records the duplicate key, all
-// atomically, but only after checking that no identity key is known yet and
-// that the lead's version is what Ingest assumed. When the guess was wrong
-// (someone known) or a concurrent write won, it answers CONFLICT with what
-// a read would find (the lead of the identity keys, its snapshot and
-// version, each identity key's lead), and Ingest decides again on that and
+// atomically, but only after resolving the identity keys itself by the
+// identity rule (store.Resolve, in Lua) and checking that they name the
+// lead Ingest assumed (none, for the guess) at the version it assumed.
+// When the guess was wrong (someone known) or a concurrent write won, it
+// answers CONFLICT with what a read would find (the lead the keys resolve
+// to, its snapshot and version), and Ingest decides again on that and
 // writes again: someone known costs two round trips. Optimistic concurrency
 // without WATCH keeps each step a single round trip on pooled connections.
 //

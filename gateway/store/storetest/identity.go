@@ -229,10 +229,17 @@ func testLeadVersion(t *testing.T, open Open) {
 	}
 }
 
-// testLeadRecord: the record keeps first and last seen and the keys.
+// testLeadRecord: the record keeps first and last seen and the keys, and
+// it and the lead count survive a restart.
 func testLeadRecord(t *testing.T, open Open) {
-	s := openStore(t, open)
+	first := &closer{Store: open(t)}
+	t.Cleanup(func() { _ = first.Close() })
 	at := base()
+	ingest(t, first, request(at, lead.Lead{Email: "other@x.com"}, "email:other@x.com"))
+	if err := first.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	s := openStore(t, open)
 	r0 := ingest(t, s, request(at, lead.Lead{Email: "r@x.com"}, "email:r@x.com"))
 	ingest(t, s, request(at.Add(time.Hour), lead.Lead{Email: "r@x.com", Phone: "+1888"}, "email:r@x.com", "phone:+1888"))
 	// An older payload arriving late does not move last seen back.
@@ -247,6 +254,16 @@ func testLeadRecord(t *testing.T, open Open) {
 	}
 	if _, err := s.Lead(context.Background(), "nobody"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("unknown lead: %v, want ErrNotFound", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	again := openStore(t, open)
+	if got := leadRecord(t, again, r0.LeadID); got.Version != r.Version || !got.LastSeen.Equal(r.LastSeen) || got.Lead.Phone != "+1888" {
+		t.Fatalf("after a restart = %+v, want %+v", got, r)
+	}
+	if n, err := again.LeadCount(context.Background()); err != nil || n != 2 {
+		t.Fatalf("lead count after a restart = %d, %v, want 2", n, err)
 	}
 }
 
