@@ -274,6 +274,9 @@ func (s *Store) load() error {
 		if err := s.loadIndex(tx); err != nil {
 			return err
 		}
+		if err := s.migrateLeads(tx); err != nil {
+			return err
+		}
 		return s.loadDedupe(tx)
 	})
 }

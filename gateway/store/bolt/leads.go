@@ -183,3 +183,49 @@ func (s *Store) SweepLeads(ctx context.Context, cutoff time.Time, max int) (int,
 	}
 	return removed, nil
 }
+
+// kLeadRecords, in bMeta, marks a file whose leads all have records.
+var kLeadRecords = []byte("lead_records")
+
+// migrateLeads gives every lead stored before leads had records (their
+// JSON alone) a record, once per file: version 1, first and last seen now
+// (when they were seen is not known; they leave the index
+// storage.lead_retention after the upgrade), the index keys that name them,
+// and a place in bLeadSeen, so SweepLeads reaches them too. It runs at
+// Open, after the index is loaded.
+func (s *Store) migrateLeads(tx *bbolt.Tx) error {
+	meta := tx.Bucket(bMeta)
+	if meta.Get(kLeadRecords) != nil {
+		return nil
+	}
+	leads := tx.Bucket(bLeads)
+	var legacy [][]byte
+	err := leads.ForEach(func(k, v []byte) error {
+		if len(v) > 0 && v[0] == '{' {
+			legacy = append(legacy, bytes.Clone(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(legacy) > 0 {
+		keys := make(map[string][]string, len(legacy))
+		for key, e := range s.index {
+			keys[e.leadID] = append(keys[e.leadID], key)
+		}
+		now := time.Now().UnixNano()
+		seen := tx.Bucket(bLeadSeen)
+		for _, id := range legacy {
+			rec := leadRecord{version: 1, first: now, last: now, keys: keys[string(id)], leadJSON: bytes.Clone(leads.Get(id))}
+			if err := leads.Put(id, appendRecord(nil, &rec)); err != nil {
+				return err
+			}
+			if err := seen.Put(timeKey(now, string(id)), nil); err != nil {
+				return err
+			}
+		}
+		s.log.Info("lead records made for leads stored by an older version", "count", len(legacy))
+	}
+	return meta.Put(kLeadRecords, []byte{1})
+}

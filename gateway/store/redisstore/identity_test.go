@@ -35,3 +35,42 @@ func TestBatchKeepsPeopleApart(t *testing.T) {
 		t.Fatalf("second person's events = %+v, want lead.created at version 1", out[1].Events)
 	}
 }
+
+// TestLegacyLeadsJoinTheSweep: a lead stored before the last-seen set and
+// its keys existed enters the set on the first SweepLeads (seen now), and
+// a later sweep removes it and its email and phone keys, read from its
+// snapshot.
+func TestLegacyLeadsJoinTheSweep(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	s := New(rdb, Options{Prefix: "legacy"})
+	defer s.Close()
+	ctx := t.Context()
+	k := s.keys
+	if err := rdb.HSet(ctx, k.lead("old1"), "s", `{"email":"old@b.c","phone":"+1555"}`, "v", "4").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.HSet(ctx, k.idx, "email:old@b.c", "old1", "phone:+1555", "old1", "key:leadsie:u1", "old1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.SweepLeads(ctx, time.Now().Add(-time.Hour), 10); err != nil || n != 0 {
+		t.Fatalf("first sweep = %d, %v, want 0: the lead is seen at the upgrade", n, err)
+	}
+	if n, err := s.LeadCount(ctx); err != nil || n != 1 {
+		t.Fatalf("lead count = %d, %v, want 1", n, err)
+	}
+	r, err := s.Lead(ctx, "old1")
+	if err != nil || r.Version != 4 || r.FirstSeen.IsZero() || r.LastSeen.IsZero() {
+		t.Fatalf("lead = %+v, %v", r, err)
+	}
+	if n, err := s.SweepLeads(ctx, time.Now().Add(time.Minute), 10); err != nil || n != 1 {
+		t.Fatalf("sweep = %d, %v, want 1", n, err)
+	}
+	left, err := rdb.HGetAll(ctx, k.idx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 1 || left["key:leadsie:u1"] != "old1" {
+		t.Fatalf("index after the sweep = %v, want only the mapping key, which no snapshot names", left)
+	}
+}

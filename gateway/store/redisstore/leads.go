@@ -55,9 +55,20 @@ func (s *Store) Lead(ctx context.Context, leadID string) (store.LeadRecord, erro
 }
 
 // SweepLeads removes up to max leads last seen before cutoff in one script.
+// Until every lead stored before the last-seen set existed is in it, each
+// call first takes one bounded step of that migration (migrateLeadsScript).
 func (s *Store) SweepLeads(ctx context.Context, cutoff time.Time, max int) (int, error) {
 	if max <= 0 {
 		return 0, nil
+	}
+	if !s.leadsMigrated.Load() {
+		n, err := migrateLeadsScript.Run(ctx, s.rdb, []string{s.keys.leads, s.keys.leads + ":scan"}, s.keys.base, time.Now().UnixMilli(), 1000).Int()
+		if err != nil {
+			return 0, unavailable("sweep leads: migrate", err)
+		}
+		if n < 0 {
+			s.leadsMigrated.Store(true)
+		}
 	}
 	n, err := sweepLeadsScript.Run(ctx, s.rdb, []string{s.keys.idx, s.keys.leads}, s.keys.base, cutoff.UnixMilli(), max).Int()
 	if err != nil {

@@ -86,6 +86,7 @@
 //	lg:{p}:lead:ID      hash  s (snapshot JSON), v (version: the lead_version),
 //	                          f (first seen ms), k:KEY for each identity key pointed at it
 //	lg:{p}:leads        zset  lead id -> last seen ms (received_at of its latest payload)
+//	lg:{p}:leads:scan   string the migration's SCAN cursor, "done" once every lead is in lg:{p}:leads
 //	lg:{p}:dup:KEY      string "<window end ms> <lead id>", expiring with the window
 //	lg:{p}:ev:ID        hash  _ (event JSON), q (enqueued ms), open (undelivered count),
 //	                          r (the inbound request's id, when it had one),
@@ -109,7 +110,8 @@
 // Lead snapshots and the identity index (the lead index) are kept until a
 // lead is not seen for storage.lead_retention: SweepLeads removes the
 // oldest of lg:{p}:leads, a bounded number per call. Leads stored before
-// the last-seen set existed enter it when they are next seen. An event keeps its deliveries in its own hash (one key per event
+// the last-seen set existed enter it through a bounded SCAN step per
+// SweepLeads call until the scan is done, seen at that time. An event keeps its deliveries in its own hash (one key per event
 // keeps Ingest to one write per event and needs no delivery index). It has
 // no TTL while any delivery is queued, retrying or dead (a dead letter can
 // be replayed at any time); once every delivery is delivered, or at once
@@ -137,6 +139,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -186,6 +189,10 @@ type Store struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// leadsMigrated is set once every lead is in the last-seen set (see
+	// SweepLeads).
+	leadsMigrated atomic.Bool
 }
 
 var _ store.Store = (*Store)(nil)

@@ -244,16 +244,28 @@ return reply
 // sweepLeadsScript removes up to max leads last seen before the cutoff:
 // the index keys that still name each one, its hash and its last-seen
 // entry. KEYS: idx, leads. ARGV: prefix, cutoff ms, max. Reply: how many.
+//
+// A lead stored before leads kept their keys has no k: fields; its email
+// and phone keys are read from its snapshot instead (a mapping's key of
+// such a lead stays in the index, naming a lead that is gone: the next
+// payload with it is lead.created).
 var sweepLeadsScript = redis.NewScript(`
 local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
 for _, id in ipairs(ids) do
   local lk = ARGV[1] .. 'lead:' .. id
-  local gone = {}
+  local keys, gone = {}, {}
   for _, f in ipairs(redis.call('HKEYS', lk)) do
-    if string.sub(f, 1, 2) == 'k:' then
-      local key = string.sub(f, 3)
-      if redis.call('HGET', KEYS[1], key) == id then gone[#gone + 1] = key end
+    if string.sub(f, 1, 2) == 'k:' then keys[#keys + 1] = string.sub(f, 3) end
+  end
+  if #keys == 0 then
+    local ok, l = pcall(cjson.decode, redis.call('HGET', lk, 's') or '')
+    if ok and type(l) == 'table' then
+      if type(l.email) == 'string' then keys[#keys + 1] = 'email:' .. l.email end
+      if type(l.phone) == 'string' then keys[#keys + 1] = 'phone:' .. l.phone end
     end
+  end
+  for _, key in ipairs(keys) do
+    if redis.call('HGET', KEYS[1], key) == id then gone[#gone + 1] = key end
   end
   if #gone > 0 then redis.call('HDEL', KEYS[1], unpack(gone)) end
   redis.call('DEL', lk)
@@ -498,4 +510,27 @@ return redis.call('INCR', KEYS[2])
 var subDelScript = redis.NewScript(`
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
 return redis.call('INCR', KEYS[2])
+`)
+
+// migrateLeadsScript takes one SCAN step over the lead hashes, putting each
+// lead not yet in the last-seen set there at now (when leads stored before
+// the set existed were last seen is not known; they leave the index
+// storage.lead_retention after the upgrade) and giving it a first seen.
+// The SCAN cursor is kept in KEYS[2], "done" once the scan is complete.
+// KEYS: leads, cursor. ARGV: prefix, now ms, SCAN count. Reply: -1 when
+// done before this call, else how many keys the step saw.
+var migrateLeadsScript = redis.NewScript(`
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local cur = redis.call('GET', KEYS[2])
+if cur == 'done' then return -1 end
+local prefix = ARGV[1] .. 'lead:'
+local r = redis.call('SCAN', cur or '0', 'MATCH', prefix .. '*', 'COUNT', tonumber(ARGV[3]))
+for _, k in ipairs(r[2]) do
+  if redis.call('TYPE', k).ok == 'hash' then
+    redis.call('ZADD', KEYS[1], 'NX', ARGV[2], string.sub(k, #prefix + 1))
+    redis.call('HSETNX', k, 'f', ARGV[2])
+  end
+end
+if r[1] == '0' then redis.call('SET', KEYS[2], 'done') else redis.call('SET', KEYS[2], r[1]) end
+return #r[2]
 `)
