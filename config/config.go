@@ -81,6 +81,10 @@ type Storage struct {
 	// DataDir holds the embedded database; relative to the config file's
 	// folder.
 	DataDir string `yaml:"data_dir"`
+	// LeadRetention is how long a lead stays in the lead index after it
+	// was last seen (both backends): a lead not seen for that long leaves
+	// it, and a later payload of that person is a new lead. Default 8760h.
+	LeadRetention time.Duration `yaml:"lead_retention"`
 }
 
 // Redis is the shared backend of several replicas.
@@ -266,6 +270,10 @@ type Retry struct {
 
 const templatePrefix = "template:"
 
+// DefaultLeadRetention is storage.lead_retention when gateway.yaml does not
+// set it: a year.
+const DefaultLeadRetention = 8760 * time.Hour
+
 // Default returns the configuration of an empty gateway.yaml: the values
 // Load copies in before decoding.
 func Default() Config {
@@ -276,7 +284,7 @@ func Default() Config {
 			ShutdownGrace: 15 * time.Second,
 			ProxyHeader:   "X-Forwarded-For",
 		},
-		Storage:     Storage{DataDir: "data"},
+		Storage:     Storage{DataDir: "data", LeadRetention: DefaultLeadRetention},
 		MappingsDir: "mappings",
 		RateLimit:   RateLimit{Requests: 25, Per: 5 * time.Second},
 		Log:         Log{Level: "info", Format: "json"},

@@ -181,7 +181,7 @@ func ledsakBody(ev *lead.Event) ledsakDoc {
 	add("user", l.User)
 	add("status", l.Status)
 	for _, k := range sortedKeys(l.Fields) {
-		add(k, fieldString(l.Fields[k]))
+		add(k, lead.Text(l.Fields[k]))
 	}
 	return ledsakDoc{Client: l.Client, Source: ev.Source, Branch: l.Branch, LeadDetails: details}
 }
@@ -274,25 +274,6 @@ func fullName(l *lead.Lead) string {
 		return l.FullName
 	}
 	return strings.TrimSpace(l.FirstName + " " + l.LastName)
-}
-
-func fieldString(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case int64:
-		return strconv.FormatInt(x, 10)
-	case int:
-		return strconv.Itoa(x)
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64)
-	case bool:
-		return strconv.FormatBool(x)
-	case nil:
-		return ""
-	default:
-		return fmt.Sprint(x)
-	}
 }
 
 func sortedKeys(m map[string]any) []string {

@@ -5,13 +5,13 @@ import (
 	"testing"
 )
 
-const testTemplate = `{"email": {{json .lead.email}}, "company": "{{.lead.company}}", "budget": "{{get .lead.fields "budget"}}", "missing": "{{get .lead.fields "nope"}}", "score": {{.lead.score}}, "event": "{{.event}}"}`
+const testTemplate = `{"email": {{json .lead.email}}, "company": "{{.lead.company}}", "budget": "{{get .lead.fields "budget"}}", "missing": "{{get .lead.fields "nope"}}", "score": {{.lead.score}}, "event": "{{.event}}", "lead_version": {{.lead_version}}}`
 
 func TestRender(t *testing.T) {
 	goldens := map[string]struct{ json, form string }{
 		FormatCanonical: {
-			json: `{"id":"evt_1","event":"lead.updated","source":"website","lead_id":"lead_1","received_at":"2026-11-22T10:00:00Z","changed":["score"],"lead":{"email":"johndoe@example.com","phone":"+14155550100","first_name":"John","last_name":"Doe","full_name":"John Doe","notes":"likes <b> & \"quotes\"\nsecond line","score":42,"client":"example_client","branch":"Main Branch","assets":[{"type":"Page","name":"Acme Page","id":"123","ok":false}],"fields":{"budget":"5000","ratio":0.25,"seats":12,"vip":true}}}`,
-			form: `id=evt_1&event=lead.updated&source=website&lead_id=lead_1&received_at=2026-11-22T10%3A00%3A00Z&changed[0]=score&lead[email]=johndoe%40example.com&lead[phone]=%2B14155550100&lead[first_name]=John&lead[last_name]=Doe&lead[full_name]=John+Doe&lead[notes]=likes+%3Cb%3E+%26+%22quotes%22%0Asecond+line&lead[score]=42&lead[client]=example_client&lead[branch]=Main+Branch&lead[assets][0][type]=Page&lead[assets][0][name]=Acme+Page&lead[assets][0][id]=123&lead[assets][0][ok]=false&lead[fields][budget]=5000&lead[fields][ratio]=0.25&lead[fields][seats]=12&lead[fields][vip]=true`,
+			json: `{"id":"evt_1","event":"lead.updated","source":"website","lead_id":"lead_1","lead_version":3,"received_at":"2026-11-22T10:00:00Z","changed":["score"],"lead":{"email":"johndoe@example.com","phone":"+14155550100","first_name":"John","last_name":"Doe","full_name":"John Doe","notes":"likes <b> & \"quotes\"\nsecond line","score":42,"client":"example_client","branch":"Main Branch","assets":[{"type":"Page","name":"Acme Page","id":"123","ok":false}],"fields":{"budget":"5000","ratio":0.25,"seats":12,"vip":true}}}`,
+			form: `id=evt_1&event=lead.updated&source=website&lead_id=lead_1&lead_version=3&received_at=2026-11-22T10%3A00%3A00Z&changed[0]=score&lead[email]=johndoe%40example.com&lead[phone]=%2B14155550100&lead[first_name]=John&lead[last_name]=Doe&lead[full_name]=John+Doe&lead[notes]=likes+%3Cb%3E+%26+%22quotes%22%0Asecond+line&lead[score]=42&lead[client]=example_client&lead[branch]=Main+Branch&lead[assets][0][type]=Page&lead[assets][0][name]=Acme+Page&lead[assets][0][id]=123&lead[assets][0][ok]=false&lead[fields][budget]=5000&lead[fields][ratio]=0.25&lead[fields][seats]=12&lead[fields][vip]=true`,
 		},
 		FormatLedsak: {
 			json: `{"client":"example_client","source":"website","branch":"Main Branch","lead_details":[{"lead_field":"name","lead_value":"John Doe"},{"lead_field":"email","lead_value":"johndoe@example.com"},{"lead_field":"phone","lead_value":"+14155550100"},{"lead_field":"notes","lead_value":"likes <b> & \"quotes\"\nsecond line"},{"lead_field":"score","lead_value":"42"},{"lead_field":"budget","lead_value":"5000"},{"lead_field":"ratio","lead_value":"0.25"},{"lead_field":"seats","lead_value":"12"},{"lead_field":"vip","lead_value":"true"}]}`,
@@ -27,8 +27,8 @@ func TestRender(t *testing.T) {
 		},
 		// A template's bytes are its author's, whatever the content type.
 		"template:custom.tmpl": {
-			json: `{"email": "johndoe@example.com", "company": "", "budget": "5000", "missing": "", "score": 42, "event": "lead.updated"}`,
-			form: `{"email": "johndoe@example.com", "company": "", "budget": "5000", "missing": "", "score": 42, "event": "lead.updated"}`,
+			json: `{"email": "johndoe@example.com", "company": "", "budget": "5000", "missing": "", "score": 42, "event": "lead.updated", "lead_version": 3}`,
+			form: `{"email": "johndoe@example.com", "company": "", "budget": "5000", "missing": "", "score": 42, "event": "lead.updated", "lead_version": 3}`,
 		},
 	}
 	for format, g := range goldens {

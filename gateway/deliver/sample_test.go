@@ -10,7 +10,7 @@ import (
 // and mapped extras of every value type.
 func sampleEvent() *lead.Event {
 	return &lead.Event{
-		ID: "evt_1", Event: lead.LeadUpdated, Source: "website", LeadID: "lead_1",
+		ID: "evt_1", Event: lead.LeadUpdated, Source: "website", LeadID: "lead_1", LeadVersion: 3,
 		ReceivedAt: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC),
 		Changed:    []string{"score"},
 		Lead: lead.Lead{

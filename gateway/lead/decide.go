@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 )
 
@@ -24,7 +23,9 @@ type Draft struct {
 // declared events; nil emits nothing). It is pure: the store calls it inside
 // its write so that concurrent payloads for one person see each other.
 //
-// Merging: a non-empty value of next overwrites; an empty string, an absent
+// Merging: a non-empty value of next overwrites, except the email, which
+// is only ever added to a lead that has none (a known email is never
+// replaced: two emails are two people); an empty string, an absent
 // score (zero without HasScore) or an empty asset list never clears a known
 // value, while a score of 0 with HasScore does. Fields merge key
 // by key with the same rule (nil and "" are empty; false and 0 are values),
@@ -90,8 +91,13 @@ func merge(base, next Lead) Lead {
 			*dst = v
 		}
 	}
-	str(&m.Email, strings.ToLower(strings.TrimSpace(next.Email)))
+	// A known email is never replaced: a lead is one person, and the
+	// store only resolves a payload with another email to this lead when
+	// the lead has none yet (contract section 4).
 	m.Email = strings.ToLower(strings.TrimSpace(m.Email))
+	if m.Email == "" {
+		m.Email = strings.ToLower(strings.TrimSpace(next.Email))
+	}
 	str(&m.Phone, next.Phone)
 	str(&m.FirstName, next.FirstName)
 	str(&m.LastName, next.LastName)
@@ -212,59 +218,20 @@ func isEmpty(v any) bool {
 	return false
 }
 
-// sameValue compares two Fields values; numbers of any Go type compare by
-// value because a stored lead comes back from JSON with other number types.
+// sameValue compares two Fields values: the same kind (string, number,
+// bool, nil) and the same Text, so a number read back from the stored JSON
+// (a json.Number) equals the int64 or float64 it was written from, and a
+// number equals another only when it would be delivered as the same text.
 func sameValue(x, y any) bool {
-	if fx, ok := number(x); ok {
-		fy, ok := number(y)
-		return ok && fx == fy
-	}
-	if _, ok := number(y); ok {
+	kx, ky := kindOf(x), kindOf(y)
+	if kx != ky {
 		return false
 	}
-	switch xv := x.(type) {
-	case string, bool, nil:
-		return x == y
-	default:
+	if kx == kindOther {
 		// Values outside the documented types: compare their JSON.
-		a, errA := json.Marshal(xv)
+		a, errA := json.Marshal(x)
 		b, errB := json.Marshal(y)
 		return errA == nil && errB == nil && string(a) == string(b)
 	}
-}
-
-// number returns v as a decimal string when it is a number, so that int64
-// values beyond float64's precision still compare exactly.
-func number(v any) (string, bool) {
-	switch x := v.(type) {
-	case int:
-		return strconv.FormatInt(int64(x), 10), true
-	case int32:
-		return strconv.FormatInt(int64(x), 10), true
-	case int64:
-		return strconv.FormatInt(x, 10), true
-	case uint64:
-		return strconv.FormatUint(x, 10), true
-	case float32:
-		return formatFloat(float64(x)), true
-	case float64:
-		return formatFloat(x), true
-	case json.Number:
-		if i, err := strconv.ParseInt(string(x), 10, 64); err == nil {
-			return strconv.FormatInt(i, 10), true
-		}
-		if f, err := x.Float64(); err == nil {
-			return formatFloat(f), true
-		}
-		return string(x), true
-	}
-	return "", false
-}
-
-// formatFloat writes integral floats like integers so 5000.0 equals 5000.
-func formatFloat(f float64) string {
-	if f == float64(int64(f)) && f > -1e18 && f < 1e18 {
-		return strconv.FormatInt(int64(f), 10)
-	}
-	return strconv.FormatFloat(f, 'g', -1, 64)
+	return Text(x) == Text(y)
 }

@@ -1,20 +1,24 @@
 package lead
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // NewEvents makes Decide's drafts into events of one payload: each gets an
-// id from newID and shares the merged lead.
-func NewEvents(drafts []Draft, merged Lead, source, leadID string, at time.Time, newID func() string) []Event {
+// id from newID and shares the merged lead and the lead's version.
+func NewEvents(drafts []Draft, merged Lead, source, leadID string, version int64, at time.Time, newID func() string) []Event {
 	events := make([]Event, len(drafts))
 	for i, d := range drafts {
 		events[i] = Event{
-			ID:         newID(),
-			Event:      d.Event,
-			Source:     source,
-			LeadID:     leadID,
-			ReceivedAt: at,
-			Changed:    d.Changed,
-			Lead:       merged,
+			ID:          newID(),
+			Event:       d.Event,
+			Source:      source,
+			LeadID:      leadID,
+			LeadVersion: version,
+			ReceivedAt:  at,
+			Changed:     d.Changed,
+			Lead:        merged,
 		}
 	}
 	return events
@@ -35,6 +39,8 @@ func AppendEventJSON(b []byte, ev *Event, leadJSON []byte, escapeHTML bool) ([]b
 	b = AppendJSONString(b, ev.Source, escapeHTML)
 	b = append(b, `,"lead_id":`...)
 	b = AppendJSONString(b, ev.LeadID, escapeHTML)
+	b = append(b, `,"lead_version":`...)
+	b = strconv.AppendInt(b, ev.LeadVersion, 10)
 	b = append(b, `,"received_at":`...)
 	// MarshalJSON's bytes (strict RFC 3339 with nanoseconds, quoted),
 	// appended in place.

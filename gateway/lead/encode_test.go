@@ -49,12 +49,12 @@ func TestNewEvents(t *testing.T) {
 	n := 0
 	ids := func() string { n++; return "evt_" + string(rune('0'+n)) }
 	got := NewEvents([]Draft{{Event: LeadUpdated, Changed: []string{"score"}}, {Event: LeadScoreChanged, Changed: []string{"score"}}},
-		merged, "save_lead", "L1", at, ids)
+		merged, "save_lead", "L1", 4, at, ids)
 	if len(got) != 2 || got[0].ID != "evt_1" || got[1].ID != "evt_2" {
 		t.Fatalf("events = %+v, want two with ids evt_1, evt_2", got)
 	}
 	for i, ev := range got {
-		if ev.Source != "save_lead" || ev.LeadID != "L1" || !ev.ReceivedAt.Equal(at) || ev.Lead.Email != merged.Email || len(ev.Changed) != 1 {
+		if ev.Source != "save_lead" || ev.LeadID != "L1" || ev.LeadVersion != 4 || !ev.ReceivedAt.Equal(at) || ev.Lead.Email != merged.Email || len(ev.Changed) != 1 {
 			t.Errorf("event %d = %+v", i, ev)
 		}
 	}

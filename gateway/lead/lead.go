@@ -58,7 +58,8 @@ type Lead struct {
 	Status      string  `json:"status,omitempty"`
 	Assets      []Asset `json:"assets,omitempty"`
 	// Fields holds everything mapped that has no field of its own. Values
-	// are string, int64, float64 or bool. At most MaxFields keys and
+	// are string, int64, float64, json.Number (a JSON number kept as it was
+	// written) or bool; Text renders any of them. At most MaxFields keys and
 	// MaxFieldsBytes of JSON once Decide merged them.
 	Fields map[string]any `json:"fields,omitempty"`
 	// FieldsDropped is set on Decide's merged lead only: how many keys (or
@@ -71,11 +72,16 @@ type Lead struct {
 type Event struct {
 	// ID is unique per event and is also the webhook-id header; it is the
 	// same on every delivery attempt.
-	ID         string    `json:"id"`
-	Event      string    `json:"event"`
-	Source     string    `json:"source"`
-	LeadID     string    `json:"lead_id"`
-	ReceivedAt time.Time `json:"received_at"`
+	ID     string `json:"id"`
+	Event  string `json:"event"`
+	Source string `json:"source"`
+	LeadID string `json:"lead_id"`
+	// LeadVersion is the lead's version after this payload: 1 for a new
+	// lead, one more for each stored change of it, kept by the store with
+	// the lead so it grows across replicas. A payload that changes nothing
+	// leaves it as it was; its events carry the current version.
+	LeadVersion int64     `json:"lead_version"`
+	ReceivedAt  time.Time `json:"received_at"`
 	// Changed names the fields that changed, for lead.updated,
 	// lead.score_changed and lead.field_updated.
 	Changed []string `json:"changed,omitempty"`

@@ -14,5 +14,5 @@ const (
 // them: Decide's drafts made into events with placeholder ids.
 func Preview(next Lead, emits []string, source string, now time.Time) []Event {
 	merged, drafts := Decide(nil, next, emits)
-	return NewEvents(drafts, merged, source, PreviewLeadID, now, func() string { return PreviewEventID })
+	return NewEvents(drafts, merged, source, PreviewLeadID, 1, now, func() string { return PreviewEventID })
 }

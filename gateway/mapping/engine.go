@@ -782,8 +782,9 @@ func failed(errs []FieldError, name string) bool {
 }
 
 // identify lists the lead's index keys: email, phone, then the first
-// non-empty identity target; a value too long to be a key is hashed
-// (identityValue).
+// non-empty identity target, rendered by lead.Text (so a number beyond
+// int64 or a decimal identifies as its text); a value too long to be a
+// key is hashed (identityValue).
 func (m *Mapping) identify(l *lead.Lead, scoreSet bool) (ids []string) {
 	if l.Email != "" {
 		ids = append(ids, "email:"+identityValue(l.Email))
@@ -800,7 +801,7 @@ func (m *Mapping) identify(l *lead.Lead, scoreSet bool) (ids []string) {
 			}
 		case tField:
 			if x, ok := l.Fields[f.key]; ok {
-				v = anyText(x)
+				v = lead.Text(x)
 			}
 		default:
 			v = *strField(l, f.kind)
@@ -810,20 +811,6 @@ func (m *Mapping) identify(l *lead.Lead, scoreSet bool) (ids []string) {
 		}
 	}
 	return ids
-}
-
-func anyText(x any) string {
-	switch x := x.(type) {
-	case string:
-		return x
-	case int64:
-		return strconv.FormatInt(x, 10)
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64)
-	case bool:
-		return strconv.FormatBool(x)
-	}
-	return ""
 }
 
 func (m *Mapping) noIdentity() string {

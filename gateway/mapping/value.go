@@ -35,19 +35,6 @@ func (v value) any() any {
 	return v.s
 }
 
-// text is the value's string form, for identity keys.
-func (v value) text() string {
-	switch v.t {
-	case typeInt:
-		return strconv.FormatInt(v.i, 10)
-	case typeFloat:
-		return strconv.FormatFloat(v.f, 'f', -1, 64)
-	case typeBool:
-		return strconv.FormatBool(v.b)
-	}
-	return v.s
-}
-
 const (
 	problemInt    = "must be an integer"
 	problemFloat  = "must be a number"

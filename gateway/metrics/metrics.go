@@ -98,6 +98,7 @@ type Metrics struct {
 	Ready              prometheus.Gauge
 	NoticesDropped     prometheus.Counter
 	FieldsDropped      *prometheus.CounterVec // source
+	Leads              prometheus.Gauge       // the lead index's size
 }
 
 // New registers every metric on reg, plus the Go runtime and process
@@ -157,6 +158,10 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "gateway_destination_enabled",
 			Help: "1 while a destination is delivering, 0 while disabled (by config or a 410).",
 		}, []string{"destination"}),
+		Leads: f.NewGauge(prometheus.GaugeOpts{
+			Name: "gateway_leads",
+			Help: "Leads in the lead index (those seen within storage.lead_retention).",
+		}),
 		Ready: f.NewGauge(prometheus.GaugeOpts{
 			Name: "gateway_ready",
 			Help: "1 while /readyz would answer 200 (store and Redis reachable, mappings loaded), else 0.",

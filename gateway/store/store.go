@@ -37,10 +37,11 @@ type IngestRequest struct {
 	// one's LeadID with Duplicate set and stores nothing. Empty disables.
 	DedupeKey string
 	DedupeTTL time.Duration
-	// Identity lists the lead index keys in priority order, for example
-	// "email:john@example.com", "phone:+14155550100", "key:leadsie:user1".
-	// The first key already known names the lead; every key is then
-	// pointed at it. At least one key is required.
+	// Identity lists the lead index keys, each typed by its kind before
+	// the first colon (KeyKind): "email:john@example.com",
+	// "phone:+14155550100", "key:leadsie:user1". Resolve says which lead
+	// they name (the identity rule of contract section 4); every key is
+	// then pointed at that lead. At least one key is required.
 	Identity []string
 	Lead     lead.Lead
 	// Emits lists the events this source may produce (its mapping's
@@ -257,6 +258,18 @@ type Store interface {
 	// Disabled maps each destination a 410 disabled to the fingerprint of
 	// the config it answered under.
 	Disabled(ctx context.Context) (map[string]string, error)
+
+	// Lead returns the lead index's record of a lead; ErrNotFound when
+	// there is none (never stored, or swept).
+	Lead(ctx context.Context, leadID string) (LeadRecord, error)
+	// SweepLeads removes from the lead index up to max leads last seen
+	// before cutoff: their records and the index keys that still name
+	// them, so a later payload of that person is a new lead. It says how
+	// many it removed; a caller loops while a pass removed max. Its work
+	// is bounded by max, so it never holds up Ingest for long.
+	SweepLeads(ctx context.Context, cutoff time.Time, max int) (removed int, err error)
+	// LeadCount is the number of leads in the lead index, read in O(1).
+	LeadCount(ctx context.Context) (int64, error)
 
 	// Ping checks the backing store is reachable.
 	Ping(ctx context.Context) error

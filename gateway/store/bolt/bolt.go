@@ -27,6 +27,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -157,8 +158,22 @@ type Store struct {
 	// indexPending holds the batch being committed, touched only by the
 	// commit goroutine. imu guards index.
 	imu          sync.RWMutex
-	index        map[string]string
-	indexPending map[string]string
+	index        map[string]indexEntry
+	indexPending map[string]indexEntry
+
+	// leads counts the leads bucket's keys: counted at Open, then kept by
+	// Ingest and SweepLeads after their commits.
+	leads atomic.Int64
+}
+
+// indexEntry is where an identity key points: its lead id ("" in
+// indexPending for a key the batch removed) and the sequence of its log
+// entry (0 for one in the legacy bucket), so that pointing the key
+// elsewhere, or removing it, deletes the entry it replaces and the log
+// holds only what the index holds.
+type indexEntry struct {
+	leadID string
+	seq    uint64
 }
 
 // dedupeEntry is one payload's dedupe record: the lead it named and when
@@ -220,8 +235,8 @@ func Open(dir string, opts Options) (*Store, error) {
 		leaseMu:      map[string]*sync.Mutex{},
 		dedupe:       map[string]dedupeEntry{},
 		pending:      map[string]dedupeEntry{},
-		index:        map[string]string{},
-		indexPending: map[string]string{},
+		index:        map[string]indexEntry{},
+		indexPending: map[string]indexEntry{},
 		recent:       make(map[string]recentEvent, recentMax),
 		recentRing:   make([]string, recentMax),
 	}
@@ -238,7 +253,7 @@ func Open(dir string, opts Options) (*Store, error) {
 // load creates the buckets and counts what is queued and dead.
 func (s *Store) load() error {
 	return s.db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bDedupe, bDedupeExp, bIndex, bIndexLog, bLeads, bEvents, bRoutes, bDeliveries, bDue, bDead, bDeadDest, bSubs, bDisabled, bMeta, bLines, bLineOf} {
+		for _, name := range [][]byte{bDedupe, bDedupeExp, bIndex, bIndexLog, bLeads, bLeadSeen, bEvents, bRoutes, bDeliveries, bDue, bDead, bDeadDest, bSubs, bDisabled, bMeta, bLines, bLineOf} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
@@ -255,7 +270,11 @@ func (s *Store) load() error {
 			return err
 		}
 		s.dead = int64(tx.Bucket(bDead).Stats().KeyN)
+		s.leads.Store(int64(tx.Bucket(bLeads).Stats().KeyN))
 		if err := s.loadIndex(tx); err != nil {
+			return err
+		}
+		if err := s.migrateLeads(tx); err != nil {
 			return err
 		}
 		return s.loadDedupe(tx)
@@ -291,7 +310,7 @@ func (s *Store) loadDedupe(tx *bbolt.Tx) error {
 // entries win.
 func (s *Store) loadIndex(tx *bbolt.Tx) error {
 	err := tx.Bucket(bIndex).ForEach(func(k, v []byte) error {
-		s.index[string(k)] = string(v)
+		s.index[string(k)] = indexEntry{leadID: string(v)}
 		return nil
 	})
 	if err != nil {
@@ -302,7 +321,10 @@ func (s *Store) loadIndex(tx *bbolt.Tx) error {
 		if err != nil {
 			return fmt.Errorf("lead index entry %x: %w", k, err)
 		}
-		s.index[key] = leadID
+		if len(k) != 8 {
+			return fmt.Errorf("lead index entry key %x", k)
+		}
+		s.index[key] = indexEntry{leadID: leadID, seq: binary.BigEndian.Uint64(k)}
 		return nil
 	})
 }
@@ -328,20 +350,32 @@ func decodeIndexEntry(b []byte) (key, leadID string, err error) {
 func (s *Store) lookupIndex(key string) string {
 	s.imu.RLock()
 	defer s.imu.RUnlock()
+	return s.index[key].leadID
+}
+
+// entryTx reads a key's index entry as the batch being committed sees it.
+// Only the commit goroutine calls it.
+func (s *Store) entryTx(key string) indexEntry {
+	if e, ok := s.indexPending[key]; ok {
+		return e
+	}
+	s.imu.RLock()
+	defer s.imu.RUnlock()
 	return s.index[key]
 }
 
 // lookupIndexTx reads the lead index as the batch being committed sees it.
 // Only the commit goroutine calls it.
 func (s *Store) lookupIndexTx(key string) string {
-	if id, ok := s.indexPending[key]; ok {
-		return id
-	}
-	return s.lookupIndex(key)
+	return s.entryTx(key).leadID
 }
 
-// pointIndex points key at leadID in the batch being committed.
+// pointIndex points key at leadID in the batch being committed, deleting
+// the log entry that pointed it elsewhere.
 func (s *Store) pointIndex(tx *bbolt.Tx, key, leadID string) error {
+	if err := s.dropIndexEntry(tx, key); err != nil {
+		return err
+	}
 	b := appending(tx.Bucket(bIndexLog))
 	seq, err := b.NextSequence()
 	if err != nil {
@@ -350,8 +384,31 @@ func (s *Store) pointIndex(tx *bbolt.Tx, key, leadID string) error {
 	if err := b.Put(binary.BigEndian.AppendUint64(nil, seq), encodeIndexEntry(key, leadID)); err != nil {
 		return err
 	}
-	s.indexPending[key] = leadID
+	s.indexPending[key] = indexEntry{leadID: leadID, seq: seq}
 	return nil
+}
+
+// unpointIndex removes key from the lead index in the batch being
+// committed.
+func (s *Store) unpointIndex(tx *bbolt.Tx, key string) error {
+	if err := s.dropIndexEntry(tx, key); err != nil {
+		return err
+	}
+	s.indexPending[key] = indexEntry{}
+	return nil
+}
+
+// dropIndexEntry deletes the stored entry that points key now, if any.
+func (s *Store) dropIndexEntry(tx *bbolt.Tx, key string) error {
+	e := s.entryTx(key)
+	switch {
+	case e.leadID == "":
+		return nil
+	case e.seq == 0:
+		return tx.Bucket(bIndex).Delete([]byte(key))
+	default:
+		return tx.Bucket(bIndexLog).Delete(binary.BigEndian.AppendUint64(nil, e.seq))
+	}
 }
 
 // lookupDedupe finds a dedupe key in the batch being committed, then in
@@ -371,8 +428,12 @@ func (s *Store) lookupDedupe(key string) (dedupeEntry, bool) {
 func (s *Store) publish() {
 	if len(s.indexPending) > 0 {
 		s.imu.Lock()
-		for k, id := range s.indexPending {
-			s.index[k] = id
+		for k, e := range s.indexPending {
+			if e.leadID == "" {
+				delete(s.index, k)
+			} else {
+				s.index[k] = e
+			}
 		}
 		s.imu.Unlock()
 		clear(s.indexPending)

@@ -82,6 +82,9 @@ func (c *ingestCall) write(tx *bbolt.Tx) error {
 }
 
 func (c *ingestCall) after() {
+	if c.used != nil && !c.res.Duplicate && c.used.prevRaw == nil {
+		c.s.leads.Add(1)
+	}
 	if len(c.queued) == 0 {
 		return
 	}
@@ -117,13 +120,18 @@ func validate(req store.IngestRequest) error {
 // plan is one Ingest's write, worked out from what a transaction read.
 type plan struct {
 	// seen is what the lead index held for each identity key ("" for
-	// none), and prevRaw the stored lead the plan merged into (nil for a
-	// new lead): the plan holds while the file still says the same.
+	// none), and prevRaw the stored lead record the plan merged into (nil
+	// for a new lead): the plan holds while the file still says the same.
+	// The identity rule also read whether the leads the keys name have an
+	// email; that never changes back while the keys still name them.
 	seen    []string
 	prevRaw []byte
+	// prevLast and last are the lead's last-seen time before and after
+	// (Unix nanoseconds; prevLast 0 for none), its key in bLeadSeen.
+	prevLast, last int64
 
 	leadID    string
-	leadRaw   []byte // nil when the stored lead is unchanged
+	recordRaw []byte // the lead's record to store
 	dropped   int    // the merged lead's FieldsDropped
 	events    []lead.Event
 	eventsRaw [][]byte
@@ -145,24 +153,40 @@ var errNeedsRead = errors.New("plan needs a read transaction")
 // plans a new person's payload and answers errNeedsRead for a known one.
 func makePlan(tx *bbolt.Tx, req *store.IngestRequest, lookup func(key string) string) (*plan, error) {
 	p := &plan{seen: make([]string, len(req.Identity))}
+	known := false
 	for i, k := range req.Identity {
-		if v := lookup(k); v != "" {
-			p.seen[i] = v
-			if p.leadID == "" {
-				p.leadID = p.seen[i]
-			}
+		if p.seen[i] = lookup(k); p.seen[i] != "" {
+			known = true
 		}
 	}
-	var prev *lead.Lead
+	if known {
+		if tx == nil {
+			return nil, errNeedsRead
+		}
+		id, err := store.Resolve(req.Identity, lookup, func(id string) (bool, error) {
+			r, ok, err := getLeadRecord(tx, id)
+			return ok && store.HasEmail(r.leadJSON), err
+		})
+		if err != nil {
+			return nil, err
+		}
+		p.leadID = id
+	}
+	var (
+		prev    *lead.Lead
+		prevRec leadRecord
+	)
 	if p.leadID == "" {
 		p.leadID = newLeadID()
-	} else if tx == nil {
-		return nil, errNeedsRead
 	} else if raw := tx.Bucket(bLeads).Get([]byte(p.leadID)); raw != nil {
 		// The bytes live in the mmap only while tx is open.
 		p.prevRaw = bytes.Clone(raw)
+		var err error
+		if prevRec, err = decodeRecord(p.prevRaw); err != nil {
+			return nil, fmt.Errorf("lead %s: %w", p.leadID, err)
+		}
 		prev = new(lead.Lead)
-		if err := decodeJSON(raw, prev); err != nil {
+		if err := decodeJSON(prevRec.leadJSON, prev); err != nil {
 			return nil, fmt.Errorf("decode lead %s: %w", p.leadID, err)
 		}
 	}
@@ -181,11 +205,27 @@ func makePlan(tx *bbolt.Tx, req *store.IngestRequest, lookup func(key string) st
 	}
 	buf := append(make([]byte, 0, len(enc)+len(drafts)*(eventEnvelope+len(enc))), enc...)
 	leadRaw := buf[:len(buf):len(buf)]
-	if prev == nil || len(lead.Diff(*prev, merged)) > 0 {
-		p.leadRaw = leadRaw
+	rec := leadRecord{version: 1, first: req.ReceivedAt.UnixNano(), last: req.ReceivedAt.UnixNano(), leadJSON: leadRaw}
+	if prev != nil {
+		rec.version = prevRec.version
+		if len(lead.Diff(*prev, merged)) > 0 {
+			rec.version++
+		}
+		if prevRec.first != 0 {
+			rec.first = prevRec.first
+		}
+		rec.last = max(prevRec.last, rec.last)
+		rec.keys = prevRec.keys
 	}
+	for _, k := range req.Identity {
+		if !slices.Contains(rec.keys, k) {
+			rec.keys = append(rec.keys, k)
+		}
+	}
+	p.prevLast, p.last = prevRec.last, rec.last
+	p.recordRaw = appendRecord(make([]byte, 0, 64+len(leadRaw)), &rec)
 	at := req.ReceivedAt.UnixNano()
-	p.events = lead.NewEvents(drafts, merged, req.Source, p.leadID, req.ReceivedAt, lead.NewEventID)
+	p.events = lead.NewEvents(drafts, merged, req.Source, p.leadID, rec.version, req.ReceivedAt, lead.NewEventID)
 	raws := make([][]byte, 2*len(p.events))
 	p.eventsRaw, p.routesRaw = raws[:len(p.events):len(p.events)], raws[len(p.events):]
 	p.dests = make([][]string, len(p.events))
@@ -252,8 +292,17 @@ func (s *Store) ingestTx(tx *bbolt.Tx, req *store.IngestRequest, p *plan, res *s
 			}
 		}
 	}
-	if p.leadRaw != nil {
-		if err := appending(tx.Bucket(bLeads)).Put([]byte(p.leadID), p.leadRaw); err != nil {
+	if err := appending(tx.Bucket(bLeads)).Put([]byte(p.leadID), p.recordRaw); err != nil {
+		return err
+	}
+	if p.last != p.prevLast {
+		seen := appending(tx.Bucket(bLeadSeen))
+		if p.prevLast != 0 {
+			if err := seen.Delete(timeKey(p.prevLast, p.leadID)); err != nil {
+				return err
+			}
+		}
+		if err := seen.Put(timeKey(p.last, p.leadID), nil); err != nil {
 			return err
 		}
 	}

@@ -31,6 +31,7 @@ type writeKeys struct {
 	base      string // key prefix, "lg:{p}:"
 	idx       string
 	pending   string
+	leads     string
 	retention int64 // ms
 }
 
@@ -137,7 +138,7 @@ func (b *batcher) writeRun(writes []*call) ([]string, []any) {
 	for _, c := range writes {
 		args = append(args, c.block...)
 	}
-	return []string{b.w.idx, b.w.base + "wb:" + newToken(), b.w.pending}, args
+	return []string{b.w.idx, b.w.base + "wb:" + newToken(), b.w.pending, b.w.leads}, args
 }
 
 // splitWrites hands each write its part of writeScript's reply.

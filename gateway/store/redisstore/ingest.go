@@ -76,19 +76,19 @@ func (s *Store) Ingest(ctx context.Context, req store.IngestRequest) (store.Inge
 	}
 }
 
-// leadState is what a CONFLICT found for a request's identity keys: the
-// lead ("" for nobody), its snapshot and version, and the lead id of each
-// identity key ("" for none).
+// leadState is what a CONFLICT found: the lead the identity rule
+// resolves the request's keys to ("" for a new one), its snapshot and its
+// version.
 type leadState struct {
 	id, snapshot, version string
-	current               []string
 }
 
 // ingestOnce is one decide-write pass on known, or with known nil on the
-// guess that the person is new (the write's check of every identity key
-// finds out if not). It returns errConflict, with what the write found,
-// when the lead, an identity key or the duplicate key changed, and the
-// limit's decision when req.Limit was checked.
+// guess that the person is new (the write script's resolution of the
+// identity keys finds out if not). It returns errConflict, with what the
+// write found, when the lead the keys resolve to, its version or the
+// duplicate key changed, and the limit's decision when req.Limit was
+// checked.
 func (s *Store) ingestOnce(ctx context.Context, req store.IngestRequest, known *leadState) (store.IngestResult, *ratelimit.Decision, *leadState, error) {
 	received := req.ReceivedAt.UnixMilli()
 	// The key lives on the wall clock for the whole window, however far
@@ -100,9 +100,8 @@ func (s *Store) ingestOnce(ctx context.Context, req store.IngestRequest, known *
 	}
 
 	leadID, snapshot, version := "", "", "0"
-	current := make([]string, len(req.Identity)) // "" each: nobody known
 	if known != nil {
-		leadID, snapshot, version, current = known.id, known.snapshot, known.version, known.current
+		leadID, snapshot, version = known.id, known.snapshot, known.version
 	}
 
 	var prev *lead.Lead
@@ -115,6 +114,7 @@ func (s *Store) ingestOnce(ctx context.Context, req store.IngestRequest, known *
 	}
 	if leadID == "" {
 		leadID = lead.NewLeadID()
+		known = nil // resolved to a new lead: nothing to expect
 	}
 	merged, drafts := lead.Decide(prev, req.Lead, req.Emits)
 	snap, err := json.Marshal(merged)
@@ -122,27 +122,32 @@ func (s *Store) ingestOnce(ctx context.Context, req store.IngestRequest, known *
 		return store.IngestResult{}, nil, nil, fmt.Errorf("ingest: encode lead: %w", err)
 	}
 
-	events := lead.NewEvents(drafts, merged, req.Source, leadID, req.ReceivedAt, lead.NewEventID)
-	// writeScript's block for this Ingest; see there.
-	expected, next := version, "1"
+	// writeScript's block for this Ingest; see there. The version is the
+	// lead_version: one more when the stored lead changes (or is made),
+	// the same when the payload changed nothing.
+	expected, next := version, int64(1)
 	if known == nil {
 		expected = "" // a lead id made just now: no one else can have written it
 	} else if v, err := strconv.ParseInt(version, 10, 64); err == nil {
-		next = strconv.FormatInt(v+1, 10)
+		next = v
+		if prev == nil || len(lead.Diff(*prev, merged)) > 0 {
+			next = v + 1
+		}
 	} else {
 		return store.IngestResult{}, nil, nil, fmt.Errorf("ingest: lead %s has version %q", leadID, version)
 	}
+	events := lead.NewEvents(drafts, merged, req.Source, leadID, next, req.ReceivedAt, lead.NewEventID)
 	limitKey, limitArgs := "", []any{"", "", ""}
 	if req.Limit != nil {
 		limitKey, limitArgs = req.Limit.Key, req.Limit.Args()
 	}
-	block := make([]any, 0, 20+2*len(req.Identity)+8*len(drafts))
+	block := make([]any, 0, 20+len(req.Identity)+8*len(drafts))
 	block = append(block, 0, s.keys.lead(leadID), dupKey, dupPX, strconv.FormatInt(dupEnd, 10)+" "+leadID,
 		received, expected, leadID, snap, next, req.RequestID, limitKey)
 	block = append(block, limitArgs...)
 	block = append(block, len(req.Identity))
-	for i, k := range req.Identity {
-		block = append(block, k, current[i])
+	for _, k := range req.Identity {
+		block = append(block, k)
 	}
 	block = append(block, len(events))
 	for i := range events {
@@ -180,10 +185,10 @@ func (s *Store) ingestOnce(ctx context.Context, req store.IngestRequest, known *
 	case out == "LIMIT":
 		return store.IngestResult{}, decision, nil, nil
 	case out == "CONFLICT":
-		if len(reply) != 9+len(req.Identity) {
+		if len(reply) != 9 {
 			return store.IngestResult{}, nil, nil, fmt.Errorf("ingest: write lead: conflict answered %d values", len(reply))
 		}
-		now := &leadState{id: reply[6], snapshot: reply[7], version: reply[8], current: reply[9:]}
+		now := &leadState{id: reply[6], snapshot: reply[7], version: reply[8]}
 		return store.IngestResult{}, decision, now, errConflict
 	case strings.HasPrefix(out, "DUP:"):
 		return store.IngestResult{LeadID: strings.TrimPrefix(out, "DUP:"), Duplicate: true}, decision, nil, nil

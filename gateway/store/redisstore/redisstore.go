@@ -24,11 +24,12 @@
 // previous lead and sends one write script, which stores the snapshot,
 // points every identity key at the lead, stores each event, queues one
 // delivery per routed destination and records the duplicate key, all
-// atomically, but only after checking that no identity key is known yet and
-// that the lead's version is what Ingest assumed. When the guess was wrong
-// (someone known) or a concurrent write won, it answers CONFLICT with what
-// a read would find (the lead of the identity keys, its snapshot and
-// version, each identity key's lead), and Ingest decides again on that and
+// atomically, but only after resolving the identity keys itself by the
+// identity rule (store.Resolve, in Lua) and checking that they name the
+// lead Ingest assumed (none, for the guess) at the version it assumed.
+// When the guess was wrong (someone known) or a concurrent write won, it
+// answers CONFLICT with what a read would find (the lead the keys resolve
+// to, its snapshot and version), and Ingest decides again on that and
 // writes again: someone known costs two round trips. Optimistic concurrency
 // without WATCH keeps each step a single round trip on pooled connections.
 //
@@ -82,7 +83,10 @@
 // prefix; all of them share the declared key's slot. The layout:
 //
 //	lg:{p}:idx          hash  identity key -> lead id
-//	lg:{p}:lead:ID      hash  s (snapshot JSON), v (version)
+//	lg:{p}:lead:ID      hash  s (snapshot JSON), v (version: the lead_version),
+//	                          f (first seen ms), k:KEY for each identity key pointed at it
+//	lg:{p}:leads        zset  lead id -> last seen ms (received_at of its latest payload)
+//	lg:{p}:leads:scan   string the migration's SCAN cursor, "done" once every lead is in lg:{p}:leads
 //	lg:{p}:dup:KEY      string "<window end ms> <lead id>", expiring with the window
 //	lg:{p}:ev:ID        hash  _ (event JSON), q (enqueued ms), open (undelivered count),
 //	                          r (the inbound request's id, when it had one),
@@ -103,8 +107,11 @@
 //
 // # Retention
 //
-// Lead snapshots and the identity index are kept forever (they are the lead
-// index). An event keeps its deliveries in its own hash (one key per event
+// Lead snapshots and the identity index (the lead index) are kept until a
+// lead is not seen for storage.lead_retention: SweepLeads removes the
+// oldest of lg:{p}:leads, a bounded number per call. Leads stored before
+// the last-seen set existed enter it through a bounded SCAN step per
+// SweepLeads call until the scan is done, seen at that time. An event keeps its deliveries in its own hash (one key per event
 // keeps Ingest to one write per event and needs no delivery index). It has
 // no TTL while any delivery is queued, retrying or dead (a dead letter can
 // be replayed at any time); once every delivery is delivered, or at once
@@ -131,6 +138,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -188,6 +196,10 @@ type Store struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// leadsMigrated is set once every lead is in the last-seen set (see
+	// SweepLeads).
+	leadsMigrated atomic.Bool
 }
 
 var _ store.Store = (*Store)(nil)
@@ -230,7 +242,7 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 		opts.ReplicaAckTimeout = DefaultReplicaAckTimeout
 	}
 	k := newKeys(opts.Prefix)
-	w := writeKeys{base: k.base, idx: k.idx, pending: k.pending, retention: opts.Retention.Milliseconds()}
+	w := writeKeys{base: k.base, idx: k.idx, pending: k.pending, leads: k.leads, retention: opts.Retention.Milliseconds()}
 	acks := replicaAcks{n: opts.MinReplicasAcked, timeout: opts.ReplicaAckTimeout}
 	return &Store{
 		rdb:       rdb,
@@ -265,6 +277,7 @@ func (s *Store) Close() error {
 type keys struct {
 	base     string // "lg:{prefix}:", passed to scripts that build keys
 	idx      string
+	leads    string
 	pending  string
 	dead     string
 	subs     string
@@ -277,6 +290,7 @@ func newKeys(prefix string) keys {
 	return keys{
 		base:     b,
 		idx:      b + "idx",
+		leads:    b + "leads",
 		pending:  b + "pending",
 		dead:     b + "dead",
 		subs:     b + "subs",

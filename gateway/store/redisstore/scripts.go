@@ -30,9 +30,15 @@ end
 // concurrent Ingests (group commit, see batcher): each is decided in order,
 // as if it ran alone after the ones before it, and the reads and writes
 // they share (the identity index, the duplicate keys, a client's rate-limit
-// window, a destination's queue) are one command each for the batch.
+// window, a destination's queue, the leads' last-seen set) are one command
+// each for the batch.
 //
-// KEYS: idx, the batch's reply key, pending.
+// The script resolves each Ingest's lead itself, by the identity rule
+// (store.Resolve; resolve below is the same rule in Lua), seeing the writes
+// of the batch so far, and writes only when that is the lead Ingest decided
+// on (a new one when it expected none) at the version it decided on.
+//
+// KEYS: idx, the batch's reply key, pending, leads (last seen).
 // ARGV: 1 prefix, 2 retention ms, 3 the number of Ingests, then one block
 // per Ingest, at b:
 //
@@ -41,8 +47,8 @@ end
 //	b+2 duplicate key ("": none) b+10 request id ("": none)
 //	b+3 duplicate key TTL ms     b+11 rate-limit key ("": not checked here)
 //	b+4 duplicate key's value    b+12 limit, b+13 window µs, b+14 member
-//	b+5 received (and due) ms    b+15 identity count n, then n pairs of
-//	b+6 expected version ("":    (identity key, expected lead id or "")
+//	b+5 received (and due) ms    b+15 identity count n, then the n identity
+//	b+6 expected version ("":    keys ("email:…", "phone:…", "key:…"),
 //	    a lead id made just now) then the event count and per event: id,
 //	b+7 lead id                  JSON, destination count, destinations
 //	                             (each "1" or "0" and the name: see destArg)
@@ -60,10 +66,9 @@ end
 // instead of running twice (go-redis gives up within about 10 s: 3
 // retries after 3 s read timeouts). Per Ingest an array of strings: its status
 // ("OK", "CONFLICT", "DUP:<lead id>" or "LIMIT"), check()'s five numbers
-// when it checked its limit (else five ""), and after a CONFLICT what a read
-// would find now: the lead id of the first identity key that has one (or
-// ""), that lead's snapshot (or "") and version, and the lead id of each
-// identity key (or ""), so that Ingest decides again without a read.
+// when it checked its limit (else five ""), and after a CONFLICT the lead
+// the identity rule resolves to now ("" for a new one), its snapshot (or
+// "") and version, so that Ingest decides again without a read.
 var writeScript = redis.NewScript(`
 if redis.replicate_commands then pcall(redis.replicate_commands) end
 ` + ratelimit.SlidingWindowLua + deliveryRef + orderedLines + `
@@ -75,7 +80,7 @@ local b = 4
 for n = 1, tonumber(ARGV[3]) do
   starts[n] = b
   if ARGV[b + 2] ~= '' then dupkeys[#dupkeys + 1] = ARGV[b + 2] end
-  for j = 0, tonumber(ARGV[b + 15]) - 1 do idkeys[#idkeys + 1] = ARGV[b + 16 + 2 * j] end
+  for j = 0, tonumber(ARGV[b + 15]) - 1 do idkeys[#idkeys + 1] = ARGV[b + 16 + j] end
   b = b + tonumber(ARGV[b])
 end
 local idx, dups = {}, {}
@@ -88,27 +93,40 @@ if #dupkeys > 0 then
   for j, k in ipairs(dupkeys) do dups[k] = v[j] end
 end
 local check, flush = limits()
-local versions, snaps, point, queued, dests, out = {}, {}, {}, {}, {}, {}
--- found is what a read would answer for the identity keys at b, seeing
--- the writes of this batch so far.
-local function found(b, ni)
-  local id, cur = '', {}
+local versions, snaps, point, queued, dests, seen, out = {}, {}, {}, {}, {}, {}, {}
+-- lead is a lead's snapshot ("" for none) and version ("0" for none),
+-- seeing the writes of this batch so far.
+local function lead(id)
+  local k = p .. 'lead:' .. id
+  if versions[k] then return snaps[k], versions[k] end
+  local h = redis.call('HMGET', k, 's', 'v')
+  return h[1] or '', h[2] or '0'
+end
+-- resolve is store.Resolve: the lead the identity keys at b name ("" for
+-- a new one). A snapshot has an email when it starts with it (the Lead's
+-- first JSON field, left out when empty).
+local function resolve(b, ni)
+  local email
   for j = 0, ni - 1 do
-    local v = idx[ARGV[b + 16 + 2 * j]]
-    cur[#cur + 1] = v
-    if id == '' and v ~= '' then id = v end
-  end
-  local snap, ver = '', '0'
-  if id ~= '' then
-    local k = p .. 'lead:' .. id
-    if versions[k] then
-      snap, ver = snaps[k], versions[k]
-    else
-      local h = redis.call('HMGET', k, 's', 'v')
-      snap, ver = h[1] or '', h[2] or '0'
+    local k = ARGV[b + 16 + j]
+    if string.sub(k, 1, 6) == 'email:' then
+      email = k
+      break
     end
   end
-  return id, snap, ver, cur
+  if email and idx[email] ~= '' then return idx[email] end
+  for _, kind in ipairs({'phone:', 'key:'}) do
+    for j = 0, ni - 1 do
+      local k = ARGV[b + 16 + j]
+      local id = idx[k]
+      if id ~= '' and string.sub(k, 1, #kind) == kind then
+        if not email then return id end
+        local snap = lead(id)
+        if string.sub(snap, 1, 9) ~= '{"email":' then return id end
+      end
+    end
+  end
+  return ''
 end
 for _, b in ipairs(starts) do
   local status, lim = 'OK', nil
@@ -124,40 +142,52 @@ for _, b in ipairs(starts) do
       status = 'DUP:' .. string.sub(d, sp + 1)
     end
   end
-  local lk, id = ARGV[b + 1], ARGV[b + 7]
-  if status == 'OK' and ARGV[b + 6] ~= '' then
-    local v = versions[lk]
-    if not v then v = redis.call('HGET', lk, 'v') or '0' end
-    if v ~= ARGV[b + 6] then status = 'CONFLICT' end
-  end
+  local lk, id, expected = ARGV[b + 1], ARGV[b + 7], ARGV[b + 6]
   local ni = tonumber(ARGV[b + 15])
+  local rid = ''
   if status == 'OK' then
+    rid = resolve(b, ni)
+    if expected == '' then
+      if rid ~= '' then status = 'CONFLICT' end
+    elseif rid ~= id then
+      status = 'CONFLICT'
+    else
+      local _, v = lead(id)
+      if v ~= expected then status = 'CONFLICT' end
+    end
+  end
+  if status == 'OK' then
+    local due = ARGV[b + 5]
+    local h = {'s', ARGV[b + 8], 'v', ARGV[b + 9]}
+    if expected == '' then
+      h[#h + 1] = 'f'
+      h[#h + 1] = due
+    end
     for j = 0, ni - 1 do
-      if idx[ARGV[b + 16 + 2 * j]] ~= ARGV[b + 17 + 2 * j] then
-        status = 'CONFLICT'
-        break
+      local k = ARGV[b + 16 + j]
+      h[#h + 1] = 'k:' .. k
+      h[#h + 1] = '1'
+      if idx[k] ~= id then
+        idx[k] = id
+        point[#point + 1] = k
+        point[#point + 1] = id
       end
     end
-  end
-  if status == 'OK' then
-    redis.call('HSET', lk, 's', ARGV[b + 8], 'v', ARGV[b + 9])
+    redis.call('HSET', lk, unpack(h))
+    if expected ~= '' then redis.call('HSETNX', lk, 'f', due) end
     versions[lk], snaps[lk] = ARGV[b + 9], ARGV[b + 8]
-    for j = 0, ni - 1 do
-      local k = ARGV[b + 16 + 2 * j]
-      idx[k] = id
-      point[#point + 1] = k
-      point[#point + 1] = id
-    end
-    local due, rid = ARGV[b + 5], ARGV[b + 10]
-    local i = b + 17 + 2 * ni
-    for e = 1, tonumber(ARGV[b + 16 + 2 * ni]) do
+    seen[#seen + 1] = due
+    seen[#seen + 1] = id
+    local rq = ARGV[b + 10]
+    local i = b + 17 + ni
+    for e = 1, tonumber(ARGV[b + 16 + ni]) do
       local eid, body, nd = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
       i = i + 3
       local ek = p .. 'ev:' .. eid
       local f = {'_', body, 'open', nd, 'q', due}
-      if rid ~= '' then
+      if rq ~= '' then
         f[#f + 1] = 'r'
-        f[#f + 1] = rid
+        f[#f + 1] = rq
       end
       for d = 0, nd - 1 do
         local dest, ordered = string.sub(ARGV[i], 2), string.sub(ARGV[i], 1, 1) == '1'
@@ -193,9 +223,9 @@ for _, b in ipairs(starts) do
   local r = {status}
   for j = 1, 5 do r[j + 1] = lim and string.format('%d', lim[j]) or '' end
   if status == 'CONFLICT' then
-    local id, snap, ver, cur = found(b, ni)
-    r[7], r[8], r[9] = id, snap, ver
-    for _, v in ipairs(cur) do r[#r + 1] = v end
+    local snap, ver = '', '0'
+    if rid ~= '' then snap, ver = lead(rid) end
+    r[7], r[8], r[9] = rid, snap, ver
   end
   out[#out + 1] = r
 end
@@ -203,10 +233,45 @@ if #point > 0 then redis.call('HSET', KEYS[1], unpack(point)) end
 -- One ZADD per destination for all of the batch's events.
 for _, dest in ipairs(dests) do redis.call('ZADD', p .. 'q:' .. dest, unpack(queued[dest])) end
 if #dests > 0 then redis.call('SADD', KEYS[3], unpack(dests)) end
+-- Last seen only grows (GT), whatever order received times come in.
+if #seen > 0 then redis.call('ZADD', KEYS[4], 'GT', unpack(seen)) end
 flush()
 local reply = cjson.encode(out)
 redis.call('SET', KEYS[2], reply, 'PX', 30000)
 return reply
+`)
+
+// sweepLeadsScript removes up to max leads last seen before the cutoff:
+// the index keys that still name each one, its hash and its last-seen
+// entry. KEYS: idx, leads. ARGV: prefix, cutoff ms, max. Reply: how many.
+//
+// A lead stored before leads kept their keys has no k: fields; its email
+// and phone keys are read from its snapshot instead (a mapping's key of
+// such a lead stays in the index, naming a lead that is gone: the next
+// payload with it is lead.created).
+var sweepLeadsScript = redis.NewScript(`
+local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(ids) do
+  local lk = ARGV[1] .. 'lead:' .. id
+  local keys, gone = {}, {}
+  for _, f in ipairs(redis.call('HKEYS', lk)) do
+    if string.sub(f, 1, 2) == 'k:' then keys[#keys + 1] = string.sub(f, 3) end
+  end
+  if #keys == 0 then
+    local ok, l = pcall(cjson.decode, redis.call('HGET', lk, 's') or '')
+    if ok and type(l) == 'table' then
+      if type(l.email) == 'string' then keys[#keys + 1] = 'email:' .. l.email end
+      if type(l.phone) == 'string' then keys[#keys + 1] = 'phone:' .. l.phone end
+    end
+  end
+  for _, key in ipairs(keys) do
+    if redis.call('HGET', KEYS[1], key) == id then gone[#gone + 1] = key end
+  end
+  if #gone > 0 then redis.call('HDEL', KEYS[1], unpack(gone)) end
+  redis.call('DEL', lk)
+end
+if #ids > 0 then redis.call('ZREM', KEYS[2], unpack(ids)) end
+return #ids
 `)
 
 // leaseScript moves ended leases of one destination back to its due set,
@@ -445,4 +510,27 @@ return redis.call('INCR', KEYS[2])
 var subDelScript = redis.NewScript(`
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
 return redis.call('INCR', KEYS[2])
+`)
+
+// migrateLeadsScript takes one SCAN step over the lead hashes, putting each
+// lead not yet in the last-seen set there at now (when leads stored before
+// the set existed were last seen is not known; they leave the index
+// storage.lead_retention after the upgrade) and giving it a first seen.
+// The SCAN cursor is kept in KEYS[2], "done" once the scan is complete.
+// KEYS: leads, cursor. ARGV: prefix, now ms, SCAN count. Reply: -1 when
+// done before this call, else how many keys the step saw.
+var migrateLeadsScript = redis.NewScript(`
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local cur = redis.call('GET', KEYS[2])
+if cur == 'done' then return -1 end
+local prefix = ARGV[1] .. 'lead:'
+local r = redis.call('SCAN', cur or '0', 'MATCH', prefix .. '*', 'COUNT', tonumber(ARGV[3]))
+for _, k in ipairs(r[2]) do
+  if redis.call('TYPE', k).ok == 'hash' then
+    redis.call('ZADD', KEYS[1], 'NX', ARGV[2], string.sub(k, #prefix + 1))
+    redis.call('HSETNX', k, 'f', ARGV[2])
+  end
+end
+if r[1] == '0' then redis.call('SET', KEYS[2], 'done') else redis.call('SET', KEYS[2], r[1]) end
+return #r[2]
 `)

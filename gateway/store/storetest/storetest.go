@@ -89,6 +89,7 @@ func Run(t *testing.T, fresh func(t *testing.T) Open) {
 		{"OrderedAbandonAndReplayAll", testOrderedAbandonAndReplayAll},
 		{"LeadFieldsBounded", testLeadFieldsBounded},
 	}
+	tests = append(tests, identityCases...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.run(t, fresh(t))
