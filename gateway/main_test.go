@@ -338,8 +338,14 @@ func TestReloadGatewayYAML(t *testing.T) {
 	if err := os.WriteFile(config, []byte(edited), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, func() bool { return retrieve("new-access", "new-secret") == 200 },
-		func() string { return "new keys never accepted; logs:\n" + g.logs.String() })
+	// Wait for the reload before trying the new keys: polling with keys
+	// not yet loaded would be counted as failures, and the eleventh within
+	// a minute is slowed down with a 429 whatever the keys.
+	waitFor(t, 10*time.Second, func() bool { return strings.Contains(g.logs.String(), `"msg":"config reloaded"`) },
+		func() string { return "no reload logged; logs:\n" + g.logs.String() })
+	if code := retrieve("new-access", "new-secret"); code != 200 {
+		t.Fatalf("Retrieve with the new keys after the reload = %d, want 200; logs:\n%s", code, g.logs)
+	}
 	if code := retrieve("test-access", "test-secret"); code != 401 {
 		t.Fatalf("Retrieve with the old keys after the reload = %d, want 401", code)
 	}
