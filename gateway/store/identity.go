@@ -103,5 +103,8 @@ type LeadRecord struct {
 	// names the lead only while the index still points it there (a phone
 	// moves to the lead most recently seen with it).
 	Keys []string
-	Lead lead.Lead
+	// Sources names the sources whose payloads touched the lead (made,
+	// changed or saw it again), sorted; at most the gateway's sources.
+	Sources []string
+	Lead    lead.Lead
 }

@@ -233,6 +233,16 @@ type Store interface {
 	// "" when nothing older is left. An unknown email, phone or event id
 	// is an empty page, not ErrNotFound.
 	Events(ctx context.Context, q EventQuery) (events []lead.Event, next string, err error)
+	// Leads lists the lead index's leads last seen in q's window, ordered
+	// by last seen, oldest first, then by lead id, for the lead export.
+	// Each call is one short read (never a transaction held across pages)
+	// and examines a bounded number of leads: a page may be short, or
+	// empty, with next set to go on from; next is "" when no lead is left.
+	// A lead seen again while a caller pages moves to its new place: it
+	// may be listed twice (at its old and its new last seen) unless the
+	// caller ends the window before that new time. A cursor that no page
+	// handed out is ErrBadCursor.
+	Leads(ctx context.Context, q LeadQuery) (leads []LeadRecord, next string, err error)
 
 	// PutSubscription creates or replaces a subscription. With max > 0 it
 	// creates none when max already exist (ErrFull, and no write), checked

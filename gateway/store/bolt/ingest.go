@@ -216,6 +216,10 @@ func makePlan(tx *bbolt.Tx, req *store.IngestRequest, lookup func(key string) st
 		}
 		rec.last = max(prevRec.last, rec.last)
 		rec.keys = prevRec.keys
+		rec.sources = prevRec.sources
+	}
+	if i, found := slices.BinarySearch(rec.sources, req.Source); !found {
+		rec.sources = slices.Insert(slices.Clip(rec.sources), i, req.Source)
 	}
 	for _, k := range req.Identity {
 		if !slices.Contains(rec.keys, k) {

@@ -10,7 +10,6 @@ import (
 
 	"go.etcd.io/bbolt"
 
-	"leadgate/gateway/lead"
 	"leadgate/gateway/store"
 )
 
@@ -19,8 +18,12 @@ import (
 var bLeadSeen = []byte("lead_seen")
 
 // recordFormat starts a lead record; a value that starts with '{' is a
-// lead stored before records had a header (its JSON alone).
-const recordFormat = 1
+// lead stored before records had a header (its JSON alone), and format
+// recordNoSources one written before records kept their sources.
+const (
+	recordFormat    = 2
+	recordNoSources = 1
+)
 
 // leadRecord is a lead as the leads bucket keeps it: a header and then the
 // merged lead's JSON (the bytes every event of the lead embeds).
@@ -28,20 +31,25 @@ type leadRecord struct {
 	version     int64
 	first, last int64 // Unix nanoseconds
 	keys        []string
-	leadJSON    []byte
+	// sources are the sources that touched the lead, sorted.
+	sources  []string
+	leadJSON []byte
 }
 
 // appendRecord writes r: format byte, version, first and last seen
-// (uvarints), the keys (count, then each length-prefixed), the lead JSON.
+// (uvarints), the keys and the sources (each a count, then each
+// length-prefixed), the lead JSON.
 func appendRecord(b []byte, r *leadRecord) []byte {
 	b = append(b, recordFormat)
 	b = binary.AppendUvarint(b, uint64(r.version))
 	b = binary.AppendUvarint(b, uint64(r.first))
 	b = binary.AppendUvarint(b, uint64(r.last))
-	b = binary.AppendUvarint(b, uint64(len(r.keys)))
-	for _, k := range r.keys {
-		b = binary.AppendUvarint(b, uint64(len(k)))
-		b = append(b, k...)
+	for _, list := range [][]string{r.keys, r.sources} {
+		b = binary.AppendUvarint(b, uint64(len(list)))
+		for _, k := range list {
+			b = binary.AppendUvarint(b, uint64(len(k)))
+			b = append(b, k...)
+		}
 	}
 	return append(b, r.leadJSON...)
 }
@@ -53,7 +61,7 @@ func decodeRecord(raw []byte) (leadRecord, error) {
 	if len(raw) > 0 && raw[0] == '{' {
 		return leadRecord{version: 1, leadJSON: raw}, nil
 	}
-	if len(raw) == 0 || raw[0] != recordFormat {
+	if len(raw) == 0 || (raw[0] != recordFormat && raw[0] != recordNoSources) {
 		return leadRecord{}, errors.New("unknown lead record format")
 	}
 	b := raw[1:]
@@ -65,23 +73,38 @@ func decodeRecord(raw []byte) (leadRecord, error) {
 		b = b[n:]
 		return v, true
 	}
+	list := func() ([]string, bool) {
+		n, ok := next()
+		if !ok || n > uint64(len(b)) {
+			return nil, false
+		}
+		out := make([]string, 0, n)
+		for range n {
+			l, ok := next()
+			if !ok || l > uint64(len(b)) {
+				return nil, false
+			}
+			out = append(out, string(b[:l]))
+			b = b[l:]
+		}
+		return out, true
+	}
 	var r leadRecord
 	v, ok1 := next()
 	f, ok2 := next()
 	l, ok3 := next()
-	n, ok4 := next()
-	if !ok1 || !ok2 || !ok3 || !ok4 || n > uint64(len(b)) {
+	if !ok1 || !ok2 || !ok3 {
 		return leadRecord{}, errors.New("corrupt lead record")
 	}
 	r.version, r.first, r.last = int64(v), int64(f), int64(l)
-	r.keys = make([]string, 0, n)
-	for range n {
-		kl, ok := next()
-		if !ok || kl > uint64(len(b)) {
+	var ok bool
+	if r.keys, ok = list(); !ok {
+		return leadRecord{}, errors.New("corrupt lead record")
+	}
+	if raw[0] == recordFormat {
+		if r.sources, ok = list(); !ok {
 			return leadRecord{}, errors.New("corrupt lead record")
 		}
-		r.keys = append(r.keys, string(b[:kl]))
-		b = b[kl:]
 	}
 	r.leadJSON = b
 	return r, nil
@@ -108,19 +131,8 @@ func (s *Store) Lead(ctx context.Context, leadID string) (store.LeadRecord, erro
 		if err != nil || !ok {
 			return err
 		}
-		out = store.LeadRecord{ID: leadID, Version: r.version, Keys: r.keys}
-		if r.first != 0 {
-			out.FirstSeen = time.Unix(0, r.first).UTC()
-		}
-		if r.last != 0 {
-			out.LastSeen = time.Unix(0, r.last).UTC()
-		}
-		var l lead.Lead
-		if err := decodeJSON(r.leadJSON, &l); err != nil {
-			return fmt.Errorf("decode lead %s: %w", leadID, err)
-		}
-		out.Lead = l
-		return nil
+		out, err = r.export(leadID)
+		return err
 	})
 	if err != nil {
 		return store.LeadRecord{}, unavailable("lead", err)

@@ -161,6 +161,7 @@ func (s *Store) ingestOnce(ctx context.Context, req store.IngestRequest, known *
 			block = append(block, destArg(dest, req.Ordered))
 		}
 	}
+	block = append(block, req.Source)
 	block[0] = len(block)
 
 	reply, err := s.batch.write(ctx, block)

@@ -2,14 +2,10 @@ package redisstore
 
 import (
 	"context"
-	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	"leadgate/gateway/lead"
 	"leadgate/gateway/store"
 )
 
@@ -27,31 +23,14 @@ func (s *Store) Lead(ctx context.Context, leadID string) (store.LeadRecord, erro
 	if err != nil && !isNil(err) {
 		return store.LeadRecord{}, unavailable("read lead", err)
 	}
-	m := h.Val()
-	if m["s"] == "" {
+	if h.Val()["s"] == "" {
 		return store.LeadRecord{}, store.ErrNotFound
 	}
-	r := store.LeadRecord{ID: leadID}
-	if r.Version, err = strconv.ParseInt(m["v"], 10, 64); err != nil {
-		return store.LeadRecord{}, fmt.Errorf("lead %s: version %q", leadID, m["v"])
-	}
-	if f, err := strconv.ParseInt(m["f"], 10, 64); err == nil {
-		r.FirstSeen = time.UnixMilli(f).UTC()
-	}
+	var lastSeen time.Time
 	if last.Err() == nil {
-		r.LastSeen = time.UnixMilli(int64(last.Val())).UTC()
+		lastSeen = time.UnixMilli(int64(last.Val())).UTC()
 	}
-	for f := range m {
-		if k, ok := strings.CutPrefix(f, "k:"); ok {
-			r.Keys = append(r.Keys, k)
-		}
-	}
-	var l lead.Lead
-	if err := decodeJSON(m["s"], &l); err != nil {
-		return store.LeadRecord{}, fmt.Errorf("decode lead %s: %w", leadID, err)
-	}
-	r.Lead = l
-	return r, nil
+	return leadFromHash(leadID, h.Val(), lastSeen)
 }
 
 // SweepLeads removes up to max leads last seen before cutoff in one script.

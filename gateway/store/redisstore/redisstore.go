@@ -84,7 +84,8 @@
 //
 //	lg:{p}:idx          hash  identity key -> lead id
 //	lg:{p}:lead:ID      hash  s (snapshot JSON), v (version: the lead_version),
-//	                          f (first seen ms), k:KEY for each identity key pointed at it
+//	                          f (first seen ms), k:KEY for each identity key pointed at it,
+//	                          o:SOURCE for each source whose payloads touched it
 //	lg:{p}:leads        zset  lead id -> last seen ms (received_at of its latest payload)
 //	lg:{p}:leads:scan   string the migration's SCAN cursor, "done" once every lead is in lg:{p}:leads
 //	lg:{p}:dup:KEY      string "<window end ms> <lead id>", expiring with the window

@@ -52,6 +52,7 @@ end
 //	    a lead id made just now) then the event count and per event: id,
 //	b+7 lead id                  JSON, destination count, destinations
 //	                             (each "1" or "0" and the name: see destArg)
+//	                             and last, the source's name
 //
 // A duplicate key holds "<window end ms> <lead id>". An Ingest with a rate-
 // limit key is admitted (and recorded) or refused before anything else; a
@@ -163,6 +164,8 @@ for _, b in ipairs(starts) do
       h[#h + 1] = 'f'
       h[#h + 1] = due
     end
+    h[#h + 1] = 'o:' .. ARGV[b + tonumber(ARGV[b]) - 1]
+    h[#h + 1] = '1'
     for j = 0, ni - 1 do
       local k = ARGV[b + 16 + j]
       h[#h + 1] = 'k:' .. k
