@@ -231,6 +231,7 @@ func (s *Server) routes() {
 	admin.Get("/dead-letters", s.adminDeadLetters)
 	admin.Post("/dead-letters/replay", s.adminReplayAll)
 	admin.Post("/dead-letters/:id/replay", s.adminReplay)
+	admin.Get("/leads.csv", s.adminLeadsCSV)
 
 	if s.opts.Mount != nil {
 		s.opts.Mount(app)
