@@ -136,6 +136,8 @@ func (c *Console) Mount(r fiber.Router) {
 	ui.Post("/login", c.login)
 	ui.Use("/assets", filesystem.New(filesystem.Config{Root: http.FS(c.static), MaxAge: 300}))
 
+	ui.Get("/export/leads.csv", c.requireSignIn, c.exportLeads)
+
 	api := ui.Group("/api", c.requireSession)
 	api.Post("/logout", c.logout)
 	c.calls(api)

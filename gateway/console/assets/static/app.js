@@ -363,8 +363,54 @@
         h('div', { class: 'field' }, h('label', { for: 'ev-by' }, 'Search by'), by),
         h('div', { class: 'field grow' }, h('label', { for: 'ev-q' }, 'Email, phone, lead id or event id'), q),
         h('div', { class: 'field' }, h('button', { type: 'submit', class: 'primary', id: 'ev-search' }, 'Search'))),
+      exportLeads(),
       status, out);
     await load();
+  }
+
+  // exportLeads is the Events page's lead export: the leads last seen in
+  // a window, of one source or all, as the CSV of GET /admin/leads.csv,
+  // through a plain link so the browser saves it to disk as it arrives.
+  // The window is typed in the browser's own time zone and sent in UTC.
+  // The search above narrows the list of events, not the export.
+  function exportLeads() {
+    const since = h('input', { id: 'ex-since', name: 'since', type: 'datetime-local', step: 1, 'aria-describedby': 'ex-hint' });
+    const until = h('input', { id: 'ex-until', name: 'until', type: 'datetime-local', step: 1, 'aria-describedby': 'ex-hint' });
+    const source = h('select', { id: 'ex-source', name: 'source' },
+      h('option', { value: '' }, 'All sources'),
+      meta.sources.map(n => h('option', { value: n }, n)));
+    const link = h('a', { id: 'ev-export', class: 'button', href: '/ui/export/leads.csv' }, 'Export leads (CSV)');
+    const utc = v => {
+      const d = v ? new Date(v) : null;
+      return d && !isNaN(d) ? d.toISOString() : '';
+    };
+    const update = () => {
+      const p = new URLSearchParams();
+      if (utc(since.value)) p.set('since', utc(since.value));
+      if (utc(until.value)) p.set('until', utc(until.value));
+      if (source.value) p.set('source', source.value);
+      const qs = p.toString();
+      link.href = '/ui/export/leads.csv' + (qs ? '?' + qs : '');
+    };
+    for (const el of [since, until, source]) {
+      el.addEventListener('input', update);
+      el.addEventListener('change', update);
+    }
+    link.addEventListener('click', e => {
+      const s = utc(since.value), u = utc(until.value);
+      if (s && u && u <= s) {
+        e.preventDefault();
+        say('Until must be after since.');
+      }
+    });
+    return h('section', { class: 'panel export', 'aria-labelledby': 'ex-title' },
+      h('h2', { id: 'ex-title' }, 'Export leads'),
+      h('p', { class: 'hint', id: 'ex-hint' }, 'The leads last seen in this window (your local time; leave a side empty to leave it open), one row each, as a CSV file a spreadsheet opens.'),
+      h('div', { class: 'row' },
+        h('div', { class: 'field' }, h('label', { for: 'ex-since' }, 'Last seen from'), since),
+        h('div', { class: 'field' }, h('label', { for: 'ex-until' }, 'Until'), until),
+        h('div', { class: 'field' }, h('label', { for: 'ex-source' }, 'Source'), source),
+        h('div', { class: 'field' }, link)));
   }
 
   async function eventDetail(id) {

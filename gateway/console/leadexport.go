@@ -1,0 +1,28 @@
+package console
+
+import (
+	"github.com/gofiber/fiber/v2"
+
+	"leadgate/gateway/server"
+)
+
+// exportLeads answers GET /ui/export/leads.csv?since=&until=&source=, the
+// Events page's Export link: the lead export of GET /admin/leads.csv,
+// written by the same function (server.LeadsCSV) for a signed-in console.
+func (c *Console) exportLeads(ctx *fiber.Ctx) error {
+	return server.LeadsCSV(ctx, c.opts.Store, c.opts.Now(), c.log)
+}
+
+// requireSignIn guards the export link with the session alone. The API's
+// anti-forgery header cannot come with a plain link, and a plain link is
+// what lets the browser save a large export to disk as it arrives instead
+// of holding it in the page. The header is not needed there: the export
+// only reads, the session cookie is SameSite=Strict (no other site's
+// request carries it), and no other origin can read the answer.
+func (c *Console) requireSignIn(ctx *fiber.Ctx) error {
+	if !c.signedIn(ctx) {
+		return &server.HTTPError{Code: fiber.StatusUnauthorized, Msg: "sign in first",
+			Details: []any{"open /ui/ and sign in with the admin keys"}}
+	}
+	return ctx.Next()
+}
