@@ -70,11 +70,17 @@ func LeadsCSV(c *fiber.Ctx, st LeadLister, now time.Time, log *slog.Logger) erro
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
-	first, next, err := st.Leads(ctx, q)
-	cancel()
-	if err != nil {
-		return StoreError(err, "leads")
+	var (
+		first []store.LeadRecord
+		next  string
+	)
+	if !emptyWindow(q) {
+		ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+		first, next, err = st.Leads(ctx, q)
+		cancel()
+		if err != nil {
+			return StoreError(err, "leads")
+		}
 	}
 	c.Set(fiber.HeaderContentType, "text/csv; charset=utf-8")
 	c.Set(fiber.HeaderContentDisposition, `attachment; filename="leads-`+now.UTC().Format("20060102T150405Z")+`.csv"`)
@@ -111,7 +117,8 @@ func leadQuery(c *fiber.Ctx, now time.Time) (store.LeadQuery, error) {
 		name string
 		to   *time.Time
 	}{{"since", &q.Since}, {"until", &q.Until}} {
-		v := strings.TrimSpace(c.Query(p.name))
+		// A "+09:00" offset sent without escaping arrives as " 09:00".
+		v := strings.ReplaceAll(strings.TrimSpace(c.Query(p.name)), " ", "+")
 		if v == "" {
 			continue
 		}
@@ -134,7 +141,18 @@ func leadQuery(c *fiber.Ctx, now time.Time) (store.LeadQuery, error) {
 	if end := now.Truncate(time.Millisecond).Add(time.Millisecond); q.Until.IsZero() || q.Until.After(end) {
 		q.Until = end
 	}
+	// Every lead was seen after 1970: an earlier since is no bound (and
+	// would not fit the stores' Unix times).
+	if q.Since.Before(time.Unix(0, 0)) {
+		q.Since = time.Time{}
+	}
 	return q, nil
+}
+
+// emptyWindow says q can match no lead: it starts at or after its end
+// (a since after the export's start), or ends before 1970.
+func emptyWindow(q store.LeadQuery) bool {
+	return (!q.Since.IsZero() && !q.Since.Before(q.Until)) || !q.Until.After(time.Unix(0, 0))
 }
 
 // streamLeads writes the BOM, the header row and a row per lead, reading
