@@ -24,9 +24,9 @@ func (s *Store) Leads(ctx context.Context, q store.LeadQuery) ([]store.LeadRecor
 	if limit <= 0 {
 		limit = store.DefaultLeadPage
 	}
-	since := timeKey(q.Since.UnixNano(), "")
-	if q.Since.IsZero() {
-		since = nil
+	var since []byte
+	if !q.Since.IsZero() {
+		since = timeKey(q.Since.UnixNano(), "")
 	}
 	var after []byte
 	if q.Cursor != "" {

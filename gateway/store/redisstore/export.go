@@ -52,15 +52,15 @@ func (s *Store) Leads(ctx context.Context, q store.LeadQuery) ([]store.LeadRecor
 	if limit <= 0 {
 		limit = store.DefaultLeadPage
 	}
-	min, max := "-inf", "+inf"
+	lo, hi := "-inf", "+inf"
 	var since, until int64 = 0, 0
 	if !q.Since.IsZero() {
 		since = q.Since.UnixMilli()
-		min = strconv.FormatInt(since, 10)
+		lo = strconv.FormatInt(since, 10)
 	}
 	if !q.Until.IsZero() {
 		until = q.Until.UnixMilli()
-		max = "(" + strconv.FormatInt(until, 10)
+		hi = "(" + strconv.FormatInt(until, 10)
 	}
 	curScore, curID := "", ""
 	if q.Cursor != "" {
@@ -74,7 +74,7 @@ func (s *Store) Leads(ctx context.Context, q store.LeadQuery) ([]store.LeadRecor
 			curScore, curID = sc, id
 		}
 	}
-	raw, err := leadsPageScript.Run(ctx, s.rdb, []string{s.keys.leads}, min, max, curScore, curID, limit).StringSlice()
+	raw, err := leadsPageScript.Run(ctx, s.rdb, []string{s.keys.leads}, lo, hi, curScore, curID, limit).StringSlice()
 	if err != nil {
 		return nil, "", unavailable("leads", err)
 	}
