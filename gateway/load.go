@@ -51,6 +51,7 @@ func load(path string) (*loaded, error) {
 			}
 		}
 	}
+	problems = append(problems, checkRespond(cfg, set)...)
 	// deliver's own check runs only on a config that validated, so a
 	// problem is not reported twice.
 	dests, err := destinations(cfg, err == nil)
