@@ -474,3 +474,28 @@ func TestValidateRespond(t *testing.T) {
 		})
 	}
 }
+
+// TestMapSaysWhoAnswers: `gateway map` names the destination whose answer
+// the payload's sender would get, and the event sent to it.
+func TestMapSaysWhoAnswers(t *testing.T) {
+	dir := t.TempDir()
+	config := writeDestinations(t, dir, "127.0.0.1:0", respondDest("ledsak", "http://127.0.0.1:9/leads", ""))
+	writeRespondMapping(t, dir, "form_ledsak", "ledsak")
+	var out, errOut strings.Builder
+	code := run([]string{"map", "-config", config, "-source", "form_ledsak"}, strings.NewReader(formPayload("map")), &out, &errOut)
+	if code != 0 {
+		t.Fatalf("map = exit %d: %s", code, &errOut)
+	}
+	var res struct {
+		Respond struct {
+			Destination, Timeout, Event, Says string
+		} `json:"respond"`
+	}
+	if err := json.Unmarshal([]byte(out.String()), &res); err != nil {
+		t.Fatalf("map printed %s: %v", &out, err)
+	}
+	r := res.Respond
+	if r.Destination != "ledsak" || r.Timeout != "1s" || r.Event != "form.submitted" || !strings.Contains(r.Says, "ledsak answers") {
+		t.Fatalf("respond = %+v, want ledsak answering form.submitted within 1s", r)
+	}
+}
