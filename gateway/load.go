@@ -107,6 +107,7 @@ func destinations(cfg *config.Config, check bool) ([]deliver.Destination, error)
 			AllowPrivate:    d.AllowPrivate || cfg.Server.AllowPrivateDestinations,
 			Concurrency:     d.Concurrency,
 			Ordered:         d.Ordered,
+			Ledsak:          deliver.LedsakDefaults{Client: d.Ledsak.Client, Branch: d.Ledsak.Branch},
 		}
 		if dd.NotifyOnFailure == "" {
 			dd.NotifyOnFailure = cfg.NotifyURL

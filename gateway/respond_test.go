@@ -499,3 +499,31 @@ func TestMapSaysWhoAnswers(t *testing.T) {
 		t.Fatalf("respond = %+v, want ledsak answering form.submitted within 1s", r)
 	}
 }
+
+// TestLedsakDefaultsFillAPlainForm: a plain form has no client or branch;
+// a ledsak destination's defaults fill them, so Ledsak takes the lead, and
+// through respond the form gets Ledsak's answer.
+func TestLedsakDefaultsFillAPlainForm(t *testing.T) {
+	bodies := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		bodies <- string(b)
+		answer(w, http.StatusOK, "application/json", ledsakAnswer("ledsak-42"))
+	}))
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	listen := freeAddr(t)
+	config := writeDestinations(t, dir, listen, respondDest("ledsak", srv.URL,
+		"    format: ledsak\n    ledsak: {client: example_client, branch: Main Branch}\n"))
+	writeRespondMapping(t, dir, "form_ledsak", "ledsak")
+	g := start(t, config, listen)
+	code, _, body := g.postRaw(t, "/hooks/form_ledsak", `{"name": "Jane Roe", "email": "jane@example.com"}`)
+	if code != http.StatusOK || body != ledsakAnswer("ledsak-42") {
+		t.Fatalf("answer = %d %s, want Ledsak's", code, body)
+	}
+	got := <-bodies
+	want := `{"client":"example_client","source":"form_ledsak","branch":"Main Branch","lead_details":[{"lead_field":"name","lead_value":"Jane Roe"},{"lead_field":"email","lead_value":"jane@example.com"}]}`
+	if got != want {
+		t.Fatalf("Ledsak got\n%s\nwant\n%s", got, want)
+	}
+}
