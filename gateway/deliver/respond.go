@@ -39,9 +39,9 @@ type Reply struct {
 // on the dispatcher's clock. When dest cannot take one now it is nil, and
 // why is metrics.RespondPaced (a Retry-After holds dest) or
 // metrics.RespondNotSent (dest is not configured or not enabled, a 410
-// disabled it, it is ordered, or the dispatcher is not running). The server asks before
-// the ingest, so that a delivery which could not be sent is queued as
-// usual, not held.
+// disabled it, it is ordered, or the dispatcher is not running). The
+// server asks before the ingest, so that a delivery which could not be
+// sent is queued as usual, not held.
 func (dp *Dispatcher) Hold(dest string, timeout time.Duration) (*store.Hold, string) {
 	dp.mu.Lock()
 	defer dp.mu.Unlock()
