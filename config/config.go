@@ -200,6 +200,19 @@ type Destination struct {
 	// one is queued, in flight or retrying (a dead one no longer holds it
 	// back); other leads are not held up. Default false.
 	Ordered bool `yaml:"ordered"`
+	// Ledsak gives the ledsak format a client and a branch for leads that
+	// have none of their own (a lead's own win); only with format ledsak.
+	Ledsak LedsakDefaults `yaml:"ledsak"`
+}
+
+// LedsakDefaults are a destination's client and branch for the Ledsak
+// website webhook body, which needs both: a source that maps neither (a
+// plain form, save_lead, Leadsie) then works without a template.
+type LedsakDefaults struct {
+	// Client is the Ledsak client the lead is created for.
+	Client string `yaml:"client"`
+	// Branch is the Ledsak branch the lead is created in.
+	Branch string `yaml:"branch"`
 }
 
 // TemplateFile returns the FILE of a template:FILE format, or "".

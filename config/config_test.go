@@ -86,6 +86,7 @@ func TestLoadValid(t *testing.T) {
 				AllowPrivate:    false,
 				Concurrency:     4,
 				Ordered:         true,
+				Ledsak:          LedsakDefaults{Client: "example_client", Branch: "Main Branch"},
 			},
 			func() Destination {
 				d := DefaultDestination()
@@ -243,6 +244,7 @@ func TestLoadInvalid(t *testing.T) {
 		{"subscriptions-secret", []string{"2: subscriptions.secret: must start with whsec_ (value not shown)"}},
 		{"subscriptions-secret-count", []string{"2: subscriptions.secret: at most 2 secrets (the current and the previous while rotating), got 3"}},
 		{"concurrency", []string{"4: destinations[0].concurrency: must be between 1 and 256, got 0"}},
+		{"ledsak-format", []string{`4: destinations[0].ledsak: applies to format ledsak only, got format "canonical"`}},
 	}
 	t.Setenv("REDIS_URL", "")
 	for _, k := range []string{"LG_TEST_UNSET_SECRET", "LG_TEST_UNSET_OLD_SECRET", "LG_TEST_UNSET_KEY", "LG_TEST_UNSET_TOKEN",

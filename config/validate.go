@@ -248,6 +248,9 @@ func (v *validator) destination(i int) {
 		v.add(p+".content_type", "must be application/json, application/x-www-form-urlencoded or text/plain, got %q", d.ContentType)
 	}
 	v.format(p+".format", d)
+	if d.Ledsak != (LedsakDefaults{}) && d.Format != "ledsak" {
+		v.add(p+".ledsak", "applies to format ledsak only, got format %q", d.Format)
+	}
 	v.headers(p+".headers", d.Headers)
 	for k, e := range d.Events {
 		if !slices.Contains(lead.EventNames, e) {

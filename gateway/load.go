@@ -51,6 +51,7 @@ func load(path string) (*loaded, error) {
 			}
 		}
 	}
+	problems = append(problems, checkRespond(cfg, set)...)
 	// deliver's own check runs only on a config that validated, so a
 	// problem is not reported twice.
 	dests, err := destinations(cfg, err == nil)
@@ -106,6 +107,7 @@ func destinations(cfg *config.Config, check bool) ([]deliver.Destination, error)
 			AllowPrivate:    d.AllowPrivate || cfg.Server.AllowPrivateDestinations,
 			Concurrency:     d.Concurrency,
 			Ordered:         d.Ordered,
+			Ledsak:          deliver.LedsakDefaults{Client: d.Ledsak.Client, Branch: d.Ledsak.Branch},
 		}
 		if dd.NotifyOnFailure == "" {
 			dd.NotifyOnFailure = cfg.NotifyURL

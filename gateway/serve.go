@@ -167,6 +167,7 @@ func (g *gateway) run(ctx context.Context, l *loaded) error {
 		Kick:           g.disp.Kick,
 		Route:          g.disp.Route,
 		Ordered:        g.disp.Ordered,
+		Responder:      g.disp,
 		MetricsHandler: metricsHandler,
 		Mount:          func(r fiber.Router) { lsq.Mount(r); con.Mount(r) },
 		BodyLimit:      int(cfg.Server.BodyLimit),

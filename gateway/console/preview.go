@@ -27,6 +27,9 @@ type Result struct {
 	Identity []string        `json:"identity"`
 	Events   []lead.Event    `json:"events"`
 	Trace    []mapping.Trace `json:"trace"`
+	// Respond says who would answer the payload's sender, for a mapping
+	// with a respond section (see Answering); absent otherwise.
+	Respond *RespondPreview `json:"respond,omitempty"`
 }
 
 // Problem is one reason a preview failed: a line of a pasted mapping, a
@@ -117,7 +120,13 @@ func Preview(set *mapping.Set, source, mappingYAML, query string, headers map[st
 	if trace == nil {
 		trace = []mapping.Trace{}
 	}
-	return Result{Source: m.Name(), Identity: res.Identity, Events: events, Trace: trace}, nil
+	out := Result{Source: m.Name(), Identity: res.Identity, Events: events, Trace: trace}
+	if r := m.Respond(); r != nil {
+		// Answering, given the destinations, names the event that answers.
+		out.Respond = &RespondPreview{Destination: r.Destination, Timeout: r.Timeout.String(),
+			Says: r.Destination + " answers if it takes one of these events."}
+	}
+	return out, nil
 }
 
 // problemLine reads "file:line: message" as mapping.Compile writes it.
@@ -201,7 +210,11 @@ func (c *Console) preview(ctx *fiber.Ctx) error {
 		return &server.HTTPError{Code: fiber.StatusBadRequest, Msg: "malformed body",
 			Details: []any{`want {"source", "mapping", "query", "headers", "body"}`}}
 	}
-	res, err := Preview(c.runtime().Mappings, req.Source, req.Mapping, req.Query, req.Headers, []byte(req.Body))
+	rt := c.runtime()
+	res, err := Preview(rt.Mappings, req.Source, req.Mapping, req.Query, req.Headers, []byte(req.Body))
+	if err == nil {
+		res.Answering(rt.Destinations)
+	}
 	if err != nil {
 		var pe *PreviewError
 		if !errors.As(err, &pe) {

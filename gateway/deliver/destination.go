@@ -81,6 +81,17 @@ type Destination struct {
 	// records it with each delivery (store.IngestRequest.Ordered), so a
 	// reload that changes it applies to events ingested afterwards.
 	Ordered bool
+	// Ledsak fills the ledsak format's client and branch for leads that
+	// have none of their own.
+	Ledsak LedsakDefaults
+}
+
+// LedsakDefaults are the client and branch the ledsak format sends for a
+// lead that has none: the Ledsak website webhook needs both, and a plain
+// form, save_lead or Leadsie source maps neither. A lead's own win.
+type LedsakDefaults struct {
+	Client string
+	Branch string
 }
 
 // Formats and content types a Destination may name.

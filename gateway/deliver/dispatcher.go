@@ -779,6 +779,12 @@ func (dp *Dispatcher) deliver(w *worker, d *Destination, del store.Delivery, end
 		// leased so it runs again after the lease, same webhook-id.
 		return
 	}
+	dp.outcomes <- dp.judge(w, d, del, res, err, at, elapsed)
+}
+
+// judge turns one attempt's answer into the delivery's outcome, counting
+// and logging it, and holds or disables d as its answer asks.
+func (dp *Dispatcher) judge(w *worker, d *Destination, del store.Delivery, res Result, err error, at time.Time, elapsed time.Duration) settled {
 	w.mets.duration.Observe(elapsed.Seconds())
 	attempt := del.Attempts + 1
 	out := store.Outcome{
@@ -825,7 +831,7 @@ func (dp *Dispatcher) deliver(w *worker, d *Destination, del store.Delivery, end
 		}
 		log().Warn("delivery dead-lettered", "error", err.Error(), "reason", why)
 	}
-	dp.outcomes <- settled{out: out, dest: d}
+	return settled{out: out, dest: d}
 }
 
 // retryDelay is the jittered schedule's wait before attempt+1, or the

@@ -35,7 +35,7 @@ func Render(d *Destination, ev *lead.Event) ([]byte, error) {
 		}
 		return body, nil
 	case FormatLedsak:
-		doc = ledsakBody(ev)
+		doc = ledsakBody(ev, d.Ledsak)
 	case FormatSaveLead:
 		doc = saveLeadBody(ev)
 	case FormatSlack:
@@ -156,8 +156,9 @@ type ledsakDoc struct {
 
 // ledsakBody is the Ledsak website webhook body, so Leadgate can create the
 // lead in Ledsak. The name goes as one "name" field, as Ledsak's own example
-// sends it; mapped extras follow in key order.
-func ledsakBody(ev *lead.Event) ledsakDoc {
+// sends it; mapped extras follow in key order. A lead without a client or
+// branch of its own gets the destination's defaults.
+func ledsakBody(ev *lead.Event, defaults LedsakDefaults) ledsakDoc {
 	l := &ev.Lead
 	details := make([]ledsakDetail, 0, 16)
 	add := func(field, value string) {
@@ -183,7 +184,14 @@ func ledsakBody(ev *lead.Event) ledsakDoc {
 	for _, k := range sortedKeys(l.Fields) {
 		add(k, lead.Text(l.Fields[k]))
 	}
-	return ledsakDoc{Client: l.Client, Source: ev.Source, Branch: l.Branch, LeadDetails: details}
+	doc := ledsakDoc{Client: l.Client, Source: ev.Source, Branch: l.Branch, LeadDetails: details}
+	if doc.Client == "" {
+		doc.Client = defaults.Client
+	}
+	if doc.Branch == "" {
+		doc.Branch = defaults.Branch
+	}
+	return doc
 }
 
 // saveLeadDoc is the save_lead webhook body: every key always present, in

@@ -51,6 +51,34 @@ func TestRender(t *testing.T) {
 	}
 }
 
+func TestLedsakDefaults(t *testing.T) {
+	defaults := LedsakDefaults{Client: "acme", Branch: "North"}
+	tests := []struct {
+		name           string
+		client, branch string
+		defaults       LedsakDefaults
+		want           string
+	}{
+		{"a lead without either gets both", "", "", defaults, `{"client":"acme","source":"website","branch":"North",`},
+		{"the lead's own client wins", "example_client", "", defaults, `{"client":"example_client","source":"website","branch":"North",`},
+		{"the lead's own branch wins", "", "Main Branch", defaults, `{"client":"acme","source":"website","branch":"Main Branch",`},
+		{"no defaults", "", "", LedsakDefaults{}, `{"client":"","source":"website","branch":"",`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := sampleEvent()
+			ev.Lead.Client, ev.Lead.Branch = tt.client, tt.branch
+			got, err := Render(&Destination{Format: FormatLedsak, Ledsak: tt.defaults}, ev)
+			if err != nil {
+				t.Fatalf("Render: %v", err)
+			}
+			if !strings.HasPrefix(string(got), tt.want) {
+				t.Fatalf("body %s, want it to start %s", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestFormEncodeKeepsNumbers(t *testing.T) {
 	got := string(formEncode([]byte(`{"a":1e3,"b":12345678901234567890,"c":-0.5,"d":null,"e":[],"f":{"g h":"x&y"}}`)))
 	want := `a=1e3&b=12345678901234567890&c=-0.5&d=&f[g+h]=x%26y`

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"leadgate/gateway/lead"
+	"leadgate/gateway/store"
 )
 
 // Sender makes one delivery attempt. Whether a failure is worth another
@@ -131,16 +132,28 @@ func (e *StatusError) Error() string { return "unexpected status " + strconv.Ito
 
 // Send renders, signs and posts ev to d within d's timeout.
 func (s *HTTPSender) Send(ctx context.Context, d *Destination, ev *lead.Event) (Result, error) {
+	res, _, err := s.send(ctx, d, ev, false)
+	return res, err
+}
+
+// SendForAnswer is Send that also returns what d answered, when its body
+// is at most MaxAnswer bytes and was read whole (nil otherwise).
+func (s *HTTPSender) SendForAnswer(ctx context.Context, d *Destination, ev *lead.Event) (Result, *store.Answer, error) {
+	return s.send(ctx, d, ev, true)
+}
+
+// send posts ev to d; with keep it also reads d's answer for the caller.
+func (s *HTTPSender) send(ctx context.Context, d *Destination, ev *lead.Event, keep bool) (Result, *store.Answer, error) {
 	body, err := Render(d, ev)
 	if err != nil {
-		return Result{}, err
+		return Result{}, nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.timeout())
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, d.method(), d.URL, bytes.NewReader(body))
 	if err != nil {
 		// The URL may carry a token: say what failed, not the URL.
-		return Result{}, errors.New("build request: invalid destination url")
+		return Result{}, nil, errors.New("build request: invalid destination url")
 	}
 	for i, h := range d.Headers {
 		if i == MaxHeaders {
@@ -156,7 +169,7 @@ func (s *HTTPSender) Send(ctx context.Context, d *Destination, ev *lead.Event) (
 	if len(d.Secrets) > 0 {
 		sig, err := Sign(d.Secrets, ev.ID, ts, body)
 		if err != nil {
-			return Result{}, fmt.Errorf("sign: %w", err)
+			return Result{}, nil, fmt.Errorf("sign: %w", err)
 		}
 		req.Header.Set("webhook-signature", sig)
 	}
@@ -170,18 +183,26 @@ func (s *HTTPSender) Send(ctx context.Context, d *Destination, ev *lead.Event) (
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
 			err = fmt.Errorf("timeout after %s: %w", d.timeout(), err)
 		}
-		return Result{Retry: !errors.Is(err, ErrBlockedAddress)}, fmt.Errorf("send: %w", err)
+		return Result{Retry: !errors.Is(err, ErrBlockedAddress)}, nil, fmt.Errorf("send: %w", err)
 	}
 	// Drain a little so the connection can be reused; a huge answer is
-	// not worth reading.
+	// not worth reading. One that is kept is read the same way, one byte
+	// further, to tell a body of MaxAnswer bytes from a longer one.
+	var ans *store.Answer
+	if keep {
+		b, rerr := io.ReadAll(io.LimitReader(resp.Body, MaxAnswer+1))
+		if rerr == nil && len(b) <= MaxAnswer {
+			ans = &store.Answer{Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Body: b}
+		}
+	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()
 	res := Result{Code: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), s.now())}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		return res, nil
+		return res, ans, nil
 	}
 	res.Retry = retryable(resp.StatusCode)
-	return res, &StatusError{Code: resp.StatusCode}
+	return res, ans, &StatusError{Code: resp.StatusCode}
 }
 
 func retryable(code int) bool {

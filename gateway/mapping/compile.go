@@ -241,7 +241,7 @@ func (c *compiler) errf(n *yaml.Node, format string, args ...any) {
 	c.errs = append(c.errs, fmt.Errorf("%s:%d: %s", c.file, line, fmt.Sprintf(format, args...)))
 }
 
-var topKeys = []string{"description", "events", "identity", "auth", "rate_limit_key", "required", "pairs", "fields", "rest", "group_by"}
+var topKeys = []string{"description", "events", "identity", "auth", "rate_limit_key", "required", "pairs", "fields", "rest", "group_by", "respond"}
 
 var sourceNameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
@@ -284,6 +284,9 @@ func Compile(name, filename string, src []byte) (*Mapping, error) {
 	c.required(top["required"])
 	c.rateKey(top["rate_limit_key"])
 	c.auth(top["auth"])
+	if n := top["respond"]; n != nil {
+		c.respond(n)
+	}
 	if len(c.errs) > 0 {
 		return nil, errors.Join(c.errs...)
 	}

@@ -46,6 +46,13 @@ func TestCompileErrors(t *testing.T) {
 		{"group without fields", "fields: {email: email}\ngroup_by: {each: items}\n", "m.yaml:2: group_by: fields (suffix: element path) is required"},
 		{"not a mapping", "- a\n- b\n", "m.yaml:1: a mapping file must be a YAML mapping of keys"},
 		{"yaml syntax", "fields: {email: [\n", "m.yaml:"},
+		{"respond without destination", "fields: {email: email}\nrespond: {timeout: 5s}\n", "m.yaml:2: respond: destination is required"},
+		{"respond empty destination", "fields: {email: email}\nrespond:\n  destination: ''\n", "m.yaml:3: respond.destination: must name a destination of gateway.yaml"},
+		{"respond unknown key", "fields: {email: email}\nrespond: {destination: crm, wait: 5s}\n", "m.yaml:2: unknown key \"wait\" (want one of destination, timeout)"},
+		{"respond timeout too long", "fields: {email: email}\nrespond:\n  destination: crm\n  timeout: 11s\n", "m.yaml:4: respond.timeout \"11s\": want a duration above 0 and at most 10s, such as 5s"},
+		{"respond timeout zero", "fields: {email: email}\nrespond: {destination: crm, timeout: 0s}\n", "m.yaml:2: respond.timeout \"0s\""},
+		{"respond timeout garbage", "fields: {email: email}\nrespond: {destination: crm, timeout: soon}\n", "m.yaml:2: respond.timeout \"soon\""},
+		{"respond not a mapping", "fields: {email: email}\nrespond: crm\n", "m.yaml:2: want a mapping of keys"},
 		{"long form without path", "fields:\n  email: {type: string}\n", "m.yaml:2: email: path (or default) is required"},
 	}
 	for _, tt := range tests {
@@ -158,4 +165,27 @@ func TestLoadDir(t *testing.T) {
 			t.Fatalf("err = %v, want a duplicate source error", err)
 		}
 	})
+}
+
+func TestCompileRespond(t *testing.T) {
+	tests := []struct {
+		name, src string
+		want      *Respond
+	}{
+		{"none", "fields: {email: email}\n", nil},
+		{"default timeout", "fields: {email: email}\nrespond:\n  destination: ledsak\n", &Respond{Destination: "ledsak", Timeout: DefaultRespondTimeout, Line: 3}},
+		{"timeout", "fields: {email: email}\nrespond: {destination: ledsak, timeout: 10s}\n", &Respond{Destination: "ledsak", Timeout: MaxRespondTimeout, Line: 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := Compile("m", "m.yaml", []byte(tt.src))
+			if err != nil {
+				t.Fatalf("compile: %v", err)
+			}
+			got := m.Respond()
+			if (got == nil) != (tt.want == nil) || (got != nil && *got != *tt.want) {
+				t.Fatalf("Respond() = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
 }

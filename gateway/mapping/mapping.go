@@ -149,6 +149,7 @@ type Mapping struct {
 	pairs    *pairsSpec
 	rest     []restSpec
 	group    *groupSpec
+	respond  *Respond
 
 	// prefixes are the objects a request indexes once; prefixes[0] is the
 	// body itself. consumed[i] holds the keys of prefixes[i] that some path

@@ -43,6 +43,33 @@ const (
 	OutcomeDead    = "dead"
 )
 
+// Answers of gateway_respond_total (its answer label): what became of a reverse-proxy answer
+// (a mapping's respond, contract section 3), one per accepted payload of a
+// source that has one.
+const (
+	// RespondRelayed: the destination answered 2xx or a 4xx that is not
+	// retried, and its answer was the inbound answer.
+	RespondRelayed = "relayed"
+	// RespondRetrying: a network error, a timeout, a 5xx, 408, 425 or 429;
+	// the gateway answered itself and the delivery retries.
+	RespondRetrying = "retrying"
+	// RespondPaced: the destination's rate limit had no room or a
+	// Retry-After held it; nothing was sent, the delivery waits its turn.
+	RespondPaced = "paced"
+	// RespondNotSent: the destination is disabled (by config or a 410) or
+	// the gateway is stopping; the delivery is queued as any other.
+	RespondNotSent = "not_sent"
+	// RespondUnrelayed: sent, but its answer is not relayed: a 3xx, a
+	// retried status with no attempts left, or a body over 64 KiB.
+	RespondUnrelayed = "unrelayed"
+	// RespondNotRouted: no event of the payload went to the destination
+	// (its filters turned them away).
+	RespondNotRouted = "not_routed"
+	// RespondDuplicate: a duplicate payload got the answer its first post
+	// got.
+	RespondDuplicate = "duplicate"
+)
+
 // States of gateway_queue_depth: the keys store.Store.Depth returns.
 const (
 	StateDue       = "due"
@@ -79,6 +106,8 @@ var (
 	QueueStates = []string{StateDue, StateScheduled, StateInFlight, StateDead}
 	// ReloadResults lists every gateway_config_reloads_total result.
 	ReloadResults = []string{ResultSuccess, ResultFailure}
+	// RespondOutcomes lists every gateway_respond_total answer.
+	RespondOutcomes = []string{RespondRelayed, RespondRetrying, RespondPaced, RespondNotSent, RespondUnrelayed, RespondNotRouted, RespondDuplicate}
 )
 
 // Metrics holds the gateway's collectors.
@@ -99,6 +128,7 @@ type Metrics struct {
 	NoticesDropped     prometheus.Counter
 	FieldsDropped      *prometheus.CounterVec // source
 	Leads              prometheus.Gauge       // the lead index's size
+	Respond            *prometheus.CounterVec // source, answer
 }
 
 // New registers every metric on reg, plus the Go runtime and process
@@ -174,6 +204,10 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "gateway_fields_dropped_total",
 			Help: "Keys of lead.fields (or updates of known keys) left out by the lead's bounds: 200 keys, 64 KiB as JSON.",
 		}, []string{"source"}),
+		Respond: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_respond_total",
+			Help: "Reverse-proxy answers (a mapping's respond) by source: relayed, or why the gateway answered itself.",
+		}, []string{"source", "answer"}),
 	}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -210,6 +244,9 @@ func (m *Metrics) Precreate(sources, destinations []string) {
 			m.Events.WithLabelValues(src, ev)
 		}
 		m.FieldsDropped.WithLabelValues(src)
+		for _, outcome := range RespondOutcomes {
+			m.Respond.WithLabelValues(src, outcome)
+		}
 	}
 	for _, code := range UnknownCodes {
 		m.InboundRequests.WithLabelValues(SourceUnknown, code)

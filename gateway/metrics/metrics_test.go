@@ -144,6 +144,7 @@ func TestLabelsStayBounded(t *testing.T) {
 		"outcome":     Outcomes,
 		"state":       QueueStates,
 		"result":      ReloadResults,
+		"answer":      RespondOutcomes,
 	}
 	for name, mf := range families {
 		if !strings.HasPrefix(name, "gateway_") || name == "gateway_build_info" {

@@ -80,7 +80,12 @@ func (s *Server) inbound(c *fiber.Ctx) error {
 		// answer (404, or 429 and 503 before it).
 		label = unknownSource
 	}
-	s.record(label, statusOf(err), start)
+	code := statusOf(err)
+	if err == nil {
+		// A relayed answer (a mapping's respond) has the destination's.
+		code = c.Response().StatusCode()
+	}
+	s.record(label, code, start)
 	return err
 }
 
@@ -256,9 +261,12 @@ func (s *Server) accept(c *fiber.Ctx, rt *Runtime, m *mapping.Mapping, source st
 		return err
 	}
 
+	dedupe := dedupeKey(source, c.Request().URI().QueryString(), raw)
+	resp := m.Respond()
+	hold, why := s.holdFor(resp)
 	out, err := s.opts.Store.Ingest(ctx, store.IngestRequest{
 		Source:     source,
-		DedupeKey:  dedupeKey(source, c.Request().URI().QueryString(), raw),
+		DedupeKey:  dedupe,
 		DedupeTTL:  s.opts.DedupeTTL,
 		Identity:   res.Identity,
 		Lead:       res.Lead,
@@ -268,6 +276,7 @@ func (s *Server) accept(c *fiber.Ctx, rt *Runtime, m *mapping.Mapping, source st
 		Ordered:    s.ordered(rt),
 		RequestID:  requestID(c),
 		Limit:      check,
+		Hold:       hold,
 	})
 	if err != nil {
 		if check != nil {
@@ -290,6 +299,9 @@ func (s *Server) accept(c *fiber.Ctx, rt *Runtime, m *mapping.Mapping, source st
 	if s.log.Enabled(ctx, slog.LevelDebug) { // its arguments alone allocate
 		s.log.Debug("accepted", "request_id", requestID(c), "source", source, "lead_id", out.LeadID,
 			"events", len(out.Events), "duplicate", out.Duplicate)
+	}
+	if resp != nil {
+		return s.respond(c, source, resp, hold, why, dedupe, out)
 	}
 	return sendAccepted(c, out.LeadID)
 }

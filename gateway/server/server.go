@@ -49,6 +49,9 @@ type Options struct {
 	Limiter ratelimit.Limiter
 	// Kick wakes the delivery workers after an ingest; may be nil.
 	Kick func()
+	// Responder makes the reverse-proxy send of a mapping's respond; nil
+	// answers every payload with the gateway's own 200.
+	Responder Responder
 	// Route names the destinations that want an event; nil routes over
 	// the runtime's Destinations.
 	Route func(ev *lead.Event) []string

@@ -68,6 +68,33 @@ type IngestRequest struct {
 	// nothing, and IngestResult.Limit says it was refused. Backends that
 	// cannot refuse a request that sets it.
 	Limit *ratelimit.Check
+	// Hold, when set, hands one of the payload's deliveries to the caller,
+	// leased, instead of queueing it due: the reverse-proxy answer's send
+	// (see Hold). A duplicate holds nothing.
+	Hold *Hold
+}
+
+// Hold asks Ingest to lease the delivery to Destination of the first of
+// the payload's events routed there (in the order of IngestResult.Events)
+// to the caller until Until, in the same atomic write that stores it, as
+// Lease would have leased it: no Lease hands it out before Until, and the
+// caller sends it and settles it with Settle. A caller that dies first
+// (kill -9 mid-send) leaves it to the lease: it is due again at Until, so
+// the event still reaches the destination at least once. A destination
+// that IngestRequest.Ordered names is never held: its deliveries wait for
+// the lead's earlier ones.
+type Hold struct {
+	Destination string
+	Until       time.Time
+}
+
+// Answer is the reverse-proxy answer a payload's sender got from a
+// destination, kept with the payload's dedupe record (KeepAnswer) so that
+// a duplicate of the payload gets the same answer.
+type Answer struct {
+	Status      int    `json:"status"`
+	ContentType string `json:"content_type"`
+	Body        []byte `json:"body"`
 }
 
 // IngestResult says what Ingest stored.
@@ -82,6 +109,13 @@ type IngestResult struct {
 	// known ones) that the lead's bounds left out (lead.MaxFields,
 	// lead.MaxFieldsBytes); 0 for a duplicate.
 	FieldsDropped int
+	// Held is the delivery IngestRequest.Hold leased to the caller, nil
+	// when no event of the payload was routed to its destination (or the
+	// payload was a duplicate).
+	Held *Delivery
+	// Answer is, for a Duplicate, the answer KeepAnswer kept for the
+	// first payload; nil when none was kept.
+	Answer *Answer
 }
 
 // Delivery is one event owed to one destination.
@@ -183,6 +217,12 @@ type Store interface {
 	// events with lead.Decide, stores the events and queues one delivery
 	// per routed destination, all atomically and durably before it returns.
 	Ingest(ctx context.Context, req IngestRequest) (IngestResult, error)
+
+	// KeepAnswer keeps a as the answer of the payload whose dedupe record
+	// is dedupeKey, for as long as that record lasts: a later duplicate's
+	// IngestResult.Answer. With no live record of dedupeKey it keeps
+	// nothing and returns nil.
+	KeepAnswer(ctx context.Context, dedupeKey string, a Answer) error
 
 	// Lease hands out up to max deliveries of destination dest that are due
 	// at now, and hides them from other Lease calls until now+lease. A

@@ -70,6 +70,7 @@ var (
 	bSubs       = []byte("subscriptions")  // id → body
 	bDisabled   = []byte("disabled")       // destination → config fingerprint, after a 410
 	bMeta       = []byte("meta")
+	bAnswers    = []byte("dedupe_answers") // expiry(8) + dedupe key → kept answer JSON (answer.go)
 	kSubsVer    = []byte("subscriptions_version")
 )
 
@@ -253,7 +254,7 @@ func Open(dir string, opts Options) (*Store, error) {
 // load creates the buckets and counts what is queued and dead.
 func (s *Store) load() error {
 	return s.db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bDedupe, bDedupeExp, bIndex, bIndexLog, bLeads, bLeadSeen, bEvents, bRoutes, bDeliveries, bDue, bDead, bDeadDest, bSubs, bDisabled, bMeta, bLines, bLineOf} {
+		for _, name := range [][]byte{bDedupe, bDedupeExp, bIndex, bIndexLog, bLeads, bLeadSeen, bEvents, bRoutes, bDeliveries, bDue, bDead, bDeadDest, bSubs, bDisabled, bMeta, bLines, bLineOf, bAnswers} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}

@@ -278,7 +278,7 @@ func (s *Store) ingestTx(tx *bbolt.Tx, req *store.IngestRequest, p *plan, res *s
 	if req.DedupeKey != "" {
 		if e, ok := s.lookupDedupe(req.DedupeKey); ok && e.exp > at {
 			res.LeadID, res.Duplicate = e.leadID, true
-			return nil
+			return keptAnswer(tx, e.exp, req.DedupeKey, res)
 		}
 	}
 	if !p.holds(tx, req, s.lookupIndexTx) {
@@ -327,6 +327,9 @@ func (s *Store) ingestTx(tx *bbolt.Tx, req *store.IngestRequest, p *plan, res *s
 	res.LeadID = p.leadID
 	res.Events = p.events
 	res.FieldsDropped = p.dropped
+	if req.Hold != nil {
+		s.hold(req, p, res)
+	}
 
 	if req.DedupeKey != "" {
 		// An expired entry of the same key stays in the log until the
@@ -430,6 +433,9 @@ func (s *Store) Sweep(now time.Time) (int, error) {
 					if err := legacy.Delete(key); err != nil {
 						return err
 					}
+				}
+				if err := tx.Bucket(bAnswers).Delete(k); err != nil {
+					return err
 				}
 				gone = append(gone, dedupeEntryKey{key: string(key), exp: keyTime(k)})
 				if err := c.Delete(); err != nil {

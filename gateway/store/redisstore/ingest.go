@@ -150,6 +150,7 @@ func (s *Store) ingestOnce(ctx context.Context, req store.IngestRequest, known *
 		block = append(block, k)
 	}
 	block = append(block, len(events))
+	var held *store.Delivery
 	for i := range events {
 		body, err := encodeEvent(&events[i], snap)
 		if err != nil {
@@ -157,8 +158,17 @@ func (s *Store) ingestOnce(ctx context.Context, req store.IngestRequest, known *
 		}
 		dests := routeOnce(req.Route, &events[i])
 		block = append(block, events[i].ID, body, len(dests))
-		for _, dest := range dests {
-			block = append(block, destArg(dest, req.Ordered))
+		for j, dest := range dests {
+			// A held delivery goes to the in-flight set, leased until
+			// the hold ends, instead of the queue (see writeScript).
+			until := ""
+			if h := req.Hold; h != nil && held == nil && dest == h.Destination && (req.Ordered == nil || !req.Ordered(dest)) {
+				until = strconv.FormatInt(h.Until.UnixMilli(), 10)
+				held = &store.Delivery{ID: "dlv_" + strings.TrimPrefix(events[i].ID, "evt_") + "_" + strconv.Itoa(j),
+					EventID: events[i].ID, Destination: dest, Event: events[i],
+					EnqueuedAt: time.UnixMilli(received), RequestID: req.RequestID}
+			}
+			block = append(block, destArg(dest, req.Ordered), until)
 		}
 	}
 	block = append(block, req.Source)
@@ -182,7 +192,7 @@ func (s *Store) ingestOnce(ctx context.Context, req store.IngestRequest, known *
 	}
 	switch out := reply[0]; {
 	case out == "OK":
-		return store.IngestResult{LeadID: leadID, Events: events, FieldsDropped: merged.FieldsDropped}, decision, nil, nil
+		return store.IngestResult{LeadID: leadID, Events: events, FieldsDropped: merged.FieldsDropped, Held: held}, decision, nil, nil
 	case out == "LIMIT":
 		return store.IngestResult{}, decision, nil, nil
 	case out == "CONFLICT":
@@ -192,7 +202,18 @@ func (s *Store) ingestOnce(ctx context.Context, req store.IngestRequest, known *
 		now := &leadState{id: reply[6], snapshot: reply[7], version: reply[8]}
 		return store.IngestResult{}, decision, now, errConflict
 	case strings.HasPrefix(out, "DUP:"):
-		return store.IngestResult{LeadID: strings.TrimPrefix(out, "DUP:"), Duplicate: true}, decision, nil, nil
+		// "DUP:<lead id>", or "DUP:<lead id> <answer JSON>" once
+		// KeepAnswer kept one.
+		id, kept, _ := strings.Cut(strings.TrimPrefix(out, "DUP:"), " ")
+		res := store.IngestResult{LeadID: id, Duplicate: true}
+		if kept != "" {
+			var a store.Answer
+			if err := json.Unmarshal([]byte(kept), &a); err != nil {
+				return store.IngestResult{}, nil, nil, fmt.Errorf("ingest: decode kept answer: %w", err)
+			}
+			res.Answer = &a
+		}
+		return res, decision, nil, nil
 	default:
 		return store.IngestResult{}, nil, nil, fmt.Errorf("ingest: write lead: unexpected reply %q", out)
 	}

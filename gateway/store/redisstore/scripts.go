@@ -50,11 +50,15 @@ end
 //	b+5 received (and due) ms    b+15 identity count n, then the n identity
 //	b+6 expected version ("":    keys ("email:…", "phone:…", "key:…"),
 //	    a lead id made just now) then the event count and per event: id,
-//	b+7 lead id                  JSON, destination count, destinations
-//	                             (each "1" or "0" and the name: see destArg)
-//	                             and last, the source's name
+//	b+7 lead id                  JSON, destination count, then per
+//	                             destination "1" or "0" and its name (see
+//	                             destArg), and "" (queued) or a lease end
+//	                             ms (a held delivery, never an ordered
+//	                             one: put in flight until then), and
+//	                             last, the source's name
 //
-// A duplicate key holds "<window end ms> <lead id>". An Ingest with a rate-
+// A duplicate key holds "<window end ms> <lead id>", and after KeepAnswer
+// " <answer JSON>" more (keepAnswerScript). An Ingest with a rate-
 // limit key is admitted (and recorded) or refused before anything else; a
 // refused one writes nothing.
 // Deciding never fails, so an error reply means Redis refused a command
@@ -194,7 +198,8 @@ for _, b in ipairs(starts) do
       end
       for d = 0, nd - 1 do
         local dest, ordered = string.sub(ARGV[i], 2), string.sub(ARGV[i], 1, 1) == '1'
-        i = i + 1
+        local lease = ARGV[i + 1]
+        i = i + 2
         f[#f + 1] = d .. '.d'
         f[#f + 1] = dest
         local did = 'dlv_' .. string.sub(eid, 5) .. '_' .. d
@@ -204,7 +209,10 @@ for _, b in ipairs(starts) do
           f[#f + 1] = id
           head = joinLine(p, dest, id, did)
         end
-        if head then
+        if lease ~= '' then
+          redis.call('ZADD', p .. 'fl:' .. dest, lease, did)
+          redis.call('SADD', KEYS[3], dest)
+        elseif head then
           local q = queued[dest]
           if not q then
             q = {}
@@ -536,4 +544,20 @@ for _, k in ipairs(r[2]) do
 end
 if r[1] == '0' then redis.call('SET', KEYS[2], 'done') else redis.call('SET', KEYS[2], r[1]) end
 return #r[2]
+`)
+
+// keepAnswerScript appends an answer to a duplicate key's value, keeping
+// its expiry (an answer kept before replaces the old one). KEYS: the
+// duplicate key. ARGV: the answer JSON. Reply: 1 kept, 0 no live key.
+var keepAnswerScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local t = redis.call('PTTL', KEYS[1])
+if t <= 0 then return 0 end
+local a = string.find(v, ' ', 1, true)
+if not a then return 0 end
+local b = string.find(v, ' ', a + 1, true)
+if b then v = string.sub(v, 1, b - 1) end
+redis.call('SET', KEYS[1], v .. ' ' .. ARGV[1], 'PX', t)
+return 1
 `)

@@ -91,6 +91,9 @@ func Run(t *testing.T, fresh func(t *testing.T) Open) {
 		{"Ordered", testOrdered},
 		{"OrderedAbandonAndReplayAll", testOrderedAbandonAndReplayAll},
 		{"LeadFieldsBounded", testLeadFieldsBounded},
+		{"Hold", testHold},
+		{"HoldOrdered", testHoldOrdered},
+		{"KeepAnswer", testKeepAnswer},
 	}
 	tests = append(tests, identityCases...)
 	for _, tt := range tests {

@@ -307,6 +307,7 @@
       h('h3', {}, 'Events'),
       h('ul', { class: 'event-list', id: 'pg-events' }, r.events.map(e => h('li', {}, badge(e.event, 'info')))),
       h('p', {}, 'Identity: ', r.identity.map((k, i) => [i ? ', ' : '', h('code', {}, k)])),
+      ...(r.respond ? [h('p', { id: 'pg-respond' }, 'Answer: ', r.respond.says)] : []),
       h('h3', {}, 'Fields and where they came from'),
       table('Mapped fields', ['Field', 'Value', 'Path', 'From'],
         r.trace.map(t => [h('code', {}, t.field), leadValue(lead, t.field),
