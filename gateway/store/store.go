@@ -320,6 +320,21 @@ type Store interface {
 	SweepLeads(ctx context.Context, cutoff time.Time, max int) (removed int, err error)
 	// LeadCount is the number of leads in the lead index, read in O(1).
 	LeadCount(ctx context.Context) (int64, error)
+	// SweepEvents is retention: it removes up to max finished events
+	// (every delivery delivered or dead, or none routed) whose last change
+	// (receipt, an attempt, a dead-lettering) is before before, with their
+	// attempts and dead letters, and says how many it removed. Nothing
+	// queued, retrying or leased is removed; a replayed dead letter is
+	// queued again and its clock restarts. One call is a bounded amount of
+	// work that never holds up Ingest for long: the caller calls again
+	// while a call removes max.
+	SweepEvents(ctx context.Context, before time.Time, max int) (removed int, err error)
+	// ProbeWrite writes a small probe record, so that a store that can be
+	// read but not written (a full disk, Redis out of memory) is found.
+	ProbeWrite(ctx context.Context) error
+	// Size is how many bytes the store takes: the embedded store's file,
+	// Redis's used_memory.
+	Size(ctx context.Context) (int64, error)
 
 	// Ping checks the backing store is reachable.
 	Ping(ctx context.Context) error

@@ -72,6 +72,7 @@ var (
 	bMeta       = []byte("meta")
 	bAnswers    = []byte("dedupe_answers") // expiry(8) + dedupe key → kept answer JSON (answer.go)
 	kSubsVer    = []byte("subscriptions_version")
+	kProbe      = []byte("write_probe") // ProbeWrite's key in meta
 )
 
 // Delivery states as stored; they are also the admin API's statuses.
@@ -165,6 +166,11 @@ type Store struct {
 	// leads counts the leads bucket's keys: counted at Open, then kept by
 	// Ingest and SweepLeads after their commits.
 	leads atomic.Int64
+
+	// sweepMu serializes SweepEvents; sweepFrom is the event id the next
+	// call starts from (nil: the oldest).
+	sweepMu   sync.Mutex
+	sweepFrom []byte
 }
 
 // indexEntry is where an identity key points: its lead id ("" in

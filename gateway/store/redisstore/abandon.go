@@ -31,7 +31,7 @@ return redis.call('INCR', KEYS[2])
 // KEYS: queue, in-flight, pending, dead (all), dead of the destination.
 // ARGV: prefix, at ms, attempt JSON, error, batch, destination.
 // Reply: {dead-lettered, entries left in queue, in-flight and lines}.
-var abandonScript = redis.NewScript(deliveryRef + orderedLines + `
+var abandonScript = redis.NewScript(deliveryRef + orderedLines + finishedFn + `
 local p, at, att, err, dest = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[6]
 local lim = tonumber(ARGV[5])
 local ids = redis.call('ZRANGE', KEYS[1], 0, lim - 1)
@@ -42,7 +42,7 @@ local n = 0
 -- kill dead-letters one delivery and answers its lead when it was queued
 -- as ordered.
 local function kill(id)
-  local ek, f = ref(p, id)
+  local ek, f, eid = ref(p, id)
   local h = ek and redis.call('HMGET', ek, f .. 'd', f .. 's', f .. 'a', f .. 'n', f .. 't', f .. 'o') or {}
   local status = h[2] or 'pending'
   if h[1] and status ~= 'delivered' and status ~= 'dead' then
@@ -52,6 +52,7 @@ local function kill(id)
       f .. 'n', (tonumber(h[4]) or 0) + 1, f .. 't', (tonumber(h[5]) or 0) + 1, f .. 'x', at)
     redis.call('ZADD', KEYS[5], at, id)
     redis.call('ZADD', KEYS[4], at, id)
+    if finished(ek) then redis.call('ZADD', p .. 'done', at, eid) end
     n = n + 1
   end
   return h[6]

@@ -28,11 +28,11 @@ type batcher struct {
 
 // writeKeys is what every writeScript run of one store shares.
 type writeKeys struct {
-	base      string // key prefix, "lg:{p}:"
-	idx       string
-	pending   string
-	leads     string
-	retention int64 // ms
+	base    string // key prefix, "lg:{p}:"
+	idx     string
+	pending string
+	leads   string
+	done    string // the finished events, for SweepEvents
 }
 
 // call is one Ingest's write waiting for its batch: its block of
@@ -134,7 +134,7 @@ func (b *batcher) writeRun(writes []*call) ([]string, []any) {
 		n += len(c.block)
 	}
 	args := make([]any, 0, n)
-	args = append(args, b.w.base, b.w.retention, len(writes))
+	args = append(args, b.w.base, b.w.done, len(writes))
 	for _, c := range writes {
 		args = append(args, c.block...)
 	}

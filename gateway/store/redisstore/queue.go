@@ -58,7 +58,7 @@ func (s *Store) Settle(ctx context.Context, outcomes []store.Outcome) error {
 		return nil
 	}
 	args := make([]any, 0, 2+6*len(outcomes))
-	args = append(args, s.keys.base, s.retention.Milliseconds())
+	args = append(args, s.keys.base, s.keys.done)
 	for _, o := range outcomes {
 		switch o.State {
 		case store.Delivered, store.Retrying, store.Dead:

@@ -89,7 +89,7 @@
 //	lg:{p}:leads        zset  lead id -> last seen ms (received_at of its latest payload)
 //	lg:{p}:leads:scan   string the migration's SCAN cursor, "done" once every lead is in lg:{p}:leads
 //	lg:{p}:dup:KEY      string "<window end ms> <lead id>", expiring with the window
-//	lg:{p}:ev:ID        hash  _ (event JSON), q (enqueued ms), open (undelivered count),
+//	lg:{p}:ev:ID        hash  _ (event JSON), q (enqueued ms),
 //	                          r (the inbound request's id, when it had one),
 //	                          and per delivery I: I.d (destination), I.s (status),
 //	                          I.n (attempts since queued), I.t (all attempts),
@@ -105,6 +105,9 @@
 //	lg:{p}:subs         hash  subscription id -> body; lg:{p}:subs:v its version counter
 //	lg:{p}:disabled     hash  destination -> config fingerprint, after a 410
 //	lg:{p}:wb:TOKEN     string one Ingest batch's reply, for 30 s
+//	lg:{p}:done         zset  event id -> last change ms, once no delivery is queued
+//	lg:{p}:epoch        string this Redis's epoch; lg:{p}:epoch:ack the one an acknowledge wrote
+//	lg:{p}:probe        string ProbeWrite's key, for 10 s
 //
 // # Retention
 //
@@ -112,12 +115,16 @@
 // lead is not seen for storage.lead_retention: SweepLeads removes the
 // oldest of lg:{p}:leads, a bounded number per call. Leads stored before
 // the last-seen set existed enter it through a bounded SCAN step per
-// SweepLeads call until the scan is done, seen at that time. An event keeps its deliveries in its own hash (one key per event
-// keeps Ingest to one write per event and needs no delivery index). It has
-// no TTL while any delivery is queued, retrying or dead (a dead letter can
-// be replayed at any time); once every delivery is delivered, or at once
-// when no destination wanted it, it expires after Options.Retention
-// (default 30 days).
+// SweepLeads call until the scan is done, seen at that time.
+// An event keeps its deliveries in its own hash (one key per event keeps
+// Ingest to one write per event and needs no delivery index). Once no
+// delivery of it is queued or retrying (each is delivered or dead, or no
+// destination wanted it), the script that settled the last one adds it to
+// lg:{p}:done scored by that change; a replay takes it out again.
+// SweepEvents removes the members older than the retention with their
+// hashes and dead letters, a bounded batch per script, on the caller's
+// clock (not Redis TTLs, whose clock tests cannot move). Events written
+// before this index existed keep the TTL they were given then.
 //
 // # Unavailability
 //
@@ -148,10 +155,6 @@ import (
 	"leadgate/gateway/store"
 )
 
-// DefaultRetention is how long an event stays after all its deliveries
-// succeeded, for the admin API's event lookup.
-const DefaultRetention = 30 * 24 * time.Hour
-
 // DefaultPrefix is the hash tag of a gateway's keys when Options.Prefix is
 // empty.
 const DefaultPrefix = "gw"
@@ -172,9 +175,6 @@ type Options struct {
 	// DefaultPrefix, which the limiter's keys share; tests use others to
 	// share one Redis.
 	Prefix string
-	// Retention is how long a fully delivered event is kept. Default
-	// DefaultRetention.
-	Retention time.Duration
 	// Logger receives debug records of contention; nil discards them.
 	Logger *slog.Logger
 	// MinReplicasAcked is how many replicas must have an Ingest's write
@@ -189,11 +189,10 @@ type Options struct {
 // Store is store.Store on Redis. It is safe for concurrent use by many
 // goroutines and by many replicas sharing one Redis.
 type Store struct {
-	rdb       redis.UniversalClient
-	batch     *batcher
-	keys      keys
-	retention time.Duration
-	log       *slog.Logger
+	rdb   redis.UniversalClient
+	batch *batcher
+	keys  keys
+	log   *slog.Logger
 
 	closeOnce sync.Once
 	closeErr  error
@@ -233,9 +232,6 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 	if opts.Prefix == "" {
 		opts.Prefix = DefaultPrefix
 	}
-	if opts.Retention <= 0 {
-		opts.Retention = DefaultRetention
-	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -243,14 +239,13 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 		opts.ReplicaAckTimeout = DefaultReplicaAckTimeout
 	}
 	k := newKeys(opts.Prefix)
-	w := writeKeys{base: k.base, idx: k.idx, pending: k.pending, leads: k.leads, retention: opts.Retention.Milliseconds()}
+	w := writeKeys{base: k.base, idx: k.idx, pending: k.pending, leads: k.leads, done: k.done}
 	acks := replicaAcks{n: opts.MinReplicasAcked, timeout: opts.ReplicaAckTimeout}
 	return &Store{
-		rdb:       rdb,
-		batch:     newBatcher(rdb, w, acks, batchWorkers),
-		keys:      k,
-		retention: opts.Retention,
-		log:       opts.Logger,
+		rdb:   rdb,
+		batch: newBatcher(rdb, w, acks, batchWorkers),
+		keys:  k,
+		log:   opts.Logger,
 	}
 }
 
@@ -284,6 +279,9 @@ type keys struct {
 	subs     string
 	subsVer  string
 	disabled string
+	done     string
+	epoch    string
+	probe    string
 }
 
 func newKeys(prefix string) keys {
@@ -297,6 +295,9 @@ func newKeys(prefix string) keys {
 		subs:     b + "subs",
 		subsVer:  b + "subs:v",
 		disabled: b + "disabled",
+		done:     b + "done",
+		epoch:    b + "epoch",
+		probe:    b + "probe",
 	}
 }
 

@@ -24,6 +24,21 @@ local function ref(p, id)
 end
 `
 
+// finishedFn defines finished(event key): whether no delivery of the event
+// is queued or retrying (each is delivered or dead). Deliveries are
+// numbered from 0 with no gap, so it reads them until one is missing.
+const finishedFn = `
+local function finished(ek)
+  local i = 0
+  while true do
+    local h = redis.call('HMGET', ek, i .. '.d', i .. '.s')
+    if not h[1] then return true end
+    if h[2] ~= 'delivered' and h[2] ~= 'dead' then return false end
+    i = i + 1
+  end
+end
+`
+
 // writeScript is Ingest's only script: its one round trip for someone new,
 // and for someone known the second, after the first answered CONFLICT with
 // what it found. One run writes a whole batch of
@@ -39,7 +54,7 @@ end
 // on (a new one when it expected none) at the version it decided on.
 //
 // KEYS: idx, the batch's reply key, pending, leads (last seen).
-// ARGV: 1 prefix, 2 retention ms, 3 the number of Ingests, then one block
+// ARGV: 1 prefix, 2 the done key, 3 the number of Ingests, then one block
 // per Ingest, at b:
 //
 //	b+0 the block's length       b+8 snapshot
@@ -79,7 +94,8 @@ if redis.replicate_commands then pcall(redis.replicate_commands) end
 ` + ratelimit.SlidingWindowLua + deliveryRef + orderedLines + `
 local done = redis.call('GET', KEYS[2])
 if done then return done end
-local p, retention = ARGV[1], ARGV[2]
+local p, donekey = ARGV[1], ARGV[2]
+local finished = {}
 local starts, idkeys, dupkeys = {}, {}, {}
 local b = 4
 for n = 1, tonumber(ARGV[3]) do
@@ -191,7 +207,7 @@ for _, b in ipairs(starts) do
       local eid, body, nd = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
       i = i + 3
       local ek = p .. 'ev:' .. eid
-      local f = {'_', body, 'open', nd, 'q', due}
+      local f = {'_', body, 'q', due}
       if rq ~= '' then
         f[#f + 1] = 'r'
         f[#f + 1] = rq
@@ -224,7 +240,10 @@ for _, b in ipairs(starts) do
         end
       end
       redis.call('HSET', ek, unpack(f))
-      if nd == 0 then redis.call('PEXPIRE', ek, retention) end
+      if nd == 0 then
+        finished[#finished + 1] = due
+        finished[#finished + 1] = eid
+      end
     end
     if dk ~= '' then
       redis.call('SET', dk, ARGV[b + 4], 'PX', ARGV[b + 3])
@@ -246,6 +265,8 @@ for _, dest in ipairs(dests) do redis.call('ZADD', p .. 'q:' .. dest, unpack(que
 if #dests > 0 then redis.call('SADD', KEYS[3], unpack(dests)) end
 -- Last seen only grows (GT), whatever order received times come in.
 if #seen > 0 then redis.call('ZADD', KEYS[4], 'GT', unpack(seen)) end
+-- Events no destination wanted are finished at once.
+if #finished > 0 then redis.call('ZADD', donekey, unpack(finished)) end
 flush()
 local reply = cjson.encode(out)
 redis.call('SET', KEYS[2], reply, 'PX', 30000)
@@ -331,15 +352,17 @@ return out
 // settleScript applies outcomes. A delivery already delivered or dead is
 // left alone, so a settle repeated by a retry or by a second replica whose
 // lease had ended does not count twice. One that leaves its lead's line
-// (see orderedLines) lets the next of that line be queued.
-// KEYS: pending, dead (all destinations). ARGV: prefix, retention ms, then
+// (see orderedLines) lets the next of that line be queued. An event none
+// of whose deliveries is queued any more joins the done set, scored by
+// this attempt, for SweepEvents.
+// KEYS: pending, dead (all destinations). ARGV: prefix, done key, then
 // groups of (delivery id, state, retry at ms, attempt JSON, at ms, error).
-var settleScript = redis.NewScript(deliveryRef + orderedLines + `
+var settleScript = redis.NewScript(deliveryRef + orderedLines + finishedFn + `
 local p = ARGV[1]
 local touched = {}
 for i = 3, #ARGV, 6 do
   local id, state, retry, att, at, err = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
-  local ek, f = ref(p, id)
+  local ek, f, eid = ref(p, id)
   local h = ek and redis.call('HMGET', ek, f .. 'd', f .. 's', f .. 'a', f .. 'n', f .. 't', f .. 'o') or {}
   local dest, status = h[1], h[2] or 'pending'
   if dest and status ~= 'delivered' and status ~= 'dead' then
@@ -351,7 +374,7 @@ for i = 3, #ARGV, 6 do
     if state == 'delivered' then
       redis.call('ZREM', p .. 'q:' .. dest, id)
       redis.call('HSET', ek, unpack(set))
-      if redis.call('HINCRBY', ek, 'open', -1) <= 0 then redis.call('PEXPIRE', ek, ARGV[2]) end
+      if finished(ek) then redis.call('ZADD', ARGV[2], at, eid) end
     elseif state == 'retrying' then
       redis.call('ZADD', p .. 'q:' .. dest, retry, id)
       redis.call('HSET', ek, unpack(set))
@@ -362,6 +385,7 @@ for i = 3, #ARGV, 6 do
       redis.call('HSET', ek, unpack(set))
       redis.call('ZADD', p .. 'dead:' .. dest, at, id)
       redis.call('ZADD', KEYS[2], at, id)
+      if finished(ek) then redis.call('ZADD', ARGV[2], at, eid) end
     end
     -- Delivered or dead, the next of its lead's line may go.
     if h[6] and state ~= 'retrying' then leaveLine(p, dest, h[6], id, true) end
@@ -389,9 +413,10 @@ local ids
 if ARGV[3] ~= '' then ids = {ARGV[3]} else ids = redis.call('ZRANGE', KEYS[3], 0, tonumber(ARGV[4]) - 1) end
 local n = 0
 for _, id in ipairs(ids) do
-  local ek, f = ref(p, id)
+  local ek, f, eid = ref(p, id)
   local h = ek and redis.call('HMGET', ek, f .. 's', f .. 'd', f .. 'o') or {}
   if h[1] == 'dead' then
+    redis.call('ZREM', p .. 'done', eid)
     redis.call('ZREM', KEYS[2], id)
     redis.call('ZREM', p .. 'dead:' .. h[2], id)
     if not h[3] or joinLine(p, h[2], h[3], id) then redis.call('ZADD', p .. 'q:' .. h[2], now, id) end

@@ -94,6 +94,8 @@ func Run(t *testing.T, fresh func(t *testing.T) Open) {
 		{"Hold", testHold},
 		{"HoldOrdered", testHoldOrdered},
 		{"KeepAnswer", testKeepAnswer},
+		{"Retention", testRetention},
+		{"ProbeWrite", testProbeWrite},
 	}
 	tests = append(tests, identityCases...)
 	for _, tt := range tests {

@@ -1,0 +1,193 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"leadgate/gateway/lead"
+	"leadgate/gateway/store"
+)
+
+// sweepAll calls SweepEvents with max until a call removes fewer, as the
+// gateway's sweeper does, and returns the first call's count and the total.
+func sweepAll(t *testing.T, s store.Store, before time.Time, max int) (first, total int) {
+	t.Helper()
+	for i := 0; ; i++ {
+		n, err := s.SweepEvents(context.Background(), before, max)
+		if err != nil {
+			t.Fatalf("sweep events: %v", err)
+		}
+		if i == 0 {
+			first = n
+		}
+		total += n
+		if n < max {
+			return first, total
+		}
+		if i == 1000 {
+			t.Fatalf("sweep events: still removing %d per call after 1000 calls", n)
+		}
+	}
+}
+
+// testRetention fills the store with events in every state, sweeps with a
+// cut past some of them, and checks that exactly the finished events last
+// changed before the cut are gone, with their attempts and dead letters,
+// and that everything queued, leased or retrying is intact and leasable.
+func testRetention(t *testing.T, open Open) {
+	s := openStore(t, open)
+	ctx := context.Background()
+	at := base()
+	names := []string{"delivered", "dead", "retrying", "queued", "leased", "unrouted", "mixed", "replayed-delivered", "replayed-queued"}
+	ids := map[string]string{} // name → its event id
+	byEvent := map[string]string{}
+	for i, name := range names {
+		email := name + "@retention.test"
+		req := request(at.Add(time.Duration(i)*time.Millisecond), lead.Lead{Email: email}, "email:"+email)
+		switch name {
+		case "unrouted":
+			req.Route = nil
+		case "queued":
+			req.Route = routeTo("slow")
+		case "mixed":
+			req.Route = routeTo("crm", "erp")
+		}
+		res := ingest(t, s, req)
+		if len(res.Events) != 1 {
+			t.Fatalf("%s: events %v, want lead.created only", name, eventNames(res.Events))
+		}
+		ids[name], byEvent[res.Events[0].ID] = res.Events[0].ID, name
+	}
+
+	settledAt := at.Add(time.Second)
+	ds := lease(t, s, "crm", settledAt, 100, time.Minute)
+	if len(ds) != 7 {
+		t.Fatalf("leased %d crm deliveries, want 7", len(ds))
+	}
+	var outs []store.Outcome
+	for _, d := range ds {
+		o := store.Outcome{Delivery: d, Attempt: attemptAt(settledAt, 200, "")}
+		switch byEvent[d.EventID] {
+		case "delivered", "mixed":
+			o.State = store.Delivered
+		case "dead", "replayed-delivered", "replayed-queued":
+			o.State, o.Attempt = store.Dead, attemptAt(settledAt, 404, "HTTP 404")
+		case "retrying":
+			o.State, o.Attempt, o.RetryAt = store.Retrying, attemptAt(settledAt, 503, "HTTP 503"), at.Add(time.Hour)
+		case "leased":
+			continue // its lease runs out unsettled
+		}
+		outs = append(outs, o)
+	}
+	settle(t, s, outs...)
+	erp := lease(t, s, "erp", settledAt, 10, time.Minute)
+	if len(erp) != 1 {
+		t.Fatalf("leased %d erp deliveries, want 1", len(erp))
+	}
+	settle(t, s, store.Outcome{Delivery: erp[0], Attempt: attemptAt(settledAt, 410, "HTTP 410"), State: store.Dead})
+
+	// Replaying a dead letter is a change: its clock restarts.
+	replayedAt := at.Add(10 * time.Hour)
+	for _, dl := range deadLetters(t, s, "crm") {
+		if name := byEvent[dl.EventID]; name == "replayed-delivered" || name == "replayed-queued" {
+			if err := s.Replay(ctx, dl.ID, replayedAt); err != nil {
+				t.Fatalf("replay %s: %v", name, err)
+			}
+		}
+	}
+	again := lease(t, s, "crm", replayedAt, 100, time.Minute)
+	for _, d := range again {
+		if byEvent[d.EventID] == "replayed-delivered" {
+			settle(t, s, store.Outcome{Delivery: d, Attempt: attemptAt(replayedAt, 200, ""), State: store.Delivered})
+		}
+	}
+	// The others leased here are leased again below, once this lease ends.
+
+	gone := []string{"delivered", "dead", "unrouted", "mixed"}
+	kept := []string{"retrying", "queued", "leased", "replayed-delivered", "replayed-queued"}
+	unrouted := at.Add(time.Duration(slices.Index(names, "unrouted")) * time.Millisecond)
+	if n, err := s.SweepEvents(ctx, unrouted, 100); err != nil || n != 0 {
+		t.Fatalf("sweep at the unrouted event's receipt: removed %d (%v), want 0: the cut is exclusive", n, err)
+	}
+	first, total := sweepAll(t, s, at.Add(5*time.Hour), 1)
+	if first != 1 || total != len(gone) {
+		t.Fatalf("sweep with max 1: first call removed %d, all calls %d; want 1 and %d", first, total, len(gone))
+	}
+	if _, total := sweepAll(t, s, at.Add(5*time.Hour), 100); total != 0 {
+		t.Fatalf("second sweep removed %d more, want 0", total)
+	}
+	for _, name := range gone {
+		if _, err := s.Event(ctx, ids[name]); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s: event after sweep: %v, want ErrNotFound", name, err)
+		}
+		if evs := events(t, s, store.EventQuery{EventID: ids[name]}); len(evs) != 0 {
+			t.Errorf("%s: console search still finds %v", name, evs)
+		}
+	}
+	for _, dest := range []string{"", "crm", "erp"} {
+		if dls := deadLetters(t, s, dest); len(dls) != 0 {
+			t.Errorf("dead letters of %q after sweep = %+v, want none", dest, dls)
+		}
+	}
+	if d := depth(t, s); d["dead"] != 0 {
+		t.Errorf("depth after sweep = %v, want dead 0", d)
+	}
+	for _, name := range kept {
+		rec, err := s.Event(ctx, ids[name])
+		if err != nil {
+			t.Fatalf("%s: event after sweep: %v, want it kept", name, err)
+		}
+		if len(rec.Deliveries) != 1 {
+			t.Fatalf("%s: deliveries after sweep = %+v", name, rec.Deliveries)
+		}
+	}
+
+	// Everything queued is still leasable: the retrying one, the one whose
+	// lease ran out, the replayed one; and the never-leased one.
+	later := at.Add(11 * time.Hour)
+	var leased []string
+	for _, d := range lease(t, s, "crm", later, 100, time.Minute) {
+		leased = append(leased, byEvent[d.EventID])
+	}
+	slices.Sort(leased)
+	if want := []string{"leased", "replayed-queued", "retrying"}; !slices.Equal(leased, want) {
+		t.Fatalf("leasable after sweep = %v, want %v", leased, want)
+	}
+	if ds := lease(t, s, "slow", later, 100, time.Minute); len(ds) != 1 || byEvent[ds[0].EventID] != "queued" {
+		t.Fatalf("slow destination after sweep leased %+v, want the queued event", ds)
+	}
+
+	// The replayed and redelivered event goes retention after its last
+	// change, and what is leased now stays.
+	if _, total := sweepAll(t, s, later, 100); total != 1 {
+		t.Fatalf("sweep past the replay removed %d, want 1", total)
+	}
+	if _, err := s.Event(ctx, ids["replayed-delivered"]); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("replayed-delivered after its retention: %v, want ErrNotFound", err)
+	}
+	for _, name := range []string{"retrying", "queued", "leased", "replayed-queued"} {
+		if _, err := s.Event(ctx, ids[name]); err != nil {
+			t.Fatalf("%s after the second sweep: %v, want it kept", name, err)
+		}
+	}
+}
+
+// testProbeWrite: a healthy store takes the readiness probe's write, and
+// reports a size.
+func testProbeWrite(t *testing.T, open Open) {
+	s := openStore(t, open)
+	ctx := context.Background()
+	if err := s.ProbeWrite(ctx); err != nil {
+		t.Fatalf("probe write: %v", err)
+	}
+	if err := s.ProbeWrite(ctx); err != nil {
+		t.Fatalf("second probe write: %v", err)
+	}
+	n, err := s.Size(ctx)
+	if err != nil || n <= 0 {
+		t.Fatalf("size = %d, %v; want > 0", n, err)
+	}
+}
