@@ -81,6 +81,11 @@ type Storage struct {
 	// DataDir holds the embedded database; relative to the config file's
 	// folder.
 	DataDir string `yaml:"data_dir"`
+	// Retention is how long an event is kept after its last change once
+	// every delivery of it is delivered or dead (with its attempts and
+	// dead letters), in both backends. Nothing queued or retrying is ever
+	// removed.
+	Retention time.Duration `yaml:"retention"`
 	// LeadRetention is how long a lead stays in the lead index after it
 	// was last seen (both backends): a lead not seen for that long leaves
 	// it, and a later payload of that person is a new lead. Default 8760h.
@@ -297,7 +302,7 @@ func Default() Config {
 			ShutdownGrace: 15 * time.Second,
 			ProxyHeader:   "X-Forwarded-For",
 		},
-		Storage:     Storage{DataDir: "data", LeadRetention: DefaultLeadRetention},
+		Storage:     Storage{DataDir: "data", Retention: DefaultRetention, LeadRetention: DefaultLeadRetention},
 		MappingsDir: "mappings",
 		RateLimit:   RateLimit{Requests: 25, Per: 5 * time.Second},
 		Log:         Log{Level: "info", Format: "json"},
@@ -305,6 +310,9 @@ func Default() Config {
 		Subscriptions: DefaultSubscriptions(),
 	}
 }
+
+// DefaultRetention is storage.retention when the file does not set it.
+const DefaultRetention = 720 * time.Hour
 
 // DefaultSubscriptions returns the subscriptions block of an empty
 // gateway.yaml: a destination's defaults, unsigned and unpaced, but

@@ -138,6 +138,9 @@ func (c *Config) Validate() error {
 	if c.Redis.URL == "" && c.Storage.DataDir == "" {
 		v.add("storage.data_dir", "is required when redis.url is empty")
 	}
+	if c.Storage.Retention < time.Hour {
+		v.add("storage.retention", "must be at least 1h, got %s", c.Storage.Retention)
+	}
 	if c.Storage.LeadRetention < time.Hour {
 		v.add("storage.lead_retention", "must be at least 1h, got %s", c.Storage.LeadRetention)
 	}

@@ -129,6 +129,7 @@ type Metrics struct {
 	FieldsDropped      *prometheus.CounterVec // source
 	Leads              prometheus.Gauge       // the lead index's size
 	Respond            *prometheus.CounterVec // source, answer
+	Store              *StoreMetrics
 }
 
 // New registers every metric on reg, plus the Go runtime and process
@@ -209,6 +210,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Reverse-proxy answers (a mapping's respond) by source: relayed, or why the gateway answered itself.",
 		}, []string{"source", "answer"}),
 	}
+	m.Store = newStoreMetrics(f)
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

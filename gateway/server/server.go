@@ -84,6 +84,9 @@ type Options struct {
 	// Guard checks the admin keys and slows down guessing them; nil is one
 	// in process, over the client address as ClientIP sees it.
 	Guard *adminkeys.Guard
+	// Reset reports a Redis found emptied under the gateway, which fails
+	// /readyz until acknowledged; nil for the embedded store.
+	Reset ResetGuard
 }
 
 // Server serves the gateway's routes.
@@ -108,6 +111,9 @@ type Server struct {
 	// refusals are the limiter's recent refusals, for refusing a flood
 	// before its body is read when checker decides only in the store.
 	refusals refusals
+	// probe caches the store's write probe; readiness logs its changes.
+	probe     writeProbe
+	readiness readinessLog
 }
 
 // checker prepares a limit check that a store runs inside its own write.
@@ -235,6 +241,8 @@ func (s *Server) routes() {
 	admin.Post("/dead-letters/replay", s.adminReplayAll)
 	admin.Post("/dead-letters/:id/replay", s.adminReplay)
 	admin.Get("/leads.csv", s.adminLeadsCSV)
+	admin.Get("/readyz", s.adminReady)
+	admin.Post("/store/acknowledge-reset", s.acknowledgeReset)
 
 	if s.opts.Mount != nil {
 		s.opts.Mount(app)
@@ -242,49 +250,4 @@ func (s *Server) routes() {
 	app.Use(func(c *fiber.Ctx) error {
 		return &HTTPError{Code: fiber.StatusNotFound, Msg: "not found", Details: []any{c.Method() + " " + c.Path()}}
 	})
-}
-
-// ready answers /readyz: the store (and Redis) reachable and mappings loaded.
-func (s *Server) ready(c *fiber.Ctx) error {
-	if problems := s.CheckReady(context.Background()); len(problems) > 0 {
-		return &HTTPError{Code: fiber.StatusServiceUnavailable, Msg: "not ready", Details: problems, RetryAfter: 1}
-	}
-	return c.JSON(fiber.Map{"status": "ready"})
-}
-
-// readyTimeout bounds one readiness check.
-const readyTimeout = 2 * time.Second
-
-// CheckReady runs the check of /readyz, sets gateway_ready from it, and
-// returns its problems (none when ready).
-func (s *Server) CheckReady(ctx context.Context) []any {
-	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
-	defer cancel()
-	var problems []any
-	if err := s.opts.Store.Ping(ctx); err != nil {
-		problems = append(problems, "store: "+err.Error())
-	}
-	rt := s.Runtime()
-	if rt.Mappings == nil || len(rt.Mappings.Names()) == 0 {
-		problems = append(problems, "mappings: none loaded")
-	}
-	if m := s.opts.Metrics; m != nil {
-		m.SetReady(len(problems) == 0)
-	}
-	return problems
-}
-
-// WatchReady runs CheckReady every interval until ctx ends, so
-// gateway_ready is fresh whether or not anything polls /readyz.
-func (s *Server) WatchReady(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		s.CheckReady(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
