@@ -108,6 +108,12 @@ func (g *gateway) run(ctx context.Context, l *loaded) error {
 		return err
 	}
 	defer closeBackend()
+	var reset server.ResetGuard
+	if rs, ok := st.(*redisstore.Store); ok {
+		rg := newRedisGuard(rs, g.log, g.metrics.Store)
+		go rg.run(ctx)
+		reset = rg
+	}
 
 	// server.allow_private_destinations is not passed here: every
 	// destination carries it (load's destinations, the subscriptions'
@@ -174,6 +180,7 @@ func (g *gateway) run(ctx context.Context, l *loaded) error {
 		TrustedProxies: cfg.Server.TrustedProxies,
 		ProxyHeader:    cfg.Server.ProxyHeader,
 		Guard:          guard,
+		Reset:          reset,
 	}, l.runtime(subs))
 	g.apply(l, subs)
 	g.warnUnauthenticated(l)
@@ -186,6 +193,8 @@ func (g *gateway) run(ctx context.Context, l *loaded) error {
 	go g.watch(ctx)
 	go g.reportDepth(ctx, st)
 	go g.sweepLeadsLoop(ctx, st)
+	go g.reportSize(ctx, st)
+	go g.sweepEvents(ctx, st)
 	go g.srv.WatchReady(ctx, 5*time.Second)
 
 	listenErr := make(chan error, 1)

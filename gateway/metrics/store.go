@@ -43,3 +43,9 @@ func newStoreMetrics(f promauto.Factory) *StoreMetrics {
 		}, nil),
 	}
 }
+
+// RedisConfigOKGauge is gateway_redis_config_ok's series, created if it
+// was not set yet; for tests.
+func (m *StoreMetrics) RedisConfigOKGauge() prometheus.Gauge {
+	return m.redisConfigOK.WithLabelValues()
+}
