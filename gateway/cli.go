@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
+	"leadgate/config"
 	"leadgate/gateway/console"
 	"leadgate/gateway/mapping"
+	"leadgate/gateway/store/bolt"
 )
 
 // validate checks the config and every mapping: exit 0, or 1 with one
@@ -100,4 +103,37 @@ func preview1(set *mapping.Set, source, query string, headers []string, stdin io
 		return console.Result{}, fmt.Errorf("read payload: %w", err)
 	}
 	return console.Preview(set, source, "", query, h, raw)
+}
+
+// compact rewrites the embedded store's file offline so that what
+// retention removed is given back to the disk. It reads only the config
+// (not the mappings) and refuses when Redis is configured or a gateway
+// holds the file.
+func compact(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("compact", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", defaultConfig(), "config file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		for _, line := range console.ErrorLines(err) {
+			fmt.Fprintln(stderr, line)
+		}
+		return 1
+	}
+	if cfg.Redis.URL != "" {
+		fmt.Fprintln(stderr, "compact: redis.url (or REDIS_URL) is set: this gateway keeps its state in Redis, not in a file; nothing to compact")
+		return 1
+	}
+	progress := func(line string) { fmt.Fprintln(stdout, "compact: "+line) }
+	before, after, err := bolt.Compact(cfg.Storage.DataDir, time.Second, progress)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "compact: done: %s before, %s after, %s given back to the disk\n",
+		bolt.HumanBytes(before), bolt.HumanBytes(after), bolt.HumanBytes(max(before-after, 0)))
+	return 0
 }

@@ -30,6 +30,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return mapPayload(args, stdin, stdout, stderr)
 	case "test":
 		return testFixtures(args, stdout, stderr)
+	case "compact":
+		return compact(args, stdout, stderr)
 	case "version":
 		v, r := metrics.Build()
 		fmt.Fprintf(stdout, "leadgate %s (%s)\n", v, r)
@@ -46,6 +48,7 @@ const usage = `usage:
   gateway map -source NAME [-config FILE] [-query 'k=v&…'] [-header 'K: V']… < payload
                                                         print the events a payload would produce
   gateway test [-config FILE] [SOURCE…]                 run each mapping's fixtures against their goldens
+  gateway compact [-config FILE]                        offline: shrink the embedded store's file
   gateway version
 
 -config defaults to $GATEWAY_CONFIG, else ./gateway.yaml.
