@@ -86,7 +86,9 @@ func dashboardExprs(t *testing.T) map[string][]string {
 func exposedNames(t *testing.T) map[string]bool {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	New(reg).Precreate([]string{"website"}, []string{"crm"})
+	m := New(reg)
+	m.Precreate([]string{"website"}, []string{"crm"})
+	m.Store.SetRedisConfigOK(1) // exposed once a Redis store is checked
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatalf("gather: %v", err)
@@ -165,6 +167,7 @@ func exposedLabels(t *testing.T) map[string]map[string]bool {
 	m := New(reg)
 	m.Precreate([]string{"website"}, []string{"crm"})
 	m.SetDestinations(map[string]bool{"crm": true})
+	m.Store.SetRedisConfigOK(1)
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatalf("gather: %v", err)
