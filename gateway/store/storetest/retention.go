@@ -191,3 +191,48 @@ func testProbeWrite(t *testing.T, open Open) {
 		t.Fatalf("size = %d, %v; want > 0", n, err)
 	}
 }
+
+// testRetentionOrdered: an event waiting in an ordered line behind a
+// retrying one is never removed, however old; once the line has moved on
+// and both are delivered, both go retention after their last change.
+func testRetentionOrdered(t *testing.T, open Open) {
+	s := openStore(t, open)
+	ctx := context.Background()
+	at := base()
+	post := orderedPoster(t)
+	first := post(s, at, "line@retention.test", 10)
+	second := post(s, at.Add(time.Millisecond), "line@retention.test", 20)
+	plain := lease(t, s, "plain", at.Add(time.Millisecond), 10, time.Minute)
+	if len(plain) != 2 {
+		t.Fatalf("leased %d unordered deliveries, want 2", len(plain))
+	}
+	for _, d := range plain {
+		settle(t, s, store.Outcome{Delivery: d, Attempt: attemptAt(at, 200, ""), State: store.Delivered})
+	}
+	head := expectLeased(t, s, "head", "crm", at, first)
+	settle(t, s, store.Outcome{Delivery: head[0], Attempt: attemptAt(at, 503, "HTTP 503"), State: store.Retrying, RetryAt: at.Add(time.Hour)})
+
+	if _, total := sweepAll(t, s, at.Add(100*time.Hour), 100); total != 0 {
+		t.Fatalf("sweep with a line waiting removed %d events, want 0", total)
+	}
+	for _, ev := range []lead.Event{first, second} {
+		if _, err := s.Event(ctx, ev.ID); err != nil {
+			t.Fatalf("event %s after the sweep: %v, want it kept", ev.ID, err)
+		}
+	}
+	retryAt := at.Add(time.Hour)
+	head = expectLeased(t, s, "retry", "crm", retryAt, first)
+	settle(t, s, store.Outcome{Delivery: head[0], Attempt: attemptAt(retryAt, 200, ""), State: store.Delivered})
+	next := expectLeased(t, s, "the line moved on", "crm", retryAt, second)
+	settle(t, s, store.Outcome{Delivery: next[0], Attempt: attemptAt(retryAt.Add(time.Second), 200, ""), State: store.Delivered})
+
+	if _, total := sweepAll(t, s, retryAt.Add(time.Second), 100); total != 1 {
+		t.Fatalf("sweep between the two deliveries removed %d, want the first event only", total)
+	}
+	if _, err := s.Event(ctx, second.ID); err != nil {
+		t.Fatalf("second event: %v, want it kept until retention after its delivery", err)
+	}
+	if _, total := sweepAll(t, s, retryAt.Add(2*time.Second), 100); total != 1 {
+		t.Fatalf("sweep after both deliveries removed %d, want 1 more", total)
+	}
+}

@@ -95,6 +95,7 @@ func Run(t *testing.T, fresh func(t *testing.T) Open) {
 		{"HoldOrdered", testHoldOrdered},
 		{"KeepAnswer", testKeepAnswer},
 		{"Retention", testRetention},
+		{"RetentionOrdered", testRetentionOrdered},
 		{"ProbeWrite", testProbeWrite},
 	}
 	tests = append(tests, identityCases...)
