@@ -22,6 +22,9 @@
 //   - EventRecord.Deliveries are sorted by destination; Status is "pending"
 //     until an attempt is made, then "retrying", "delivered" or "dead";
 //     a replayed delivery is "pending" again.
+//   - SweepEvents' cut is exclusive (an event last changed exactly at
+//     before stays), an event's last change is its latest of ReceivedAt and
+//     Attempt.At, and its dead letters leave Depth's "dead" with it.
 //   - Lease returns due deliveries oldest due first; Depth always has the
 //     four keys "due", "scheduled", "in_flight" and "dead", and judges due
 //     against the wall clock. A delivery waiting behind an earlier one of
