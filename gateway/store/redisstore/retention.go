@@ -91,7 +91,11 @@ func (s *Store) ProbeWrite(ctx context.Context) error {
 // Size is Redis's used_memory: every key of the instance, not only the
 // gateway's.
 func (s *Store) Size(ctx context.Context) (int64, error) {
-	info, err := s.rdb.Info(ctx, "memory").Result()
+	node, err := s.dataNode(ctx)
+	if err != nil {
+		return 0, err
+	}
+	info, err := node.Info(ctx, "memory").Result()
 	if err != nil {
 		return 0, unavailable("redis memory", err)
 	}
@@ -104,6 +108,21 @@ func (s *Store) Size(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("redis memory: used_memory %q: %w", v, err)
 	}
 	return n, nil
+}
+
+// dataNode is the server holding the gateway's keys: on a Cluster, the
+// primary of their hash tag's slot (INFO and CONFIG name no key, so the
+// cluster client would ask any node); else the client itself.
+func (s *Store) dataNode(ctx context.Context) (redis.Cmdable, error) {
+	cc, ok := s.rdb.(*redis.ClusterClient)
+	if !ok {
+		return s.rdb, nil
+	}
+	m, err := cc.MasterForKey(ctx, s.keys.idx)
+	if err != nil {
+		return nil, unavailable("find the gateway's cluster node", err)
+	}
+	return m, nil
 }
 
 // infoField finds "name:value" among INFO's lines.
@@ -193,12 +212,16 @@ var ErrConfigUnreadable = errors.New("redis persistence settings unreadable")
 // tells them, and an error wrapping store.ErrUnavailable when Redis does
 // not answer.
 func (s *Store) Durability(ctx context.Context) (Durability, error) {
-	aof, aofErr := s.rdb.ConfigGet(ctx, "appendonly").Result()
-	pol, polErr := s.rdb.ConfigGet(ctx, "maxmemory-policy").Result()
+	node, err := s.dataNode(ctx)
+	if err != nil {
+		return Durability{}, err
+	}
+	aof, aofErr := node.ConfigGet(ctx, "appendonly").Result()
+	pol, polErr := node.ConfigGet(ctx, "maxmemory-policy").Result()
 	if aofErr == nil && polErr == nil && aof["appendonly"] != "" && pol["maxmemory-policy"] != "" {
 		return Durability{AppendOnly: aof["appendonly"], MaxMemoryPolicy: pol["maxmemory-policy"], Via: "config"}, nil
 	}
-	info, err := s.rdb.Info(ctx, "persistence", "memory").Result()
+	info, err := node.Info(ctx, "persistence", "memory").Result()
 	if err != nil {
 		if isRefused(err) {
 			return Durability{}, ErrConfigUnreadable
