@@ -33,12 +33,25 @@ const (
 	sizeEvery = 30 * time.Second
 )
 
-// sweepEvents runs retention at start and every sweepEvery until ctx ends.
-func (g *gateway) sweepEvents(ctx context.Context, st eventSweeper) {
+// sweepLoop runs retention at start and every sweepEvery until ctx ends:
+// finished events past storage.retention, then leads past
+// storage.lead_retention (which also refreshes gateway_leads). Both are
+// read at each pass, so a reload changes them.
+func (g *gateway) sweepLoop(ctx context.Context, st interface {
+	eventSweeper
+	leadSweeper
+}) {
 	t := time.NewTicker(sweepEvery)
 	defer t.Stop()
 	for {
-		g.sweepOnce(ctx, st, time.Now())
+		now := time.Now()
+		g.sweepOnce(ctx, st, now)
+		g.mu.Lock()
+		leadRetention := g.current.cfg.Storage.LeadRetention
+		g.mu.Unlock()
+		if _, n := sweepLeads(ctx, st, now, leadRetention, g.log); n >= 0 {
+			g.metrics.Leads.Set(float64(n))
+		}
 		select {
 		case <-ctx.Done():
 			return

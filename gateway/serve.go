@@ -192,9 +192,8 @@ func (g *gateway) run(ctx context.Context, l *loaded) error {
 	go con.Run(ctx)
 	go g.watch(ctx)
 	go g.reportDepth(ctx, st)
-	go g.sweepLeadsLoop(ctx, st)
 	go g.reportSize(ctx, st)
-	go g.sweepEvents(ctx, st)
+	go g.sweepLoop(ctx, st)
 	go g.srv.WatchReady(ctx, 5*time.Second)
 
 	listenErr := make(chan error, 1)

@@ -47,23 +47,3 @@ func sweepLeads(ctx context.Context, st leadSweeper, now time.Time, retention ti
 	}
 	return removed, count
 }
-
-// sweepLeadsLoop runs a lead sweep at start and every minute, with the
-// lead_retention of the config in force, and exports gateway_leads.
-func (g *gateway) sweepLeadsLoop(ctx context.Context, st leadSweeper) {
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		g.mu.Lock()
-		retention := g.current.cfg.Storage.LeadRetention
-		g.mu.Unlock()
-		if _, n := sweepLeads(ctx, st, time.Now(), retention, g.log); n >= 0 {
-			g.metrics.Leads.Set(float64(n))
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
