@@ -26,7 +26,7 @@ type orderSink struct {
 
 type orderHit struct {
 	leadID, eventID, event string
-	score                  int64
+	score, version         int64
 	code                   int
 }
 
@@ -34,10 +34,11 @@ func newOrderSink(t *testing.T) (*orderSink, *httptest.Server) {
 	s := &orderSink{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var ev struct {
-			ID     string `json:"id"`
-			LeadID string `json:"lead_id"`
-			Event  string `json:"event"`
-			Lead   struct {
+			ID      string `json:"id"`
+			LeadID  string `json:"lead_id"`
+			Event   string `json:"event"`
+			Version int64  `json:"lead_version"`
+			Lead    struct {
 				Score int64 `json:"score"`
 			} `json:"lead"`
 		}
@@ -49,7 +50,7 @@ func newOrderSink(t *testing.T) (*orderSink, *httptest.Server) {
 			code = http.StatusOK
 		}
 		s.mu.Lock()
-		s.hits = append(s.hits, orderHit{ev.LeadID, ev.ID, ev.Event, ev.Lead.Score, code})
+		s.hits = append(s.hits, orderHit{ev.LeadID, ev.ID, ev.Event, ev.Lead.Score, ev.Version, code})
 		s.mu.Unlock()
 		w.WriteHeader(code)
 	}))
@@ -165,11 +166,15 @@ func (s *orderSink) waitInOrder(t *testing.T, leads []string, sameProcess bool, 
 	by := delivered()
 	for _, l := range leads {
 		hits := by[l]
-		var got []int64
+		var got, versions []int64
 		var ids []string
 		for _, h := range hits {
 			got = append(got, h.score)
+			versions = append(versions, h.version)
 			ids = append(ids, h.eventID)
+		}
+		if want := []int64{1, 2, 3}; !slices.Equal(versions, want) {
+			t.Errorf("lead %s: delivered lead_versions %v, want %v", l, versions, want)
 		}
 		if !slices.Equal(got, scores) || hits[0].event != "lead.created" {
 			t.Errorf("lead %s: delivered scores %v (%v), want %v starting with lead.created", l, got, hits, scores)
