@@ -186,3 +186,28 @@ func waiting(tx *bbolt.Tx, dest string) int64 {
 	}
 	return n
 }
+
+// behindInLine says whether delivery id waits in a line behind another
+// delivery of its lead (a replayed one, settled late by a stale lease).
+func behindInLine(tx *bbolt.Tx, id string) (bool, error) {
+	ref := tx.Bucket(bLineOf).Get([]byte(id))
+	if ref == nil {
+		return false, nil
+	}
+	n, k := binary.Uvarint(ref)
+	if k <= 0 || uint64(len(ref)-k) < n {
+		return false, fmt.Errorf("delivery %s: corrupt line reference", id)
+	}
+	dest := string(ref[k : k+int(n)])
+	key := ref[k+int(n):]
+	lines := tx.Bucket(bLines).Bucket([]byte(dest))
+	if lines == nil {
+		return false, nil
+	}
+	leadID, err := lineLead(key)
+	if err != nil {
+		return false, err
+	}
+	hk, _ := lineHead(lines, linePrefix(leadID))
+	return hk != nil && !bytes.Equal(hk, key), nil
+}

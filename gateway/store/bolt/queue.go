@@ -231,6 +231,10 @@ func settleTx(tx *bbolt.Tx, o *store.Outcome, ch *settled) error {
 	if err != nil || r == nil || !r.queued() {
 		return err
 	}
+	wasQueued := false
+	if b := tx.Bucket(bDue).Bucket([]byte(r.Dest)); b != nil && b.Get(timeKey(r.Due, id)) != nil {
+		wasQueued = true
+	}
 	if err := unqueue(tx, r.Dest, r.Due, id); err != nil {
 		return err
 	}
@@ -249,7 +253,9 @@ func settleTx(tx *bbolt.Tx, o *store.Outcome, ch *settled) error {
 	switch o.State {
 	case store.Delivered:
 		r.State, r.Due = stateDelivered, 0
-		ch.unqueued[r.Dest]++
+		if wasQueued {
+			ch.unqueued[r.Dest]++
+		}
 	case store.Retrying:
 		due := o.RetryAt
 		if due.IsZero() {
@@ -257,8 +263,17 @@ func settleTx(tx *bbolt.Tx, o *store.Outcome, ch *settled) error {
 		}
 		r.State, r.Due = stateRetrying, due.UnixNano()
 		r.Tries++
-		if err := queue(tx, r.Dest, r.Due, id); err != nil {
+		if waiting, err := behindInLine(tx, id); err != nil {
 			return err
+		} else if !waiting {
+			if err := queue(tx, r.Dest, r.Due, id); err != nil {
+				return err
+			}
+			if !wasQueued {
+				ch.requeued[r.Dest]++
+			}
+		} else if wasQueued {
+			ch.unqueued[r.Dest]++
 		}
 	case store.Dead:
 		r.State, r.Due, r.DeadAt = stateDead, 0, o.Attempt.At
@@ -266,7 +281,9 @@ func settleTx(tx *bbolt.Tx, o *store.Outcome, ch *settled) error {
 			r.DeadAt = time.Now()
 		}
 		r.Tries++
-		ch.unqueued[r.Dest]++
+		if wasQueued {
+			ch.unqueued[r.Dest]++
+		}
 		ch.dead++
 		if err := bury(tx, r, id); err != nil {
 			return err

@@ -376,7 +376,9 @@ for i = 3, #ARGV, 6 do
       redis.call('HSET', ek, unpack(set))
       if finished(ek) then redis.call('ZADD', ARGV[2], at, eid) end
     elseif state == 'retrying' then
-      redis.call('ZADD', p .. 'q:' .. dest, retry, id)
+      if not h[6] or redis.call('LINDEX', lineKey(p, dest, h[6]), 0) == id then
+        redis.call('ZADD', p .. 'q:' .. dest, retry, id)
+      end
       redis.call('HSET', ek, unpack(set))
     else
       redis.call('ZREM', p .. 'q:' .. dest, id)

@@ -93,6 +93,8 @@ func Run(t *testing.T, fresh func(t *testing.T) Open) {
 		{"RequestID", testRequestID},
 		{"Ordered", testOrdered},
 		{"OrderedAbandonAndReplayAll", testOrderedAbandonAndReplayAll},
+		{"OrderedStaleSettle", testOrderedStaleSettle},
+		{"OrderedStaleDelivered", testOrderedStaleDelivered},
 		{"LeadFieldsBounded", testLeadFieldsBounded},
 		{"Hold", testHold},
 		{"HoldOrdered", testHoldOrdered},
