@@ -95,6 +95,7 @@ func Run(t *testing.T, fresh func(t *testing.T) Open) {
 		{"OrderedAbandonAndReplayAll", testOrderedAbandonAndReplayAll},
 		{"OrderedStaleSettle", testOrderedStaleSettle},
 		{"OrderedStaleDelivered", testOrderedStaleDelivered},
+		{"IdentityConcurrent", testIdentityConcurrent},
 		{"LeadFieldsBounded", testLeadFieldsBounded},
 		{"Hold", testHold},
 		{"HoldOrdered", testHoldOrdered},
