@@ -201,19 +201,8 @@ func TestEncodeEventMatchesJSON(t *testing.T) {
 // written before the index became a log: its keys still name their leads,
 // and a key pointed elsewhere since is read from the log.
 func TestLegacyLeadIndex(t *testing.T) {
-	dir := t.TempDir()
-	s, err := Open(dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db, err := bbolt.Open(filepath.Join(dir, "leadgate.db"), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bbolt.Tx) error {
+	dir, db := rawFile(t)
+	err := db.Update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bIndex)
 		if err := b.Put([]byte("email:old@b.c"), []byte("legacy1")); err != nil {
 			return err
@@ -227,7 +216,7 @@ func TestLegacyLeadIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s, err = Open(dir, Options{})
+	s, err := Open(dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,4 +288,24 @@ func TestPlanWithoutTx(t *testing.T) {
 	if second.LeadID != first.LeadID || len(second.Events) != 1 || second.Events[0].Event != lead.LeadUpdated {
 		t.Fatalf("second ingest = %+v, want one lead.updated of %s", second, first.LeadID)
 	}
+}
+
+// rawFile makes a new store's file and opens it with bbolt directly, so a
+// test can write what an earlier version of the store left behind; the
+// test closes db before it opens the store again.
+func rawFile(t *testing.T) (dir string, db *bbolt.DB) {
+	t.Helper()
+	dir = t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = bbolt.Open(filepath.Join(dir, FileName), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, db
 }

@@ -3,7 +3,6 @@ package bolt
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -18,19 +17,8 @@ import (
 // now, the index keys that name it), so SweepLeads removes it and its keys
 // like any other.
 func TestLegacyLeadsGetRecords(t *testing.T) {
-	dir := t.TempDir()
-	s, err := Open(dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db, err := bbolt.Open(filepath.Join(dir, "leadgate.db"), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bbolt.Tx) error {
+	dir, db := rawFile(t)
+	err := db.Update(func(tx *bbolt.Tx) error {
 		if err := tx.Bucket(bMeta).Delete(kLeadRecords); err != nil {
 			return err
 		}
@@ -50,7 +38,7 @@ func TestLegacyLeadsGetRecords(t *testing.T) {
 	}
 
 	before := time.Now()
-	s, err = Open(dir, Options{})
+	s, err := Open(dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
