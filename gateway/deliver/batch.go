@@ -1,0 +1,27 @@
+package deliver
+
+// groupCommit hands what arrives on in to commit in batches of at most
+// max, until in is closed and drained. A batch is the first item to arrive
+// and whatever else has gathered meanwhile, mostly while the previous
+// commit ran: it never waits for a batch to fill, so a lone item goes at
+// once and a burst costs one commit per batch, not one per item. commit
+// must not keep the slice, which is reused.
+func groupCommit[T any](in <-chan T, max int, commit func([]T)) {
+	batch := make([]T, 0, max)
+	for first := range in {
+		batch = append(batch[:0], first)
+	gather:
+		for len(batch) < max {
+			select {
+			case item, ok := <-in:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, item)
+			default:
+				break gather
+			}
+		}
+		commit(batch)
+	}
+}

@@ -1,0 +1,62 @@
+package deliver
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestGroupCommit: a batch is what has gathered, never more than max, and
+// every item goes in order; a lone item goes at once, without waiting for
+// the batch to fill or the input to close.
+func TestGroupCommit(t *testing.T) {
+	tests := []struct {
+		name  string
+		items int
+		max   int
+		want  []int // batch sizes
+	}{
+		{"none", 0, 4, nil},
+		{"one", 1, 4, []int{1}},
+		{"exactly max", 4, 4, []int{4}},
+		{"max and some", 10, 4, []int{4, 4, 2}},
+		{"max 1", 3, 1, []int{1, 1, 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := make(chan int, tt.items)
+			for i := range tt.items {
+				in <- i
+			}
+			close(in)
+			var sizes, seen []int
+			groupCommit(in, tt.max, func(b []int) {
+				sizes = append(sizes, len(b))
+				seen = append(seen, b...)
+			})
+			if !slices.Equal(sizes, tt.want) {
+				t.Fatalf("batches of %v, want %v", sizes, tt.want)
+			}
+			for i, v := range seen {
+				if v != i {
+					t.Fatalf("items %v, want 0..%d in order", seen, tt.items-1)
+				}
+			}
+		})
+	}
+	t.Run("lone item goes at once", func(t *testing.T) {
+		in := make(chan int)
+		got := make(chan []int, 1)
+		go groupCommit(in, 8, func(b []int) { got <- slices.Clone(b) })
+		in <- 7
+		select {
+		case b := <-got:
+			if !slices.Equal(b, []int{7}) {
+				t.Fatalf("batch %v, want [7]", b)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("a lone item waited for more")
+		}
+		close(in)
+	})
+}
