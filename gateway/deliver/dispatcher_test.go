@@ -286,7 +286,7 @@ func TestRetryDelayJitterAndLastEntryRepeats(t *testing.T) {
 	}{{1, 10 * time.Second}, {2, 100 * time.Second}, {7, 100 * time.Second}} {
 		seen := map[time.Duration]bool{}
 		for range 20 {
-			got := dp.retryDelay(d, tc.attempt, 0)
+			got := policyOf(d, dp.opts.Jitter).retryDelay(tc.attempt, 0)
 			if got < tc.base*8/10 || got > tc.base*12/10 {
 				t.Fatalf("attempt %d: delay %s outside %s ±20%%", tc.attempt, got, tc.base)
 			}
@@ -713,7 +713,7 @@ func TestPacingWaitStaysWithinTheLease(t *testing.T) {
 	d := &Destination{Name: "paced", URL: s.URL, Enabled: true, AllowPrivate: true, RateLimit: rateLimit(1, time.Hour)}
 	w := &worker{name: d.Name, wake: make(chan struct{}, 1)}
 	w.inflight.Add(1)
-	dp.inflight.Add(1)
+	dp.work.Add(1)
 	// The lease leaves 100 ms for pacing before the attempt's time.
 	end := time.Now().Add(attemptTime(d) + 100*time.Millisecond)
 	done := make(chan struct{})

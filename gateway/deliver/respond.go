@@ -49,20 +49,20 @@ func (dp *Dispatcher) Hold(dest string, timeout time.Duration) (*store.Hold, str
 	if !dp.running || dp.stopping || w == nil {
 		return nil, metrics.RespondNotSent
 	}
-	if why := w.unready(); why != "" {
+	if why := w.unready(dp.clock.now()); why != "" {
 		return nil, why
 	}
-	return &store.Hold{Destination: dest, Until: dp.opts.Now().Add(timeout + settleMargin)}, ""
+	return &store.Hold{Destination: dest, Until: dp.clock.stamp().Add(timeout + settleMargin)}, ""
 }
 
-// unready says why w cannot take a send now ("" when it can).
-func (w *worker) unready() string {
+// unready says why w cannot take a send at now ("" when it can).
+func (w *worker) unready(now time.Time) string {
 	switch d := w.dest.Load(); {
 	case !d.Enabled || w.disabled.Load() || d.Ordered:
 		// An ordered destination's deliveries wait for the lead's earlier
 		// ones: none can be sent at once (the store would not hold it).
 		return metrics.RespondNotSent
-	case time.Now().UnixNano() < w.holdUntil.Load():
+	case w.held(now) > 0:
 		return metrics.RespondPaced
 	}
 	return ""
@@ -84,27 +84,18 @@ func (dp *Dispatcher) Respond(del store.Delivery, timeout time.Duration) Reply {
 	}
 	// Counted like a worker's delivery, so Shutdown waits for it and
 	// settles it before the store closes.
-	dp.inflight.Add(1)
+	dp.work.Add(1)
 	dp.mu.Unlock()
-	defer dp.inflight.Done()
+	defer dp.work.Done()
 
 	d := w.dest.Load()
-	if why := w.unready(); why != "" {
+	if why := w.unready(dp.clock.now()); why != "" {
 		return Reply{Outcome: why}
 	}
-	ctx, cancel := context.WithTimeout(dp.sendCtx, timeout)
+	ctx, cancel := context.WithTimeout(dp.abandon, timeout)
 	defer cancel()
-	if d.paced() {
-		// One question, no wait: the sender of the payload is waiting.
-		dec, err := dp.opts.Limiter.Allow(ctx, "out:"+d.Name, paceLimit(d))
-		if err != nil {
-			return Reply{Outcome: metrics.RespondPaced}
-		}
-		w.note(dec, paceLimit(d), time.Now())
-		if !dec.Allowed {
-			dp.m.RateLimited.WithLabelValues("outbound").Inc()
-			return Reply{Outcome: metrics.RespondPaced}
-		}
+	if d.paced() && !dp.admitNow(ctx, w, d) {
+		return Reply{Outcome: metrics.RespondPaced}
 	}
 	w.inflight.Add(1)
 	defer func() {
@@ -112,35 +103,46 @@ func (dp *Dispatcher) Respond(del store.Delivery, timeout time.Duration) Reply {
 		w.poke()
 	}()
 
-	start := time.Now()
-	at := dp.opts.Now()
-	var (
-		res Result
-		ans *store.Answer
-		err error
-	)
-	if as, ok := dp.sender.(answerSender); ok {
-		res, ans, err = as.SendForAnswer(ctx, d, &del.Event)
-	} else {
-		res, err = dp.sender.Send(ctx, d, &del.Event)
-	}
-	elapsed := time.Since(start)
-	if err != nil && dp.sendCtx.Err() != nil {
+	var ans *store.Answer
+	s := dp.attempt(func() (res Result, err error) {
+		if as, ok := dp.sender.(answerSender); ok {
+			res, ans, err = as.SendForAnswer(ctx, d, &del.Event)
+			return res, err
+		}
+		return dp.sender.Send(ctx, d, &del.Event)
+	})
+	if s.err != nil && dp.abandon.Err() != nil {
 		// Abandoned by shutdown: left to its hold, as a worker leaves it.
 		return Reply{Outcome: metrics.RespondRetrying}
 	}
-	s := dp.judge(w, d, del, res, err, at, elapsed)
-	dp.settleNow(s)
+	o := dp.judge(w, d, del, s)
+	dp.settleNow(o)
 
 	switch {
-	case relayable(res.Code) && ans != nil:
+	case relayable(s.res.Code) && ans != nil:
 		return Reply{Outcome: metrics.RespondRelayed, Answer: *ans}
-	case s.out.State == store.Retrying:
+	case o.out.State == store.Retrying:
 		return Reply{Outcome: metrics.RespondRetrying}
 	}
 	// Among them a retried status whose attempts are used up (max_attempts
 	// 1): the lead is stored, whatever the destination thinks of it.
 	return Reply{Outcome: metrics.RespondUnrelayed}
+}
+
+// admitNow asks d's limiter once, without waiting: the sender of the
+// payload is waiting.
+func (dp *Dispatcher) admitNow(ctx context.Context, w *worker, d *Destination) bool {
+	lim := paceLimit(d)
+	dec, err := dp.opts.Limiter.Allow(ctx, "out:"+d.Name, lim)
+	if err != nil {
+		return false
+	}
+	w.pace.note(dec, lim, dp.clock.now())
+	if !dec.Allowed {
+		dp.m.RateLimited.WithLabelValues("outbound").Inc()
+		return false
+	}
+	return true
 }
 
 // relayable says whether an answer with code is relayed: a 2xx, or a 4xx
@@ -155,14 +157,8 @@ func relayable(code int) bool {
 // event is in the dead letters) is already true when it arrives. One that
 // fails is left to its hold, which runs out and sends the delivery again.
 func (dp *Dispatcher) settleNow(s settled) {
-	ctx, cancel := context.WithTimeout(dp.settleCtx, 10*time.Second)
-	defer cancel()
-	if err := dp.store.Settle(ctx, []store.Outcome{s.out}); err != nil {
+	if err := dp.settle.now(s); err != nil {
 		dp.log.Warn("settle the reverse-proxy send; it is sent again when its hold runs out",
 			"destination", s.dest.Name, "event_id", s.out.Delivery.EventID, "request_id", s.out.Delivery.RequestID, "error", err.Error())
-		return
-	}
-	if s.out.State == store.Dead {
-		dp.noticeFor(s)
 	}
 }
