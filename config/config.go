@@ -12,6 +12,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"leadgate/gateway/policy"
+	"leadgate/gateway/ratelimit"
 )
 
 // Config is the whole of gateway.yaml.
@@ -105,17 +108,9 @@ type Redis struct {
 	MinReplicasAcked int `yaml:"min_replicas_acked"`
 }
 
-// RateLimit is how many requests a rolling window of Per admits.
-type RateLimit struct {
-	// Requests admitted per window.
-	Requests int `yaml:"requests"`
-	// Per is the window's length.
-	Per time.Duration `yaml:"per"`
-}
-
-// IsZero reports whether no limit is set, which for a destination means
-// unpaced.
-func (r RateLimit) IsZero() bool { return r.Requests == 0 && r.Per == 0 }
+// RateLimit is how many requests a rolling window of Per admits, written
+// {requests, per}.
+type RateLimit = ratelimit.Limit
 
 // Admin holds the keys of the admin API (X-Access-Key / X-Secret-Key) and of
 // the LeadSquared-compatible API (accessKey / secretKey). Both empty
@@ -181,12 +176,9 @@ type Destination struct {
 	LandingPages []string `yaml:"landing_pages"`
 	// Enabled false keeps the destination configured but sends nothing.
 	Enabled bool `yaml:"enabled"`
-	// Timeout bounds one attempt.
-	Timeout time.Duration `yaml:"timeout"`
-	// RateLimit paces deliveries (they wait, never drop); zero: unpaced.
-	RateLimit RateLimit `yaml:"rate_limit"`
-	// Retry is the retry policy.
-	Retry Retry `yaml:"retry"`
+	// Delivery is the delivery policy, written inline: timeout,
+	// rate_limit, retry, concurrency and ordered (default false).
+	policy.Delivery `yaml:",inline"`
 	// Secrets sign deliveries (Standard Webhooks). The YAML key "secret"
 	// takes one whsec_… string or a list of two while rotating; empty
 	// entries (an unset ${VAR}) are dropped.
@@ -198,13 +190,6 @@ type Destination struct {
 	// and metadata addresses. Destinations written here are trusted, so it
 	// defaults to true.
 	AllowPrivate bool `yaml:"allow_private"`
-	// Concurrency caps in-flight deliveries to this destination.
-	Concurrency int `yaml:"concurrency"`
-	// Ordered true delivers one lead's events to this destination in
-	// lead_version order: a later event of a lead waits while an earlier
-	// one is queued, in flight or retrying (a dead one no longer holds it
-	// back); other leads are not held up. Default false.
-	Ordered bool `yaml:"ordered"`
 	// Ledsak gives the ledsak format a client and a branch for leads that
 	// have none of their own (a lead's own win); only with format ledsak.
 	Ledsak LedsakDefaults `yaml:"ledsak"`
@@ -260,6 +245,18 @@ type Subscriptions struct {
 	Ordered bool `yaml:"ordered"`
 }
 
+// Delivery returns the policy of every subscription: policy.Subscription()
+// with this block's settings over it. The concurrency stays the
+// subscription's fixed one; this block has no key for it.
+func (s Subscriptions) Delivery() policy.Delivery {
+	d := policy.Subscription()
+	d.Timeout = s.Timeout
+	d.RateLimit = s.RateLimit
+	d.Retry = s.Retry
+	d.Ordered = s.Ordered
+	return d
+}
+
 // RevealSecrets returns the signing secrets as plain strings, for the
 // signer.
 func (s Subscriptions) RevealSecrets() []string {
@@ -279,12 +276,7 @@ type Filter struct {
 }
 
 // Retry is a destination's retry policy.
-type Retry struct {
-	// MaxAttempts counts the first attempt too.
-	MaxAttempts int `yaml:"max_attempts"`
-	// Schedule[i] is the wait before attempt i+2; the last entry repeats.
-	Schedule []time.Duration `yaml:"schedule"`
-}
+type Retry = policy.Retry
 
 const templatePrefix = "template:"
 
@@ -315,31 +307,23 @@ func Default() Config {
 const DefaultRetention = 720 * time.Hour
 
 // DefaultSubscriptions returns the subscriptions block of an empty
-// gateway.yaml: a destination's defaults, unsigned and unpaced, but
-// ordered.
+// gateway.yaml: policy.Subscription()'s settings (a destination's
+// defaults, but ordered), unsigned and unpaced.
 func DefaultSubscriptions() Subscriptions {
-	d := DefaultDestination()
-	return Subscriptions{Timeout: d.Timeout, Retry: d.Retry, Ordered: true}
+	d := policy.Subscription()
+	return Subscriptions{Timeout: d.Timeout, RateLimit: d.RateLimit, Retry: d.Retry, Ordered: d.Ordered}
 }
 
 // DefaultDestination returns the values a destination entry starts from
-// before its keys are decoded.
+// before its keys are decoded: policy.Default() for its delivery.
 func DefaultDestination() Destination {
 	return Destination{
-		Method:      "POST",
-		ContentType: "application/json",
-		Format:      "canonical",
-		Enabled:     true,
-		Timeout:     15 * time.Second,
-		Retry: Retry{
-			MaxAttempts: 8,
-			Schedule: []time.Duration{
-				5 * time.Second, 5 * time.Minute, 30 * time.Minute,
-				2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour,
-			},
-		},
+		Method:       "POST",
+		ContentType:  "application/json",
+		Format:       "canonical",
+		Enabled:      true,
+		Delivery:     policy.Default(),
 		AllowPrivate: true,
-		Concurrency:  16,
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"leadgate/gateway/policy"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -75,17 +76,19 @@ func TestLoadValid(t *testing.T) {
 				Filter:       []Filter{{Path: "lead.status", Equals: []string{"new", "open"}}},
 				LandingPages: []string{"https://example.com/landing"},
 				Enabled:      false,
-				Timeout:      20 * time.Second,
-				RateLimit:    RateLimit{Requests: 5, Per: time.Second},
-				Retry:        Retry{MaxAttempts: 3, Schedule: []time.Duration{time.Second, time.Minute}},
+				Delivery: policy.Delivery{
+					Timeout:     20 * time.Second,
+					RateLimit:   RateLimit{Requests: 5, Per: time.Second},
+					Retry:       Retry{MaxAttempts: 3, Schedule: []time.Duration{time.Second, time.Minute}},
+					Concurrency: 4,
+					Ordered:     true,
+				},
 				Secrets: []Secret{
 					"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
 					"whsec_AAAAAAAAAAAAAAAAAAAAAA==",
 				},
 				NotifyOnFailure: "http://127.0.0.1:9000/failed",
 				AllowPrivate:    false,
-				Concurrency:     4,
-				Ordered:         true,
 				Ledsak:          LedsakDefaults{Client: "example_client", Branch: "Main Branch"},
 			},
 			func() Destination {
@@ -146,7 +149,11 @@ func keyPaths(t reflect.Type, prefix string) []string {
 	var out []string
 	for i := range t.NumField() {
 		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if f.IsExported() && name == "" && opts == "inline" {
+			out = append(out, keyPaths(f.Type, prefix)...)
+			continue
+		}
 		if !f.IsExported() || name == "" || name == "-" {
 			continue
 		}

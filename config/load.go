@@ -340,14 +340,8 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		d.fail(n.Line, path, "must be a mapping")
 		return
 	}
-	fields := map[string]int{}
-	for i := range v.NumField() {
-		f := v.Type().Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if f.IsExported() && name != "" && name != "-" {
-			fields[name] = i
-		}
-	}
+	fields := map[string][]int{}
+	yamlFields(v.Type(), nil, fields)
 	for _, kv := range d.pairs(n, path) {
 		p := joinPath(path, kv.key.Value)
 		i, ok := fields[kv.key.Value]
@@ -360,7 +354,25 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 			continue
 		}
 		d.lines[p] = kv.key.Line
-		d.decode(kv.value, v.Field(i), p)
+		d.decode(kv.value, v.FieldByIndex(i), p)
+	}
+}
+
+// yamlFields maps the yaml keys of struct type t to their field indexes;
+// a field tagged ",inline" (a destination's policy.Delivery) brings its
+// own keys in.
+func yamlFields(t reflect.Type, at []int, fields map[string][]int) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		index := append(slices.Clone(at), i)
+		switch {
+		case !f.IsExported() || name == "-":
+		case name == "" && opts == "inline" && f.Type.Kind() == reflect.Struct:
+			yamlFields(f.Type, index, fields)
+		case name != "":
+			fields[name] = index
+		}
 	}
 }
 
@@ -461,7 +473,7 @@ func (d *decoder) mergePairs(v *yaml.Node, path string) []keyValue {
 
 // nearest returns the known key closest to a misspelt one, when it is
 // close enough to be a likely typo.
-func nearest(key string, known map[string]int) string {
+func nearest[V any](key string, known map[string]V) string {
 	best, bestDist := "", 3
 	for k := range known {
 		if dist := editDistance(key, k); dist < bestDist || (dist == bestDist && best != "" && k < best) {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -13,8 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"leadgate/gateway/deliver"
 	"leadgate/gateway/lead"
+	"leadgate/gateway/policy"
 	"leadgate/gateway/redisurl"
 )
 
@@ -105,15 +104,15 @@ func (c *Config) Problemf(path, format string, args ...any) *Problem {
 	return &Problem{File: c.file, Line: c.Line(path), Path: path, Msg: fmt.Sprintf(format, args...)}
 }
 
-// Limits Validate applies.
+// Limits Validate applies; the delivery policy's are package policy's.
 const (
-	MaxHeaders = 10
+	MaxHeaders = policy.MaxHeaders
 	MaxSecrets = 2
 	// MaxTimeout keeps an attempt within a delivery lease, so a replica
 	// that dies mid-delivery has its work taken over within 30 s.
-	MaxTimeout     = deliver.MaxAttemptTime
-	MaxConcurrency = deliver.MaxConcurrency
-	MaxAttempts    = 100
+	MaxTimeout     = policy.MaxAttemptTime
+	MaxConcurrency = policy.MaxConcurrency
+	MaxAttempts    = policy.MaxAttempts
 	minSecretBytes = 16
 )
 
@@ -209,7 +208,7 @@ func (v *validator) server() {
 			v.add(fmt.Sprintf("server.trusted_proxies[%d]", i), "must be an IP address or a CIDR such as 10.0.0.0/8, got %q", p)
 		}
 	}
-	if !validHeaderName(s.ProxyHeader) {
+	if !policy.HeaderName(s.ProxyHeader) {
 		v.add("server.proxy_header", "must be a header name such as X-Forwarded-For, got %q", s.ProxyHeader)
 	}
 }
@@ -279,45 +278,37 @@ func (v *validator) destination(i int) {
 			v.add(fmt.Sprintf("%s.landing_pages[%d]", p, k), "must not be empty")
 		}
 	}
-	v.delivery(p, d.Timeout, d.RateLimit, d.Retry)
+	v.delivery(p, d.Delivery)
 	v.secrets(p+".secret", d.Secrets)
 	v.optionalURL(p+".notify_on_failure", d.NotifyOnFailure)
-	if d.Concurrency < 1 || d.Concurrency > MaxConcurrency {
-		v.add(p+".concurrency", "must be between 1 and %d, got %d", MaxConcurrency, d.Concurrency)
+}
+
+// delivery reports the problems of a delivery policy (policy's one
+// Validate) at the block's path p.
+func (v *validator) delivery(p string, d policy.Delivery) {
+	for _, e := range joined(d.Validate()) {
+		var pp *policy.Problem
+		if errors.As(e, &pp) {
+			v.add(p+"."+pp.Path, "%s", pp.Msg)
+		}
 	}
 }
 
-// delivery checks the settings destinations and subscriptions share;
-// p is the block's path.
-func (v *validator) delivery(p string, timeout time.Duration, rl RateLimit, r Retry) {
-	if timeout <= 0 || timeout > MaxTimeout {
-		v.add(p+".timeout", "must be greater than 0 and at most %s", MaxTimeout)
+// joined lists the errors errors.Join put together.
+func joined(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
 	}
-	if !rl.IsZero() {
-		if rl.Requests <= 0 {
-			v.add(p+".rate_limit.requests", "must be greater than 0 (leave rate_limit out for unpaced)")
-		}
-		if rl.Per <= 0 {
-			v.add(p+".rate_limit.per", "must be greater than 0 (leave rate_limit out for unpaced)")
-		}
+	if err != nil {
+		return []error{err}
 	}
-	if r.MaxAttempts < 1 || r.MaxAttempts > MaxAttempts {
-		v.add(p+".retry.max_attempts", "must be between 1 and %d, got %d", MaxAttempts, r.MaxAttempts)
-	}
-	if len(r.Schedule) == 0 {
-		v.add(p+".retry.schedule", "must list at least one wait")
-	}
-	for k, w := range r.Schedule {
-		if w <= 0 {
-			v.add(fmt.Sprintf("%s.retry.schedule[%d]", p, k), "must be greater than 0")
-		}
-	}
+	return nil
 }
 
 // subscriptions checks the block every API subscription is delivered with.
 func (v *validator) subscriptions() {
 	s := v.c.Subscriptions
-	v.delivery("subscriptions", s.Timeout, s.RateLimit, s.Retry)
+	v.delivery("subscriptions", s.Delivery())
 	v.secrets("subscriptions.secret", s.Secrets)
 }
 
@@ -353,7 +344,7 @@ func (v *validator) headers(path string, h map[string]Secret) {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		if !validHeaderName(k) {
+		if !policy.HeaderName(k) {
 			v.add(path+"."+k, "is not a valid header name")
 		}
 		if strings.ContainsAny(h[k].Reveal(), "\r\n\x00") {
@@ -380,9 +371,9 @@ func (v *validator) secrets(path string, secrets []Secret) {
 			v.add(p, "has no key after whsec_ (write ${VAR:-} for an optional secret, or leave secret out)")
 			continue
 		}
-		// The deliver package's own decoder, so a secret that validates is
-		// one that signs (padded or unpadded base64 alike).
-		key, err := deliver.DecodeSecret(s.Reveal())
+		// The signer's own decoder, so a secret that validates is one
+		// that signs (padded or unpadded base64 alike).
+		key, err := policy.DecodeSecret(s.Reveal())
 		if err != nil {
 			v.add(p, "must be whsec_ followed by base64; the rest is not valid base64 (value not shown)")
 			continue
@@ -396,14 +387,9 @@ func (v *validator) secrets(path string, secrets []Secret) {
 // optionalURL checks an absolute http(s) URL when one is set. The URL is
 // not printed: it may carry credentials.
 func (v *validator) optionalURL(path, u string) {
-	if u != "" && !validHTTPURL(u) {
+	if _, ok := policy.HTTPURL(u); u != "" && !ok {
 		v.add(path, "must be an absolute http or https URL")
 	}
-}
-
-func validHTTPURL(s string) bool {
-	u, err := url.Parse(s)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 func validHostPort(s string) bool {
@@ -413,19 +399,4 @@ func validHostPort(s string) bool {
 	}
 	n, err := strconv.Atoi(port)
 	return err == nil && n >= 0 && n <= 65535
-}
-
-// validHeaderName reports whether s is an HTTP token (RFC 9110).
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		if r >= 0x80 || !(r == '!' || r == '#' || r == '$' || r == '%' || r == '&' || r == '\'' || r == '*' ||
-			r == '+' || r == '-' || r == '.' || r == '^' || r == '_' || r == '`' || r == '|' || r == '~' ||
-			(r >= '0' && r <= '9') || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z')) {
-			return false
-		}
-	}
-	return true
 }

@@ -52,9 +52,7 @@ func load(path string) (*loaded, error) {
 		}
 	}
 	problems = append(problems, checkRespond(cfg, set)...)
-	// deliver's own check runs only on a config that validated, so a
-	// problem is not reported twice.
-	dests, err := destinations(cfg, err == nil)
+	dests, err := destinations(cfg)
 	if err != nil {
 		problems = append(problems, err)
 	}
@@ -83,8 +81,10 @@ func mappingNames(set *mapping.Set, dir string) []string {
 }
 
 // destinations turns gateway.yaml's destinations into the deliver
-// package's, checking each with deliver's Validate when check is set.
-func destinations(cfg *config.Config, check bool) ([]deliver.Destination, error) {
+// package's and reads their templates. config validated them with the
+// checks deliver's sender and signer rely on (package policy), so they are
+// not checked again.
+func destinations(cfg *config.Config) ([]deliver.Destination, error) {
 	out := make([]deliver.Destination, 0, len(cfg.Destinations))
 	var problems []error
 	for i, d := range cfg.Destinations {
@@ -98,15 +98,10 @@ func destinations(cfg *config.Config, check bool) ([]deliver.Destination, error)
 			Sources:         d.Sources,
 			LandingPages:    d.LandingPages,
 			Enabled:         d.Enabled,
-			Timeout:         d.Timeout,
-			RateLimit:       ratelimit.Limit{Requests: d.RateLimit.Requests, Per: d.RateLimit.Per},
-			MaxAttempts:     d.Retry.MaxAttempts,
-			Schedule:        d.Retry.Schedule,
+			Delivery:        d.Delivery,
 			Secrets:         d.RevealSecrets(),
 			NotifyOnFailure: d.NotifyOnFailure,
 			AllowPrivate:    d.AllowPrivate || cfg.Server.AllowPrivateDestinations,
-			Concurrency:     d.Concurrency,
-			Ordered:         d.Ordered,
 			Ledsak:          deliver.LedsakDefaults{Client: d.Ledsak.Client, Branch: d.Ledsak.Branch},
 		}
 		if dd.NotifyOnFailure == "" {
@@ -135,18 +130,6 @@ func destinations(cfg *config.Config, check bool) ([]deliver.Destination, error)
 				continue
 			}
 		}
-		// The deliver package's own check, so nothing config accepts can
-		// fail every delivery later (a secret Sign cannot decode, say).
-		if err := dd.Validate(); check && err != nil {
-			errs := []error{err}
-			if j, ok := err.(interface{ Unwrap() []error }); ok {
-				errs = j.Unwrap()
-			}
-			for _, e := range errs {
-				problems = append(problems, cfg.Problemf(fmt.Sprintf("destinations[%d]", i), "%s", e))
-			}
-			continue
-		}
 		out = append(out, dd)
 	}
 	return out, errors.Join(problems...)
@@ -161,14 +144,7 @@ func subscriptionSettings(cfg *config.Config) leadsquared.Settings {
 		AccessKey:    cfg.Admin.AccessKey.Reveal(),
 		SecretKey:    cfg.Admin.SecretKey.Reveal(),
 		AllowPrivate: cfg.Server.AllowPrivateDestinations,
-		Defaults: leadsquared.Defaults{
-			Timeout:     s.Timeout,
-			RateLimit:   ratelimit.Limit{Requests: s.RateLimit.Requests, Per: s.RateLimit.Per},
-			MaxAttempts: s.Retry.MaxAttempts,
-			Schedule:    s.Retry.Schedule,
-			Secrets:     s.RevealSecrets(),
-			Unordered:   !s.Ordered,
-		},
+		Defaults:     leadsquared.Defaults{Delivery: s.Delivery(), Secrets: s.RevealSecrets()},
 	}
 }
 

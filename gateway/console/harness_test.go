@@ -20,6 +20,7 @@ import (
 	"leadgate/gateway/leadsquared"
 	"leadgate/gateway/mapping"
 	"leadgate/gateway/metrics"
+	"leadgate/gateway/policy"
 	"leadgate/gateway/ratelimit"
 	"leadgate/gateway/server"
 	"leadgate/gateway/store"
@@ -115,8 +116,10 @@ func startGatewayWith(t *testing.T, sinkURL string, conOpts func(*console.Option
 	dests := []deliver.Destination{{
 		Name: "crm", URL: sinkURL, Method: http.MethodPost, ContentType: "application/json", Format: "canonical",
 		Headers: []deliver.Header{{Key: "X-Api-Key", Value: "crm-secret-header-value"}},
-		Enabled: true, Timeout: 5 * time.Second, MaxAttempts: 3, Schedule: []time.Duration{time.Second},
-		Secrets: []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, AllowPrivate: true, Concurrency: 4,
+		Enabled: true,
+		Delivery: policy.Delivery{Timeout: 5 * time.Second, Retry: policy.Retry{MaxAttempts: 3, Schedule: []time.Duration{time.Second}},
+			Concurrency: 4},
+		Secrets: []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, AllowPrivate: true,
 	}}
 	rt := &server.Runtime{Mappings: set, Destinations: dests, Inbound: ratelimit.Limit{Requests: 10000, Per: time.Second},
 		BodyLimit: 1 << 20, AccessKey: testAccess, SecretKey: testSecret}

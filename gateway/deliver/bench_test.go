@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"leadgate/gateway/policy"
 	"leadgate/gateway/store"
 )
 
@@ -38,8 +39,8 @@ func BenchmarkDispatch(b *testing.B) {
 			defer srv.Close()
 			st := newMemStore()
 			st.settled = make(chan store.Outcome, b.N)
-			d := Destination{Name: "bench", URL: srv.URL, Enabled: true, AllowPrivate: true,
-				Concurrency: conc, Secrets: []string{testSecret}}
+			d := Destination{Name: "bench", URL: srv.URL, Enabled: true, AllowPrivate: true, Secrets: []string{testSecret},
+				Delivery: policy.Delivery{Concurrency: conc}}
 			dp := New(Options{Store: st, PollMax: 10 * time.Millisecond})
 			dp.SetDestinations([]Destination{d})
 			ev := *sampleEvent()

@@ -12,6 +12,7 @@ import (
 
 	"leadgate/gateway/internal/syncbuf"
 	"leadgate/gateway/lead"
+	"leadgate/gateway/policy"
 	"leadgate/gateway/ratelimit"
 	"leadgate/gateway/store"
 	"leadgate/gateway/store/bolt"
@@ -30,7 +31,7 @@ func TestEndToEndWithBolt(t *testing.T) {
 	clock := newTestClock()
 	dp := New(Options{Store: st, Now: clock.Now, Jitter: func(d time.Duration) time.Duration { return d }})
 	dp.SetDestinations([]Destination{
-		{Name: "crm", URL: s.URL, Enabled: true, AllowPrivate: true, MaxAttempts: 3, Schedule: []time.Duration{time.Minute}},
+		{Name: "crm", URL: s.URL, Enabled: true, AllowPrivate: true, Delivery: policy.Delivery{Retry: policy.Retry{MaxAttempts: 3, Schedule: []time.Duration{time.Minute}}}},
 		{Name: "forms-only", URL: s.URL, Enabled: true, AllowPrivate: true, Events: []string{lead.FormSubmitted}},
 	})
 	done := make(chan struct{})
@@ -102,7 +103,7 @@ func TestPacingFailsClosed(t *testing.T) {
 		return ratelimit.Decision{Allowed: true, Limit: l}, nil
 	})
 	s := newSink(t, 200)
-	d := Destination{Name: "paced", URL: s.URL, Enabled: true, AllowPrivate: true, RateLimit: rateLimit(1, time.Second)}
+	d := Destination{Name: "paced", URL: s.URL, Enabled: true, AllowPrivate: true, Delivery: policy.Delivery{RateLimit: rateLimit(1, time.Second)}}
 	h := start(t, []Destination{d}, func(o *Options) { o.Limiter = lim })
 	h.enqueue("paced", "evt_fc")
 	if o := h.st.next(t); o.State != store.Delivered {
@@ -178,7 +179,7 @@ func TestDeadLetterReplayKeepsWebhookID(t *testing.T) {
 func TestReplayAllDelivers(t *testing.T) {
 	const n = 3
 	s := newSink(t, 400, 400, 400, 200)
-	st, clock, dp := boltHarness(t, []Destination{{Name: "crm", URL: s.URL, Enabled: true, AllowPrivate: true, Concurrency: 1}}, nil)
+	st, clock, dp := boltHarness(t, []Destination{{Name: "crm", URL: s.URL, Enabled: true, AllowPrivate: true, Delivery: policy.Delivery{Concurrency: 1}}}, nil)
 	var ids []string
 	for i := range n {
 		ids = append(ids, ingest(t, st, dp, clock.Now(), fmt.Sprintf("all%d@example.com", i)))
@@ -207,8 +208,8 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 	logs := &syncbuf.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	d := Destination{Name: "crm", URL: s.URL + "/hook?token=tok-in-query", Enabled: true, AllowPrivate: true,
-		Headers: []Header{{"X-Api-Key", "hdr-value-secret"}}, Secrets: []string{testSecret},
-		Schedule: []time.Duration{time.Second}, NotifyOnFailure: notice.URL + "/n?key=notice-token"}
+		Headers: []Header{{"X-Api-Key", "hdr-value-secret"}}, Secrets: []string{testSecret}, NotifyOnFailure: notice.URL + "/n?key=notice-token",
+		Delivery: policy.Delivery{Retry: policy.Retry{Schedule: []time.Duration{time.Second}}}}
 	okSink := newSink(t, 200)
 	ok := Destination{Name: "ok", URL: okSink.URL + "/ok?token=ok-token", Enabled: true, AllowPrivate: true,
 		Headers: []Header{{"Authorization", "Bearer ok-bearer"}}}

@@ -7,11 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
-	"leadgate/gateway/ratelimit"
+	"leadgate/gateway/policy"
 )
 
 // Header is one custom header; a slice keeps order and allows repeated keys
@@ -54,13 +53,12 @@ type Destination struct {
 	// lead.landing_page values (LeadSquared IsSpecificLandingPage).
 	LandingPages []string
 	Enabled      bool
-	Timeout      time.Duration
-	// RateLimit paces deliveries; zero Requests means unpaced.
-	RateLimit ratelimit.Limit
-	// MaxAttempts and Schedule: Schedule[i] is the wait before attempt i+2;
-	// the last entry repeats.
-	MaxAttempts int
-	Schedule    []time.Duration
+	// Delivery is the policy: timeout, pacing, retries, concurrency and
+	// order. A field left zero takes policy.Default()'s. Ordered is
+	// recorded with each delivery by Route's caller
+	// (store.IngestRequest.Ordered), so a reload that changes it applies
+	// to events ingested afterwards.
+	policy.Delivery
 	// Secrets are whsec_… signing secrets; two at once while rotating.
 	Secrets []string
 	// NoNotify tells nobody of this destination's dead letters, not even the
@@ -73,14 +71,6 @@ type Destination struct {
 	// AllowPrivate lets the destination reach loopback, private, link-local
 	// and metadata addresses.
 	AllowPrivate bool
-	// Concurrency caps in-flight deliveries to this destination.
-	Concurrency int
-	// Ordered delivers one lead's events in the order the store queued
-	// them (lead_version order): the store holds a later one back while
-	// an earlier one is queued, in flight or retrying. Route's caller
-	// records it with each delivery (store.IngestRequest.Ordered), so a
-	// reload that changes it applies to events ingested afterwards.
-	Ordered bool
 	// Ledsak fills the ledsak format's client and branch for leads that
 	// have none of their own.
 	Ledsak LedsakDefaults
@@ -109,27 +99,9 @@ const (
 	ContentText = "text/plain"
 )
 
-// Defaults applied when a Destination leaves a field at its zero value, so a
-// subscription or a hand-built Destination still behaves sensibly. Config
-// copies the same values in before validating.
-const (
-	DefaultTimeout     = 15 * time.Second
-	DefaultMaxAttempts = 8
-	DefaultConcurrency = 4
-	// MaxHeaders is how many custom headers a destination may carry
-	// (LeadSquared's own limit).
-	MaxHeaders = 10
-	// MaxRetryAfter caps how long a destination's Retry-After can push a
-	// retry out, so a misbehaving server cannot park events for days.
-	MaxRetryAfter = time.Hour
-)
-
-// DefaultSchedule is the retry schedule of the contract's example: waits
-// before attempts 2, 3, …; the last entry repeats.
-var DefaultSchedule = []time.Duration{
-	5 * time.Second, 5 * time.Minute, 30 * time.Minute,
-	2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour,
-}
+// MaxRetryAfter caps how long a destination's Retry-After can push a
+// retry out, so a misbehaving server cannot park events for days.
+const MaxRetryAfter = time.Hour
 
 func (d *Destination) method() string {
 	if d.Method == "" {
@@ -152,41 +124,44 @@ func (d *Destination) format() string {
 	return d.Format
 }
 
+// The accessors below default a field left zero in a destination built
+// in code (config and the subscription API set them all) to
+// policy.Default()'s, without building a whole policy per call.
+
 func (d *Destination) timeout() time.Duration {
 	if d.Timeout <= 0 {
-		return DefaultTimeout
+		return policy.DefaultTimeout
 	}
 	return d.Timeout
 }
 
 func (d *Destination) maxAttempts() int {
-	if d.MaxAttempts <= 0 {
-		return DefaultMaxAttempts
+	if d.Retry.MaxAttempts <= 0 {
+		return policy.DefaultMaxAttempts
 	}
-	return d.MaxAttempts
+	return d.Retry.MaxAttempts
 }
 
 func (d *Destination) schedule() []time.Duration {
-	if len(d.Schedule) == 0 {
-		return DefaultSchedule
+	if len(d.Retry.Schedule) == 0 {
+		return policy.DefaultSchedule()
 	}
-	return d.Schedule
+	return d.Retry.Schedule
 }
 
 func (d *Destination) concurrency() int {
 	if d.Concurrency <= 0 {
-		return DefaultConcurrency
+		return policy.DefaultConcurrency
 	}
 	return d.Concurrency
 }
 
-func (d *Destination) paced() bool {
-	return d.RateLimit.Requests > 0 && d.RateLimit.Per > 0
-}
+func (d *Destination) paced() bool { return d.Paced() }
 
 // Validate reports every problem with d, each prefixed by the field it is
-// about (config adds "destinations[i]." in front). Zero values that have a
-// default are fine. It has no side effects.
+// about, for a destination built in code: config validates gateway.yaml's
+// with the same checks (package policy) and file:line. Zero values that
+// have a default are fine. It has no side effects.
 func (d Destination) Validate() error {
 	var errs []error
 	add := func(field, format string, args ...any) {
@@ -195,7 +170,7 @@ func (d Destination) Validate() error {
 	if d.Name == "" {
 		add("name", "must not be empty")
 	}
-	if u, err := url.Parse(d.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if _, ok := policy.HTTPURL(d.URL); !ok {
 		add("url", "must be an absolute http or https URL")
 	}
 	switch d.method() {
@@ -217,11 +192,11 @@ func (d Destination) Validate() error {
 	default:
 		add("format", "must be canonical, ledsak, save_lead, slack or template:FILE, not %q", d.Format)
 	}
-	if len(d.Headers) > MaxHeaders {
-		add("headers", "at most %d, got %d", MaxHeaders, len(d.Headers))
+	if len(d.Headers) > policy.MaxHeaders {
+		add("headers", "at most %d, got %d", policy.MaxHeaders, len(d.Headers))
 	}
 	for i, h := range d.Headers {
-		if !validHeaderName(h.Key) {
+		if !policy.HeaderName(h.Key) {
 			add(fmt.Sprintf("headers[%d]", i), "invalid header name %q", h.Key)
 		}
 		if strings.ContainsAny(h.Value, "\r\n\x00") {
@@ -229,7 +204,7 @@ func (d Destination) Validate() error {
 		}
 	}
 	for i, s := range d.Secrets {
-		if _, err := DecodeSecret(s); err != nil {
+		if _, err := policy.DecodeSecret(s); err != nil {
 			// The secret itself never goes into an error.
 			add(fmt.Sprintf("secret[%d]", i), "must be whsec_ followed by base64")
 		}
@@ -239,36 +214,13 @@ func (d Destination) Validate() error {
 			add(fmt.Sprintf("filters[%d].path", i), "must not be empty")
 		}
 	}
-	if d.Timeout < 0 || d.Timeout > MaxAttemptTime {
-		add("timeout", "must be between 0 and %s", MaxAttemptTime)
-	}
-	if d.Concurrency < 0 || d.Concurrency > MaxConcurrency {
-		add("concurrency", "must be between 0 and %d", MaxConcurrency)
-	}
-	for i, s := range d.Schedule {
-		if s < 0 {
-			add(fmt.Sprintf("retry.schedule[%d]", i), "must not be negative")
-		}
-	}
-	if d.RateLimit.Requests < 0 || d.RateLimit.Per < 0 || (d.RateLimit.Requests > 0 && d.RateLimit.Per == 0) {
-		add("rate_limit", "needs requests > 0 and per > 0")
+	if err := d.Delivery.Or(policy.Default()).Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if d.NotifyOnFailure != "" {
-		if u, err := url.Parse(d.NotifyOnFailure); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if _, ok := policy.HTTPURL(d.NotifyOnFailure); !ok {
 			add("notify_on_failure", "must be an absolute http or https URL")
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range []byte(s) {
-		if c <= ' ' || c >= 0x7f || strings.IndexByte("()<>@,;:\\\"/[]?={}", c) >= 0 {
-			return false
-		}
-	}
-	return true
 }

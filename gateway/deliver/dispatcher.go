@@ -13,6 +13,7 @@ import (
 
 	"leadgate/gateway/lead"
 	"leadgate/gateway/metrics"
+	"leadgate/gateway/policy"
 	"leadgate/gateway/ratelimit"
 	"leadgate/gateway/store"
 )
@@ -70,7 +71,7 @@ type Options struct {
 const maxBatch = 64
 
 // MaxConcurrency is the default cap on one destination's Concurrency.
-const MaxConcurrency = 256
+const MaxConcurrency = policy.MaxConcurrency
 
 // defaultPollMax is the longest idle poll of a destination's queue.
 const defaultPollMax = time.Second
@@ -84,7 +85,7 @@ const defaultPollMax = time.Second
 const (
 	MaxLease       = 27 * time.Second
 	settleMargin   = 4 * time.Second
-	MaxAttemptTime = 20 * time.Second
+	MaxAttemptTime = policy.MaxAttemptTime
 )
 
 // queue is what the dispatcher needs of the store (Options.Store): the

@@ -22,6 +22,7 @@ import (
 	"leadgate/gateway/internal/syncbuf"
 	"leadgate/gateway/lead"
 	"leadgate/gateway/metrics"
+	"leadgate/gateway/policy"
 	"leadgate/gateway/ratelimit"
 	"leadgate/gateway/store"
 )
@@ -117,8 +118,8 @@ func counter(t *testing.T, m *metrics.Metrics, dest, outcome string) float64 {
 
 func TestRetryThenSuccessKeepsWebhookID(t *testing.T) {
 	s := newSink(t, 500, 500, 200)
-	d := Destination{Name: "crm", URL: s.URL, Enabled: true, AllowPrivate: true,
-		MaxAttempts: 5, Schedule: []time.Duration{5 * time.Minute, time.Hour}, Secrets: []string{testSecret}}
+	d := Destination{Name: "crm", URL: s.URL, Enabled: true, AllowPrivate: true, Secrets: []string{testSecret},
+		Delivery: policy.Delivery{Retry: policy.Retry{MaxAttempts: 5, Schedule: []time.Duration{5 * time.Minute, time.Hour}}}}
 	h := start(t, []Destination{d}, nil)
 	h.enqueue("crm", "evt_retry")
 
@@ -171,7 +172,8 @@ func TestNonRetryableDeadLettersAndNotifies(t *testing.T) {
 	s := newSink(t, 400)
 	notice := newSink(t, 200)
 	d := Destination{Name: "crm", URL: s.URL + "/hook?token=tok", Enabled: true, AllowPrivate: true,
-		MaxAttempts: 8, Headers: []Header{{"X-Api-Key", "hdr-secret"}}, Secrets: []string{testSecret},
+		Delivery: policy.Delivery{Retry: policy.Retry{MaxAttempts: 8}},
+		Headers:  []Header{{"X-Api-Key", "hdr-secret"}}, Secrets: []string{testSecret},
 		NotifyOnFailure: notice.URL + "/dead"}
 	h := start(t, []Destination{d}, nil)
 	did := h.enqueue("crm", "evt_dead")
@@ -210,7 +212,7 @@ func TestNonRetryableDeadLettersAndNotifies(t *testing.T) {
 func TestAttemptsUsedUpDeadLettersToGatewayNotify(t *testing.T) {
 	s := newSink(t, 503)
 	notice := newSink(t, 200)
-	d := Destination{Name: "crm", URL: s.URL, Enabled: true, AllowPrivate: true, MaxAttempts: 2, Schedule: []time.Duration{time.Second}}
+	d := Destination{Name: "crm", URL: s.URL, Enabled: true, AllowPrivate: true, Delivery: policy.Delivery{Retry: policy.Retry{MaxAttempts: 2, Schedule: []time.Duration{time.Second}}}}
 	h := start(t, []Destination{d}, func(o *Options) { o.NotifyURL = notice.URL })
 	h.enqueue("crm", "evt_used_up")
 	if o := h.st.next(t); o.State != store.Retrying {
@@ -263,7 +265,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSink(t, 429)
 			s.header.Set("Retry-After", tc.retryAfter)
-			d := Destination{Name: "crm", URL: s.URL, Enabled: true, AllowPrivate: true, MaxAttempts: 3, Schedule: []time.Duration{tc.schedule}}
+			d := Destination{Name: "crm", URL: s.URL, Enabled: true, AllowPrivate: true, Delivery: policy.Delivery{Retry: policy.Retry{MaxAttempts: 3, Schedule: []time.Duration{tc.schedule}}}}
 			h := start(t, []Destination{d}, nil)
 			h.enqueue("crm", "evt_ra")
 			o := h.st.next(t)
@@ -279,7 +281,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 
 func TestRetryDelayJitterAndLastEntryRepeats(t *testing.T) {
 	dp := New(Options{Store: newMemStore()})
-	d := &Destination{Schedule: []time.Duration{10 * time.Second, 100 * time.Second}}
+	d := &Destination{Delivery: policy.Delivery{Retry: policy.Retry{Schedule: []time.Duration{10 * time.Second, 100 * time.Second}}}}
 	for _, tc := range []struct {
 		attempt int
 		base    time.Duration
@@ -416,8 +418,8 @@ func (r *recordingLimiter) Allow(ctx context.Context, key string, l ratelimit.Li
 func TestPacingNeverExceedsWindow(t *testing.T) {
 	const n, limit, per = 15, 5, time.Second
 	s := newSink(t, 200)
-	d := Destination{Name: "paced", URL: s.URL, Enabled: true, AllowPrivate: true, Concurrency: 8,
-		RateLimit: rateLimit(limit, per)}
+	d := Destination{Name: "paced", URL: s.URL, Enabled: true, AllowPrivate: true,
+		Delivery: policy.Delivery{Concurrency: 8, RateLimit: rateLimit(limit, per)}}
 	lim := newRecordingLimiter()
 	h := start(t, []Destination{d}, func(o *Options) { o.Limiter = lim })
 	for i := range n {
@@ -480,10 +482,10 @@ func TestSlowDestinationsDoNotStarveAnother(t *testing.T) {
 	paced := newSink(t, 200)
 	const limit = 4
 	ds := []Destination{
-		{Name: "slow1", URL: slow.URL + "/1", Enabled: true, AllowPrivate: true, Concurrency: 3 * limit, Timeout: MaxAttemptTime},
-		{Name: "slow2", URL: slow.URL + "/2", Enabled: true, AllowPrivate: true, Concurrency: 3 * limit, Timeout: MaxAttemptTime},
-		{Name: "paced", URL: paced.URL, Enabled: true, AllowPrivate: true, Concurrency: 3 * limit, RateLimit: rateLimit(1, time.Hour)},
-		{Name: "fast", URL: fast.URL, Enabled: true, AllowPrivate: true, Concurrency: 2},
+		{Name: "slow1", URL: slow.URL + "/1", Enabled: true, AllowPrivate: true, Delivery: policy.Delivery{Concurrency: 3 * limit, Timeout: MaxAttemptTime}},
+		{Name: "slow2", URL: slow.URL + "/2", Enabled: true, AllowPrivate: true, Delivery: policy.Delivery{Concurrency: 3 * limit, Timeout: MaxAttemptTime}},
+		{Name: "paced", URL: paced.URL, Enabled: true, AllowPrivate: true, Delivery: policy.Delivery{Concurrency: 3 * limit, RateLimit: rateLimit(1, time.Hour)}},
+		{Name: "fast", URL: fast.URL, Enabled: true, AllowPrivate: true, Delivery: policy.Delivery{Concurrency: 2}},
 	}
 	h := start(t, ds, func(o *Options) { o.MaxConcurrency = limit })
 	for i := range 3 * limit {
@@ -535,7 +537,7 @@ func TestShutdownLeavesInFlightForRestart(t *testing.T) {
 	defer close(release)
 	st := newMemStore()
 	clock := newTestClock()
-	d := Destination{Name: "crm", URL: hang.URL, Enabled: true, AllowPrivate: true, Timeout: time.Minute}
+	d := Destination{Name: "crm", URL: hang.URL, Enabled: true, AllowPrivate: true, Delivery: policy.Delivery{Timeout: time.Minute}}
 	dp := New(Options{Store: st, Now: clock.Now})
 	dp.SetDestinations([]Destination{d})
 	ev := *sampleEvent()
@@ -602,8 +604,8 @@ func TestDeliveryLogLinesCarryRequestID(t *testing.T) {
 	s := newSink(t, 503, 400)
 	notice := newSink(t, 500)
 	logs := &syncbuf.Buffer{}
-	d := Destination{Name: "crm", URL: s.URL, Enabled: true, AllowPrivate: true, MaxAttempts: 8,
-		Schedule: []time.Duration{time.Second}, NotifyOnFailure: notice.URL}
+	d := Destination{Name: "crm", URL: s.URL, Enabled: true, AllowPrivate: true, NotifyOnFailure: notice.URL,
+		Delivery: policy.Delivery{Retry: policy.Retry{MaxAttempts: 8, Schedule: []time.Duration{time.Second}}}}
 	h := start(t, []Destination{d}, func(o *Options) {
 		// The default level: every outcome has its line there.
 		o.Log = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -662,10 +664,10 @@ func TestLeaseLetsAnotherReplicaTakeOverWithin30s(t *testing.T) {
 		want time.Duration
 	}{
 		{"default timeout", Destination{}, 19 * time.Second},
-		{"short timeout", Destination{Timeout: 5 * time.Second}, 9 * time.Second},
-		{"timeout over the cap", Destination{Timeout: 5 * time.Minute}, 24 * time.Second},
-		{"paced, contract example", Destination{Timeout: 15 * time.Second, RateLimit: ratelimit.Limit{Requests: 25, Per: 5 * time.Second}}, 27 * time.Second},
-		{"paced, long window", Destination{Timeout: 20 * time.Second, RateLimit: ratelimit.Limit{Requests: 1, Per: time.Hour}}, 27 * time.Second},
+		{"short timeout", Destination{Delivery: policy.Delivery{Timeout: 5 * time.Second}}, 9 * time.Second},
+		{"timeout over the cap", Destination{Delivery: policy.Delivery{Timeout: 5 * time.Minute}}, 24 * time.Second},
+		{"paced, contract example", Destination{Delivery: policy.Delivery{Timeout: 15 * time.Second, RateLimit: ratelimit.Limit{Requests: 25, Per: 5 * time.Second}}}, 27 * time.Second},
+		{"paced, long window", Destination{Delivery: policy.Delivery{Timeout: 20 * time.Second, RateLimit: ratelimit.Limit{Requests: 1, Per: time.Hour}}}, 27 * time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -693,7 +695,7 @@ func TestPaceMargin(t *testing.T) {
 			t.Errorf("paceMargin(%s) = %s, want %s", tc.per, got, tc.want)
 		}
 	}
-	d := &Destination{RateLimit: rateLimit(25, 5*time.Second)}
+	d := &Destination{Delivery: policy.Delivery{RateLimit: rateLimit(25, 5*time.Second)}}
 	if got := paceLimit(d); got != rateLimit(25, 5500*time.Millisecond) {
 		t.Errorf("paceLimit = %+v, want 25 per 5.5s", got)
 	}
@@ -710,7 +712,7 @@ func TestPacingWaitStaysWithinTheLease(t *testing.T) {
 	logs := &syncbuf.Buffer{}
 	st := newMemStore()
 	dp := New(Options{Store: st, Limiter: refuse, Log: slog.New(slog.NewJSONHandler(logs, nil))})
-	d := &Destination{Name: "paced", URL: s.URL, Enabled: true, AllowPrivate: true, RateLimit: rateLimit(1, time.Hour)}
+	d := &Destination{Name: "paced", URL: s.URL, Enabled: true, AllowPrivate: true, Delivery: policy.Delivery{RateLimit: rateLimit(1, time.Hour)}}
 	w := &worker{name: d.Name, wake: make(chan struct{}, 1)}
 	w.inflight.Add(1)
 	dp.work.Add(1)

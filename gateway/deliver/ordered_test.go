@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"leadgate/gateway/lead"
+	"leadgate/gateway/policy"
 	"leadgate/gateway/store"
 	"leadgate/gateway/store/bolt"
 )
@@ -86,8 +87,8 @@ func TestOrderedDestinationWaitsForRetry(t *testing.T) {
 	clock := newTestClock()
 	dp := New(Options{Store: st, Now: clock.Now, Jitter: func(d time.Duration) time.Duration { return d }})
 	dp.SetDestinations([]Destination{
-		{Name: "crm", URL: s.URL + "/crm", Enabled: true, AllowPrivate: true, Ordered: true, Schedule: []time.Duration{time.Minute}},
-		{Name: "plain", URL: s.URL + "/plain", Enabled: true, AllowPrivate: true, Schedule: []time.Duration{time.Minute}},
+		{Name: "crm", URL: s.URL + "/crm", Enabled: true, AllowPrivate: true, Delivery: policy.Delivery{Ordered: true, Retry: policy.Retry{Schedule: []time.Duration{time.Minute}}}},
+		{Name: "plain", URL: s.URL + "/plain", Enabled: true, AllowPrivate: true, Delivery: policy.Delivery{Retry: policy.Retry{Schedule: []time.Duration{time.Minute}}}},
 	})
 	if !dp.Ordered("crm") || dp.Ordered("plain") || dp.Ordered("nobody") {
 		t.Fatalf("Ordered: crm %v, plain %v, nobody %v", dp.Ordered("crm"), dp.Ordered("plain"), dp.Ordered("nobody"))

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"leadgate/gateway/lead"
+	"leadgate/gateway/policy"
 	"leadgate/gateway/store"
 )
 
@@ -156,7 +157,7 @@ func (s *HTTPSender) send(ctx context.Context, d *Destination, ev *lead.Event, k
 		return Result{}, nil, errors.New("build request: invalid destination url")
 	}
 	for i, h := range d.Headers {
-		if i == MaxHeaders {
+		if i == policy.MaxHeaders {
 			break
 		}
 		req.Header.Add(h.Key, h.Value)

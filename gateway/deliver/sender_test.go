@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"io"
+	"leadgate/gateway/policy"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -203,7 +204,7 @@ func TestSSRFGuard(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			before := hits.Load()
 			s := &HTTPSender{Resolver: resolver, AllowPrivate: tc.global}
-			d := &Destination{Name: "sub", URL: tc.url, AllowPrivate: tc.allowPrivate, Timeout: 5 * time.Second}
+			d := &Destination{Name: "sub", URL: tc.url, AllowPrivate: tc.allowPrivate, Delivery: policy.Delivery{Timeout: 5 * time.Second}}
 			res, err := s.Send(context.Background(), d, sampleEvent())
 			if tc.wantBlocked {
 				if !errors.Is(err, ErrBlockedAddress) || res.Retry {
@@ -293,7 +294,7 @@ func TestHTTPSenderTimeoutIsRetried(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(release)
-	d := &Destination{Name: "slow", URL: srv.URL, AllowPrivate: true, Timeout: 100 * time.Millisecond}
+	d := &Destination{Name: "slow", URL: srv.URL, AllowPrivate: true, Delivery: policy.Delivery{Timeout: 100 * time.Millisecond}}
 	res, err := (&HTTPSender{}).Send(context.Background(), d, sampleEvent())
 	if err == nil || !res.Retry || !strings.Contains(err.Error(), "timeout after 100ms") {
 		t.Fatalf("Send = %+v, %v; want a retryable timeout", res, err)
@@ -313,7 +314,7 @@ func TestHTTPSenderReusesConnections(t *testing.T) {
 	srv.Start()
 	defer srv.Close()
 	s := &HTTPSender{}
-	d := &Destination{Name: "crm", URL: srv.URL, AllowPrivate: true, Concurrency: 1}
+	d := &Destination{Name: "crm", URL: srv.URL, AllowPrivate: true, Delivery: policy.Delivery{Concurrency: 1}}
 	for range 20 {
 		if _, err := s.Send(context.Background(), d, sampleEvent()); err != nil {
 			t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 
 	"leadgate/gateway/internal/syncbuf"
 	"leadgate/gateway/metrics"
+	"leadgate/gateway/policy"
 	"leadgate/gateway/ratelimit"
 	"leadgate/gateway/store"
 )
@@ -96,8 +97,8 @@ func TestDeadLetterNoticesAreBounded(t *testing.T) {
 func TestRaisedRateLimitTakesEffect(t *testing.T) {
 	s := newSink(t, 200)
 	lim := ratelimit.NewLocal(ratelimit.LocalOptions{})
-	d := Destination{Name: "paced", URL: s.URL, Enabled: true, AllowPrivate: true, Timeout: MaxAttemptTime,
-		RateLimit: rateLimit(1, time.Hour)}
+	d := Destination{Name: "paced", URL: s.URL, Enabled: true, AllowPrivate: true,
+		Delivery: policy.Delivery{Timeout: MaxAttemptTime, RateLimit: rateLimit(1, time.Hour)}}
 	// Another replica used the only slot of the hour.
 	if dec, err := lim.Allow(context.Background(), "out:paced", paceLimit(&d)); err != nil || !dec.Allowed {
 		t.Fatal(dec, err)
@@ -120,8 +121,8 @@ func TestRaisedRateLimitTakesEffect(t *testing.T) {
 func TestPacingLeasesNoMoreThanAdmitted(t *testing.T) {
 	s := newSink(t, 200)
 	logs := &syncbuf.Buffer{}
-	d := Destination{Name: "paced", URL: s.URL, Enabled: true, AllowPrivate: true, Timeout: MaxAttemptTime,
-		Concurrency: 16, RateLimit: rateLimit(5, time.Second)}
+	d := Destination{Name: "paced", URL: s.URL, Enabled: true, AllowPrivate: true,
+		Delivery: policy.Delivery{Timeout: MaxAttemptTime, Concurrency: 16, RateLimit: rateLimit(5, time.Second)}}
 	h := start(t, []Destination{d}, func(o *Options) { o.Log = slog.New(slog.NewJSONHandler(logs, nil)) })
 	const n = 40
 	for i := range n {
@@ -143,7 +144,7 @@ func TestPacingLeasesNoMoreThanAdmitted(t *testing.T) {
 func TestRetryAfterHoldsTheDestination(t *testing.T) {
 	s := newSink(t, 429, 200)
 	s.header.Set("Retry-After", "2")
-	d := Destination{Name: "crm", URL: s.URL, Enabled: true, AllowPrivate: true, Concurrency: 1}
+	d := Destination{Name: "crm", URL: s.URL, Enabled: true, AllowPrivate: true, Delivery: policy.Delivery{Concurrency: 1}}
 	h := start(t, []Destination{d}, nil)
 	for i := range 3 {
 		h.enqueue("crm", fmt.Sprint("evt_", i))

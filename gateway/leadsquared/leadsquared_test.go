@@ -22,6 +22,7 @@ import (
 	"leadgate/gateway/deliver"
 	"leadgate/gateway/lead"
 	"leadgate/gateway/metrics"
+	"leadgate/gateway/policy"
 	"leadgate/gateway/ratelimit"
 	"leadgate/gateway/store"
 	"leadgate/gateway/store/bolt"
@@ -175,13 +176,14 @@ func TestCreateSeedExample(t *testing.T) {
 			{Key: "x-api-key", Value: "j5FtwJk44e6fJHzbKc3fa82pJQQoBa7MebQHXAP"},
 			{Key: "x-api-key", Value: "j5FtwJk44e6fJHzbKc3fa82pJQQoBa7MebQHXAP6"},
 		},
-		Events:      []string{lead.FormSubmitted},
-		Enabled:     true,
-		Timeout:     15 * time.Second,
-		MaxAttempts: 8,
-		Schedule:    defaultSchedule,
-		Concurrency: deliver.DefaultConcurrency,
-		Ordered:     true, // a CRM gets a lead's events in order
+		Events:  []string{lead.FormSubmitted},
+		Enabled: true,
+		Delivery: policy.Delivery{
+			Timeout:     15 * time.Second,
+			Retry:       policy.Retry{MaxAttempts: 8, Schedule: defaultSchedule},
+			Concurrency: policy.SubscriptionConcurrency,
+			Ordered:     true, // a CRM gets a lead's events in order
+		},
 	}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Destinations:\n got %+v\nwant %+v", got, want)
@@ -239,8 +241,9 @@ func TestCreateBodyForms(t *testing.T) {
 			id := h.create(t, tt.body)
 			want := deliver.Destination{
 				Name: "lsq-" + id, Method: "POST", ContentType: "application/json", Format: "canonical",
-				Events: []string{lead.FormSubmitted}, Enabled: true, Timeout: 15 * time.Second,
-				MaxAttempts: 8, Schedule: defaultSchedule, Concurrency: deliver.DefaultConcurrency, Ordered: true,
+				Events: []string{lead.FormSubmitted}, Enabled: true,
+				Delivery: policy.Delivery{Timeout: 15 * time.Second, Retry: policy.Retry{MaxAttempts: 8, Schedule: defaultSchedule},
+					Concurrency: policy.SubscriptionConcurrency, Ordered: true},
 			}
 			tt.want(&want)
 			got := h.destinations(t)
@@ -341,14 +344,15 @@ func TestCreateErrors(t *testing.T) {
 
 func TestDefaultsReachDestinations(t *testing.T) {
 	d := Defaults{
-		Timeout: 3 * time.Second, MaxAttempts: 2, Schedule: []time.Duration{time.Second},
-		Concurrency: 7, Secrets: []string{"whsec_c2VjcmV0"},
+		Delivery: policy.Delivery{Timeout: 3 * time.Second, Retry: policy.Retry{MaxAttempts: 2, Schedule: []time.Duration{time.Second}},
+			Concurrency: 7},
+		Secrets: []string{"whsec_c2VjcmV0"},
 	}
 	h := newHarness(t, func(o *Options) { o.Defaults = d })
 	h.create(t, seedBody(t))
 	got := h.destinations(t)
-	if len(got) != 1 || got[0].Timeout != d.Timeout || got[0].MaxAttempts != 2 ||
-		!reflect.DeepEqual(got[0].Schedule, d.Schedule) || got[0].Concurrency != 7 || !reflect.DeepEqual(got[0].Secrets, d.Secrets) {
+	if len(got) != 1 || got[0].Timeout != d.Delivery.Timeout || got[0].Retry.MaxAttempts != 2 ||
+		!reflect.DeepEqual(got[0].Retry.Schedule, d.Delivery.Retry.Schedule) || got[0].Concurrency != 7 || !reflect.DeepEqual(got[0].Secrets, d.Secrets) {
 		t.Fatalf("Destinations = %+v, want the Defaults %+v", got, d)
 	}
 	if err := got[0].Validate(); err != nil {
@@ -356,11 +360,13 @@ func TestDefaultsReachDestinations(t *testing.T) {
 	}
 }
 
-// gateway.yaml's subscriptions.ordered: false (Defaults.Unordered) makes
-// subscriptions unordered; they are ordered otherwise.
+// gateway.yaml's subscriptions.ordered: false (Delivery.Ordered false)
+// makes subscriptions unordered; they are ordered otherwise.
 func TestUnorderedSubscriptions(t *testing.T) {
 	for _, unordered := range []bool{false, true} {
-		h := newHarness(t, func(o *Options) { o.Defaults = Defaults{Unordered: unordered} })
+		pol := policy.Subscription()
+		pol.Ordered = !unordered
+		h := newHarness(t, func(o *Options) { o.Defaults = Defaults{Delivery: pol} })
 		h.create(t, seedBody(t))
 		if got := h.destinations(t); len(got) != 1 || got[0].Ordered == unordered {
 			t.Fatalf("Unordered %v: destinations = %+v, want Ordered %v", unordered, got, !unordered)

@@ -11,6 +11,7 @@ import (
 
 	"leadgate/gateway/deliver"
 	"leadgate/gateway/lead"
+	"leadgate/gateway/policy"
 	"leadgate/gateway/ratelimit"
 	"leadgate/gateway/store"
 )
@@ -30,12 +31,13 @@ func TestSetSettingsAppliesAtOnce(t *testing.T) {
 		t.Fatalf("private URL before the reload: %d %v, want 400", code, out)
 	}
 
-	d := Defaults{Timeout: 3 * time.Second, RateLimit: ratelimit.Limit{Requests: 2, Per: time.Second},
-		Secrets: []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}
+	pol := policy.Subscription()
+	pol.Timeout, pol.RateLimit = 3*time.Second, ratelimit.Limit{Requests: 2, Per: time.Second}
+	d := Defaults{Delivery: pol, Secrets: []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}
 	h.api.SetSettings(Settings{AccessKey: "AK-new", SecretKey: "SK-new", AllowPrivate: true, Defaults: d})
 	got := rec.next(t)
-	if len(got) != 1 || got[0].Name != "lsq-"+id || !got[0].AllowPrivate || got[0].Timeout != d.Timeout ||
-		got[0].RateLimit != d.RateLimit || !reflect.DeepEqual(got[0].Secrets, d.Secrets) {
+	if len(got) != 1 || got[0].Name != "lsq-"+id || !got[0].AllowPrivate || got[0].Timeout != d.Delivery.Timeout ||
+		got[0].RateLimit != d.Delivery.RateLimit || !reflect.DeepEqual(got[0].Secrets, d.Secrets) {
 		t.Fatalf("destinations after SetSettings = %+v, want AllowPrivate and the new Defaults", got)
 	}
 

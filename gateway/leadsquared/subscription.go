@@ -5,7 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"net/url"
+	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,7 +14,7 @@ import (
 
 	"leadgate/gateway/deliver"
 	"leadgate/gateway/lead"
-	"leadgate/gateway/ratelimit"
+	"leadgate/gateway/policy"
 )
 
 // MaxCustomHeaders is the seed's limit on CustomHeaders.
@@ -262,11 +263,9 @@ func decodeURL(raw json.RawMessage, allowPrivate bool) (string, error) {
 	if len(s) > maxURLLength {
 		return "", invalid("URL", "is longer than %d characters", maxURLLength)
 	}
-	u, err := url.Parse(s)
-	if err != nil || !u.IsAbs() || u.Host == "" || u.Hostname() == "" {
-		return "", invalid("URL", "must be an absolute http or https URL")
-	}
-	if scheme := strings.ToLower(u.Scheme); scheme != "http" && scheme != "https" {
+	// A host name is needed too: the private-address check reads it.
+	u, ok := policy.HTTPURL(s)
+	if !ok || u.Hostname() == "" {
 		return "", invalid("URL", "must be an absolute http or https URL")
 	}
 	if !allowPrivate && privateHost(u.Hostname()) {
@@ -512,7 +511,7 @@ func decodeHeader(item json.RawMessage, i int) (Header, error) {
 		return Header{}, invalid(field, "must be a {\"Key\", \"Value\"} object with string values")
 	}
 	key := strings.TrimSpace(*h.Key)
-	if !validToken(key) {
+	if !policy.HeaderName(key) {
 		return Header{}, invalid(field+".Key", "%q is not a valid header name", key)
 	}
 	if reservedHeaders[strings.ToLower(key)] {
@@ -531,59 +530,26 @@ func decodeHeader(item json.RawMessage, i int) (Header, error) {
 	return Header{Key: key, Value: value}, nil
 }
 
-// validToken reports an RFC 9110 token, the only valid header name.
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// Defaults are what a subscription gets for the settings LeadSquared's body
-// has no attribute for; main fills them from gateway.yaml's subscriptions
-// block. Zero values take deliver's defaults.
+// Defaults are what a subscription gets for the settings LeadSquared's
+// body has no attribute for; main fills them from gateway.yaml's
+// subscriptions block (config.Subscriptions.Delivery).
 type Defaults struct {
-	// Timeout bounds one delivery attempt.
-	Timeout time.Duration
-	// RateLimit paces each subscription's deliveries (they wait, never
-	// drop); zero is unpaced.
-	RateLimit ratelimit.Limit
-	// MaxAttempts and Schedule are the retry policy.
-	MaxAttempts int
-	Schedule    []time.Duration
-	// Concurrency caps in-flight deliveries per subscription.
-	Concurrency int
+	// Delivery is every subscription's delivery policy. The zero value
+	// stands for policy.Subscription() (ordered, concurrency 4); a field
+	// left zero in another takes policy.Subscription()'s.
+	Delivery policy.Delivery
 	// Secrets, when set, sign subscription deliveries (Standard Webhooks);
 	// LeadSquared has no attribute for a signing secret.
 	Secrets []string
-	// Unordered delivers a subscription's events as they come. By default
-	// (false) a subscription is an ordered destination: a CRM gets one
-	// lead's events in lead_version order.
-	Unordered bool
 }
 
+// withZeroesFilled is d with its policy complete.
 func (d Defaults) withZeroesFilled() Defaults {
-	if d.Timeout <= 0 {
-		d.Timeout = deliver.DefaultTimeout
+	if reflect.ValueOf(d.Delivery).IsZero() {
+		d.Delivery = policy.Subscription()
+		return d
 	}
-	if d.MaxAttempts <= 0 {
-		d.MaxAttempts = deliver.DefaultMaxAttempts
-	}
-	if len(d.Schedule) == 0 {
-		d.Schedule = deliver.DefaultSchedule
-	}
-	if d.Concurrency <= 0 {
-		d.Concurrency = deliver.DefaultConcurrency
-	}
+	d.Delivery = d.Delivery.Or(policy.Subscription())
 	return d
 }
 
@@ -595,6 +561,8 @@ const destinationPrefix = "lsq-"
 
 // destination turns a stored subscription into the delivery's view of it.
 func (s Subscription) destination(d Defaults, allowPrivate bool) deliver.Destination {
+	pol := d.Delivery
+	pol.Retry.Schedule = slices.Clone(pol.Retry.Schedule)
 	dst := deliver.Destination{
 		Name:         DestinationName(s.ID),
 		URL:          s.URL,
@@ -603,14 +571,9 @@ func (s Subscription) destination(d Defaults, allowPrivate bool) deliver.Destina
 		Format:       "canonical",
 		Events:       []string{events[s.WebhookEvent]},
 		Enabled:      true,
-		Timeout:      d.Timeout,
-		RateLimit:    d.RateLimit,
-		MaxAttempts:  d.MaxAttempts,
-		Schedule:     append([]time.Duration(nil), d.Schedule...),
-		Secrets:      append([]string(nil), d.Secrets...),
+		Delivery:     pol,
+		Secrets:      slices.Clone(d.Secrets),
 		AllowPrivate: allowPrivate,
-		Concurrency:  d.Concurrency,
-		Ordered:      !d.Unordered,
 	}
 	for _, h := range s.CustomHeaders {
 		dst.Headers = append(dst.Headers, deliver.Header{Key: h.Key, Value: h.Value})

@@ -9,10 +9,11 @@ import (
 	"time"
 )
 
-// Limit is how many requests a rolling window of Per admits.
+// Limit is how many requests a rolling window of Per admits. The yaml tags
+// are how gateway.yaml writes one (rate_limit: {requests, per}).
 type Limit struct {
-	Requests int
-	Per      time.Duration
+	Requests int           `yaml:"requests"`
+	Per      time.Duration `yaml:"per"`
 }
 
 // Decision is the limiter's answer for one request.
