@@ -8,16 +8,11 @@ package leadsquared
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"reflect"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -207,140 +202,6 @@ func (a *API) Mount(r fiber.Router) {
 	})
 }
 
-// apiError keeps what the caller is told (Type, Msg) apart from what is
-// logged (Err), which never reaches the response.
-type apiError struct {
-	Code int
-	Type string
-	Msg  string
-	Err  error
-}
-
-func (e *apiError) Error() string {
-	if e.Err != nil {
-		return e.Msg + ": " + e.Err.Error()
-	}
-	return e.Msg
-}
-
-func (e *apiError) Unwrap() error { return e.Err }
-
-// errorBody is LeadSquared's error shape.
-type errorBody struct {
-	Status           string `json:"Status"`
-	ExceptionType    string `json:"ExceptionType"`
-	ExceptionMessage string `json:"ExceptionMessage"`
-}
-
-// fail answers err in LeadSquared's error shape. A 500 is logged with a
-// reference the caller is given, and tells nothing else.
-func (a *API) fail(c *fiber.Ctx, err error) error {
-	var ae *apiError
-	var fe *fieldError
-	switch {
-	case errors.As(err, &ae):
-	case errors.As(err, &fe):
-		ae = &apiError{Code: fiber.StatusBadRequest, Type: "MXInvalidInputException", Msg: fe.Error()}
-		if fe.Missing {
-			ae.Type = "MXMandatoryAttributeMissingException"
-		}
-	default:
-		ae = &apiError{Code: fiber.StatusInternalServerError, Err: err}
-	}
-	if ae.Code >= 500 {
-		ref := reference()
-		a.log.Error("leadsquared api call failed", "path", c.Path(), "ref", ref, "err", ae.Err)
-		ae.Type = "MXUnknownException"
-		ae.Msg = "The API call failed. Retry later; if it persists, report reference " + ref + " to the gateway's operator."
-	}
-	return c.Status(ae.Code).JSON(errorBody{Status: "Error", ExceptionType: ae.Type, ExceptionMessage: ae.Msg})
-}
-
-// reference is a short random id tying a 500 answer to its log line.
-func reference() string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-// credentials reads the keys from the query, as LeadSquared sends them
-// (parameter names matched in any case), or from LeadSquared's
-// x-LSQ-AccessKey / x-LSQ-SecretKey headers.
-func credentials(c *fiber.Ctx) (access, secret string) {
-	c.Context().QueryArgs().VisitAll(func(k, v []byte) {
-		switch strings.ToLower(string(k)) {
-		case "accesskey":
-			access = string(v)
-		case "secretkey":
-			secret = string(v)
-		}
-	})
-	if access == "" {
-		access = c.Get("x-LSQ-AccessKey")
-	}
-	if secret == "" {
-		secret = c.Get("x-LSQ-SecretKey")
-	}
-	return access, secret
-}
-
-// rateLimit admits at most a.limit calls per access key (the key as given,
-// right or wrong, so guessing is limited too). When the shared limiter is
-// unreachable the call goes through: the keys still guard the API and the
-// store call that follows fails on its own if Redis is down.
-func (a *API) rateLimit(c *fiber.Ctx) error {
-	access, _ := credentials(c)
-	sum := sha256.Sum256([]byte(access))
-	key := "api:lsq:" + hex.EncodeToString(sum[:8])
-	ctx, cancel := context.WithTimeout(context.Background(), limiterTimeout)
-	defer cancel()
-	d, err := a.limiter.Allow(ctx, key, a.limit)
-	if err != nil {
-		a.log.Warn("leadsquared api rate limiter unavailable; admitting", "err", err)
-		return c.Next()
-	}
-	policy, remaining := ratelimit.Headers(d, "api")
-	c.Set("RateLimit-Policy", policy)
-	c.Set("RateLimit", remaining)
-	if !d.Allowed {
-		a.metrics.RateLimited.WithLabelValues("api").Inc()
-		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(ratelimit.RetryAfterSeconds(d)))
-		return a.fail(c, &apiError{Code: fiber.StatusTooManyRequests, Type: "MXAPIRateLimitExceededException",
-			Msg: fmt.Sprintf("API calls exceeded the limit of %d in %s", a.limit.Requests, perText(a.limit.Per))})
-	}
-	return c.Next()
-}
-
-// perText writes a window the way the seed does: "5 second(s)".
-func perText(d time.Duration) string {
-	if d%time.Second == 0 {
-		return fmt.Sprintf("%d second(s)", int(d/time.Second))
-	}
-	return d.String()
-}
-
-// authed refuses a call without the admin keys before h runs.
-func (a *API) authed(h fiber.Handler) fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		access, secret := credentials(c)
-		cur := a.cur.Load()
-		switch v, wait := a.guard.Check(c, cur.accessKey, cur.secretKey, access, secret); v {
-		case adminkeys.Throttled:
-			secs := adminkeys.RetryAfterSeconds(wait)
-			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(secs))
-			return a.fail(c, &apiError{Code: fiber.StatusTooManyRequests, Type: "MXAPIRateLimitExceededException",
-				Msg: fmt.Sprintf("Too many calls with invalid access credentials from this address. Retry after %d second(s).", secs)})
-		case adminkeys.Denied:
-			return a.fail(c, &apiError{Code: fiber.StatusUnauthorized, Type: "MXUnAuthorizedAccessException",
-				Msg: "The API call was made with invalid access credentials. Check your AccessKey and SecretKey."})
-		}
-		if err := h(c); err != nil {
-			return a.fail(c, err)
-		}
-		return nil
-	}
-}
-
 // success is LeadSquared's success envelope.
 type success struct {
 	Status  string `json:"Status"`
@@ -464,64 +325,4 @@ func hostOf(raw string) string {
 		return ""
 	}
 	return u.Host
-}
-
-// put stores a new subscription, at most MaxSubscriptions of them
-// (store.ErrFull beyond).
-func (a *API) put(ctx context.Context, s Subscription) error {
-	b, err := json.Marshal(s)
-	if err != nil {
-		return fmt.Errorf("encode subscription: %w", err)
-	}
-	if err := a.store.PutSubscription(ctx, store.Subscription{ID: s.ID, Body: b}, MaxSubscriptions); err != nil {
-		return fmt.Errorf("put subscription: %w", err)
-	}
-	return nil
-}
-
-// replace writes s over the stored subscription of its id, only if that
-// still exists.
-func (a *API) replace(ctx context.Context, s Subscription) error {
-	b, err := json.Marshal(s)
-	if err != nil {
-		return fmt.Errorf("encode subscription: %w", err)
-	}
-	if err := a.store.UpdateSubscription(ctx, store.Subscription{ID: s.ID, Body: b}); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return notFound(s.ID)
-		}
-		return fmt.Errorf("update subscription: %w", err)
-	}
-	return nil
-}
-
-// abandon dead-letters what is still queued for deleted subscription id:
-// nothing would ever deliver it, and it would count in
-// gateway_queue_depth for good. The dead letters keep the name lsq-<id>
-// and can be read and replayed like any other. A failure is only logged:
-// Watch's sweep finds what is left.
-func (a *API) abandon(ctx context.Context, id string) {
-	n, err := a.store.AbandonQueued(ctx, DestinationName(id), a.now().UTC(), abandonReason)
-	if err != nil {
-		a.log.Warn("deleted subscription's queued deliveries not dead-lettered yet; the sweep retries", "id", id, "err", err)
-		return
-	}
-	if n > 0 {
-		a.log.Info("deleted subscription's queued deliveries dead-lettered", "id", id, "count", n)
-	}
-}
-
-// get finds one subscription. The store has no single-item read; the list
-// is small (one record per subscription) and read on change anyway.
-func (a *API) get(ctx context.Context, id string) (Subscription, error) {
-	subs, err := a.list(ctx)
-	if err != nil {
-		return Subscription{}, err
-	}
-	for _, s := range subs {
-		if s.ID == id {
-			return s, nil
-		}
-	}
-	return Subscription{}, notFound(id)
 }
