@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"io"
-	"leadgate/gateway/policy"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"leadgate/gateway/policy"
 )
 
 var testSecret = "whsec_" + base64.StdEncoding.EncodeToString([]byte("leadgate test secret 0123456789"))

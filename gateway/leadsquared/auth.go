@@ -7,13 +7,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"leadgate/gateway/adminkeys"
-	"leadgate/gateway/ratelimit"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"leadgate/gateway/adminkeys"
+	"leadgate/gateway/ratelimit"
 )
 
 // apiError keeps what the caller is told (Type, Msg) apart from what is

@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"leadgate/gateway/lead"
-	"leadgate/gateway/policy"
 	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
+
+	"leadgate/gateway/lead"
+	"leadgate/gateway/policy"
 )
 
 // This file decodes and checks a Create or Update body, leniently, as
