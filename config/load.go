@@ -358,24 +358,6 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 	}
 }
 
-// yamlFields maps the yaml keys of struct type t to their field indexes;
-// a field tagged ",inline" (a destination's policy.Delivery) brings its
-// own keys in.
-func yamlFields(t reflect.Type, at []int, fields map[string][]int) {
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		index := append(slices.Clone(at), i)
-		switch {
-		case !f.IsExported() || name == "-":
-		case name == "" && opts == "inline" && f.Type.Kind() == reflect.Struct:
-			yamlFields(f.Type, index, fields)
-		case name != "":
-			fields[name] = index
-		}
-	}
-}
-
 // decodeMap decodes a mapping with string keys.
 func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind != yaml.MappingNode {
