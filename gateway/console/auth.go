@@ -15,6 +15,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"leadgate/gateway/adminkeys"
+	"leadgate/gateway/httperr"
 	"leadgate/gateway/ratelimit"
 	"leadgate/gateway/server"
 )
@@ -124,11 +125,11 @@ func (c *Console) signedIn(ctx *fiber.Ctx) bool {
 // anti-forgery header.
 func (c *Console) requireSession(ctx *fiber.Ctx) error {
 	if !c.signedIn(ctx) {
-		return &server.HTTPError{Code: fiber.StatusUnauthorized, Msg: "sign in first",
+		return &httperr.Error{Code: fiber.StatusUnauthorized, Msg: "sign in first",
 			Details: []any{"open /ui/ and sign in with the admin keys"}}
 	}
 	if ctx.Get(CSRFHeader) != "1" {
-		return &server.HTTPError{Code: fiber.StatusForbidden, Msg: "console calls need the " + CSRFHeader + " header"}
+		return &httperr.Error{Code: fiber.StatusForbidden, Msg: "console calls need the " + CSRFHeader + " header"}
 	}
 	return ctx.Next()
 }
@@ -141,10 +142,10 @@ func (c *Console) requireKeys(ctx *fiber.Ctx) error {
 	case adminkeys.Granted:
 		return ctx.Next()
 	case adminkeys.Throttled:
-		return &server.HTTPError{Code: fiber.StatusTooManyRequests, Msg: "too many wrong admin keys",
+		return &httperr.Error{Code: fiber.StatusTooManyRequests, Msg: "too many wrong admin keys",
 			Details: []any{"wait for Retry-After before trying again"}, RetryAfter: adminkeys.RetryAfterSeconds(wait)}
 	}
-	return &server.HTTPError{Code: fiber.StatusUnauthorized, Msg: "admin keys missing or wrong",
+	return &httperr.Error{Code: fiber.StatusUnauthorized, Msg: "admin keys missing or wrong",
 		Details: []any{"send X-Access-Key and X-Secret-Key with the keys of admin in gateway.yaml"}}
 }
 
@@ -252,7 +253,7 @@ func (c *Console) logout(ctx *fiber.Ctx) error {
 		lctx, cancel := context.WithTimeout(context.Background(), limiterTimeout)
 		defer cancel()
 		if _, err := c.opts.Limiter.Allow(lctx, signoutKey(id), c.signoutLimit()); err != nil {
-			return &server.HTTPError{Code: fiber.StatusServiceUnavailable, Msg: "sign-out not recorded, retry later",
+			return &httperr.Error{Code: fiber.StatusServiceUnavailable, Msg: "sign-out not recorded, retry later",
 				RetryAfter: 1, Err: err}
 		}
 	}

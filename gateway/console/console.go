@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"leadgate/gateway/adminkeys"
+	"leadgate/gateway/httperr"
 	"leadgate/gateway/leadsquared"
 	"leadgate/gateway/ratelimit"
 	"leadgate/gateway/server"
@@ -148,7 +149,7 @@ func (c *Console) Mount(r fiber.Router) {
 	api.Get("/subscriptions", c.subscriptions)
 	api.Delete("/subscriptions/:id", c.deleteSubscription)
 	api.Get("/meta", c.meta)
-	api.Use(func(*fiber.Ctx) error { return &server.HTTPError{Code: fiber.StatusNotFound, Msg: "not found"} })
+	api.Use(func(*fiber.Ctx) error { return &httperr.Error{Code: fiber.StatusNotFound, Msg: "not found"} })
 
 	c.calls(r.Group("/admin", c.requireKeys))
 }

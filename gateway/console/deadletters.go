@@ -7,6 +7,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"leadgate/gateway/httperr"
 	"leadgate/gateway/leadsquared"
 	"leadgate/gateway/server"
 )
@@ -33,7 +34,7 @@ func (c *Console) replayOne(ctx *fiber.Ctx) error {
 func (c *Console) replayAll(ctx *fiber.Ctx) error {
 	dest := ctx.Query("destination")
 	if dest == "" {
-		return &server.HTTPError{Code: fiber.StatusBadRequest, Msg: "destination required"}
+		return &httperr.Error{Code: fiber.StatusBadRequest, Msg: "destination required"}
 	}
 	ctx2, cancel := callContext()
 	defer cancel()
@@ -71,7 +72,7 @@ func (c *Console) subscriptions(ctx *fiber.Ctx) error {
 	defer cancel()
 	subs, err := c.opts.Subscriptions.List(ctx2)
 	if err != nil {
-		return &server.HTTPError{Code: fiber.StatusServiceUnavailable, Msg: "store unavailable, retry later", RetryAfter: 1, Err: err}
+		return &httperr.Error{Code: fiber.StatusServiceUnavailable, Msg: "store unavailable, retry later", RetryAfter: 1, Err: err}
 	}
 	for _, s := range subs {
 		v := subscriptionView{ID: s.ID, Destination: leadsquared.DestinationName(s.ID), Description: s.Description,
@@ -91,11 +92,11 @@ func (c *Console) subscriptions(ctx *fiber.Ctx) error {
 
 func (c *Console) deleteSubscription(ctx *fiber.Ctx) error {
 	if c.opts.Subscriptions == nil {
-		return &server.HTTPError{Code: fiber.StatusNotFound, Msg: "subscription not found"}
+		return &httperr.Error{Code: fiber.StatusNotFound, Msg: "subscription not found"}
 	}
 	id, err := url.PathUnescape(ctx.Params("id"))
 	if err != nil {
-		return &server.HTTPError{Code: fiber.StatusBadRequest, Msg: "bad id"}
+		return &httperr.Error{Code: fiber.StatusBadRequest, Msg: "bad id"}
 	}
 	ctx2, cancel := callContext()
 	defer cancel()

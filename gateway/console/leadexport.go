@@ -3,6 +3,7 @@ package console
 import (
 	"github.com/gofiber/fiber/v2"
 
+	"leadgate/gateway/httperr"
 	"leadgate/gateway/server"
 )
 
@@ -21,7 +22,7 @@ func (c *Console) exportLeads(ctx *fiber.Ctx) error {
 // request carries it), and no other origin can read the answer.
 func (c *Console) requireSignIn(ctx *fiber.Ctx) error {
 	if !c.signedIn(ctx) {
-		return &server.HTTPError{Code: fiber.StatusUnauthorized, Msg: "sign in first",
+		return &httperr.Error{Code: fiber.StatusUnauthorized, Msg: "sign in first",
 			Details: []any{"open /ui/ and sign in with the admin keys"}}
 	}
 	return ctx.Next()

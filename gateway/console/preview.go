@@ -12,9 +12,9 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"leadgate/gateway/httperr"
 	"leadgate/gateway/lead"
 	"leadgate/gateway/mapping"
-	"leadgate/gateway/server"
 )
 
 // PastedMappingFile names a pasted mapping in its problems ("mapping.yaml:3: …").
@@ -207,7 +207,7 @@ type previewAnswer struct {
 func (c *Console) preview(ctx *fiber.Ctx) error {
 	var req previewRequest
 	if err := json.Unmarshal(ctx.Request().Body(), &req); err != nil {
-		return &server.HTTPError{Code: fiber.StatusBadRequest, Msg: "malformed body",
+		return &httperr.Error{Code: fiber.StatusBadRequest, Msg: "malformed body",
 			Details: []any{`want {"source", "mapping", "query", "headers", "body"}`}}
 	}
 	rt := c.runtime()

@@ -14,56 +14,32 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"leadgate/gateway/adminkeys"
+	"leadgate/gateway/httperr"
 	"leadgate/gateway/ratelimit"
 )
 
-// apiError keeps what the caller is told (Type, Msg) apart from what is
-// logged (Err), which never reaches the response.
-type apiError struct {
-	Code int
-	Type string
-	Msg  string
-	Err  error
-}
-
-func (e *apiError) Error() string {
-	if e.Err != nil {
-		return e.Msg + ": " + e.Err.Error()
-	}
-	return e.Msg
-}
-
-func (e *apiError) Unwrap() error { return e.Err }
-
-// errorBody is LeadSquared's error shape.
-type errorBody struct {
-	Status           string `json:"Status"`
-	ExceptionType    string `json:"ExceptionType"`
-	ExceptionMessage string `json:"ExceptionMessage"`
-}
-
-// fail answers err in LeadSquared's error shape. A 500 is logged with a
-// reference the caller is given, and tells nothing else.
+// fail answers err in LeadSquared's error shape (httperr's LeadSquared
+// variant). A 500 is logged with a reference the caller is given, and
+// tells nothing else.
 func (a *API) fail(c *fiber.Ctx, err error) error {
-	var ae *apiError
+	var he *httperr.Error
 	var fe *fieldError
 	switch {
-	case errors.As(err, &ae):
+	case errors.As(err, &he):
 	case errors.As(err, &fe):
-		ae = &apiError{Code: fiber.StatusBadRequest, Type: "MXInvalidInputException", Msg: fe.Error()}
+		he = &httperr.Error{Code: fiber.StatusBadRequest, Type: httperr.TypeInvalidInput, Msg: fe.Error()}
 		if fe.Missing {
-			ae.Type = "MXMandatoryAttributeMissingException"
+			he.Type = httperr.TypeMandatory
 		}
 	default:
-		ae = &apiError{Code: fiber.StatusInternalServerError, Err: err}
+		he = &httperr.Error{Code: fiber.StatusInternalServerError, Err: err}
 	}
-	if ae.Code >= 500 {
-		ref := reference()
-		a.log.Error("leadsquared api call failed", "path", c.Path(), "ref", ref, "err", ae.Err)
-		ae.Type = "MXUnknownException"
-		ae.Msg = "The API call failed. Retry later; if it persists, report reference " + ref + " to the gateway's operator."
+	var ref string
+	if he.Code >= 500 {
+		ref = reference()
+		a.log.Error("leadsquared api call failed", "path", c.Path(), "ref", ref, "err", he.Err)
 	}
-	return c.Status(ae.Code).JSON(errorBody{Status: "Error", ExceptionType: ae.Type, ExceptionMessage: ae.Msg})
+	return c.Status(he.Code).JSON(he.LeadSquared(ref))
 }
 
 // reference is a short random id tying a 500 answer to its log line.
@@ -115,7 +91,7 @@ func (a *API) rateLimit(c *fiber.Ctx) error {
 	if !d.Allowed {
 		a.metrics.RateLimited.WithLabelValues("api").Inc()
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(ratelimit.RetryAfterSeconds(d)))
-		return a.fail(c, &apiError{Code: fiber.StatusTooManyRequests, Type: "MXAPIRateLimitExceededException",
+		return a.fail(c, &httperr.Error{Code: fiber.StatusTooManyRequests, Type: httperr.TypeRateLimited,
 			Msg: fmt.Sprintf("API calls exceeded the limit of %d in %s", a.limit.Requests, perText(a.limit.Per))})
 	}
 	return c.Next()
@@ -138,10 +114,10 @@ func (a *API) authed(h fiber.Handler) fiber.Handler {
 		case adminkeys.Throttled:
 			secs := adminkeys.RetryAfterSeconds(wait)
 			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(secs))
-			return a.fail(c, &apiError{Code: fiber.StatusTooManyRequests, Type: "MXAPIRateLimitExceededException",
+			return a.fail(c, &httperr.Error{Code: fiber.StatusTooManyRequests, Type: httperr.TypeRateLimited,
 				Msg: fmt.Sprintf("Too many calls with invalid access credentials from this address. Retry after %d second(s).", secs)})
 		case adminkeys.Denied:
-			return a.fail(c, &apiError{Code: fiber.StatusUnauthorized, Type: "MXUnAuthorizedAccessException",
+			return a.fail(c, &httperr.Error{Code: fiber.StatusUnauthorized, Type: httperr.TypeUnauthorized,
 				Msg: "The API call was made with invalid access credentials. Check your AccessKey and SecretKey."})
 		}
 		if err := h(c); err != nil {

@@ -23,6 +23,7 @@ import (
 
 	"leadgate/gateway/adminkeys"
 	"leadgate/gateway/deliver"
+	"leadgate/gateway/httperr"
 	"leadgate/gateway/metrics"
 	"leadgate/gateway/ratelimit"
 	"leadgate/gateway/store"
@@ -197,7 +198,7 @@ func (a *API) Mount(r fiber.Router) {
 	g.Post("/Webhook.svc/Update", a.authed(a.update))
 	g.Post("/Webhook.svc/Delete", a.authed(a.remove))
 	g.All("/*", func(c *fiber.Ctx) error {
-		return a.fail(c, &apiError{Code: fiber.StatusNotFound, Type: "MXInvalidAPIException",
+		return a.fail(c, &httperr.Error{Code: fiber.StatusNotFound, Type: httperr.TypeInvalidAPI,
 			Msg: "The API could not be found. Please check the API signature."})
 	})
 }
@@ -228,7 +229,7 @@ func (a *API) create(c *fiber.Ctx) error {
 	// The store judges the cap in the same step as the write, so replicas
 	// racing at it cannot pass it.
 	if err := a.put(ctx, s); errors.Is(err, store.ErrFull) {
-		return &apiError{Code: fiber.StatusBadRequest, Type: "MXInvalidInputException",
+		return &httperr.Error{Code: fiber.StatusBadRequest, Type: httperr.TypeInvalidInput,
 			Msg: fmt.Sprintf("The gateway already holds %d webhooks, its limit; delete one before creating another.", MaxSubscriptions)}
 	} else if err != nil {
 		return err
@@ -313,7 +314,7 @@ func idParam(c *fiber.Ctx) (string, error) {
 }
 
 func notFound(id string) error {
-	return &apiError{Code: fiber.StatusNotFound, Type: "MXDoesNotExistException",
+	return &httperr.Error{Code: fiber.StatusNotFound, Type: httperr.TypeDoesNotExist,
 		Msg: fmt.Sprintf("No webhook with Id %q exists.", id)}
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"leadgate/gateway/adminkeys"
+	"leadgate/gateway/httperr"
 	"leadgate/gateway/store"
 )
 
@@ -24,10 +25,10 @@ func (s *Server) adminAuth(c *fiber.Ctx) error {
 	case adminkeys.Granted:
 		return c.Next()
 	case adminkeys.Throttled:
-		return &HTTPError{Code: fiber.StatusTooManyRequests, Msg: "too many wrong admin keys",
+		return &httperr.Error{Code: fiber.StatusTooManyRequests, Msg: "too many wrong admin keys",
 			Details: []any{"wait for Retry-After before trying again"}, RetryAfter: adminkeys.RetryAfterSeconds(wait)}
 	}
-	return &HTTPError{Code: fiber.StatusUnauthorized, Msg: "admin keys missing or wrong",
+	return &httperr.Error{Code: fiber.StatusUnauthorized, Msg: "admin keys missing or wrong",
 		Details: []any{"send X-Access-Key and X-Secret-Key with the keys of admin in gateway.yaml"}}
 }
 
@@ -77,7 +78,7 @@ func PageLimit(c *fiber.Ctx, def, max int) (int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 || n > max {
-		return 0, &HTTPError{Code: fiber.StatusBadRequest, Msg: "bad limit",
+		return 0, &httperr.Error{Code: fiber.StatusBadRequest, Msg: "bad limit",
 			Details: []any{"limit must be a whole number from 1 to " + strconv.Itoa(max)}}
 	}
 	return n, nil
@@ -115,7 +116,7 @@ func (s *Server) adminReplay(c *fiber.Ctx) error {
 func (s *Server) adminReplayAll(c *fiber.Ctx) error {
 	dest := c.Query("destination")
 	if dest == "" {
-		return &HTTPError{Code: fiber.StatusBadRequest, Msg: "destination required", Details: []any{"POST /admin/dead-letters/replay?destination=NAME"}}
+		return &httperr.Error{Code: fiber.StatusBadRequest, Msg: "destination required", Details: []any{"POST /admin/dead-letters/replay?destination=NAME"}}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
@@ -140,12 +141,12 @@ func (s *Server) kick() {
 func StoreError(err error, what string) error {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return &HTTPError{Code: fiber.StatusNotFound, Msg: what + " not found"}
+		return &httperr.Error{Code: fiber.StatusNotFound, Msg: what + " not found"}
 	case errors.Is(err, store.ErrBadCursor):
-		return &HTTPError{Code: fiber.StatusBadRequest, Msg: "bad cursor",
+		return &httperr.Error{Code: fiber.StatusBadRequest, Msg: "bad cursor",
 			Details: []any{"pass the next of a previous page as cursor, or no cursor for the first page"}, Err: err}
 	case errors.Is(err, store.ErrUnavailable):
-		return &HTTPError{Code: fiber.StatusServiceUnavailable, Msg: "store unavailable, retry later", RetryAfter: 1, Err: err}
+		return &httperr.Error{Code: fiber.StatusServiceUnavailable, Msg: "store unavailable, retry later", RetryAfter: 1, Err: err}
 	}
-	return &HTTPError{Code: fiber.StatusInternalServerError, Msg: "internal error", Err: err}
+	return &httperr.Error{Code: fiber.StatusInternalServerError, Msg: "internal error", Err: err}
 }

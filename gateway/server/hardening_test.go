@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
+	"leadgate/gateway/httperr"
 	"leadgate/gateway/metrics"
 	"leadgate/gateway/ratelimit"
 	"leadgate/gateway/store"
@@ -564,7 +565,7 @@ func TestStoreError(t *testing.T) {
 		{errors.New("decode record: unexpected end of JSON input"), 500, 0},
 	}
 	for _, tt := range tests {
-		var he *HTTPError
+		var he *httperr.Error
 		if !errors.As(StoreError(tt.err, "thing"), &he) || he.Code != tt.code || he.RetryAfter != tt.retryAfter {
 			t.Errorf("StoreError(%v) = %+v, want code %d, Retry-After %d", tt.err, he, tt.code, tt.retryAfter)
 		}

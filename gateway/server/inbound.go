@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"leadgate/gateway/deliver"
+	"leadgate/gateway/httperr"
 	"leadgate/gateway/lead"
 	"leadgate/gateway/mapping"
 	"leadgate/gateway/metrics"
@@ -91,7 +92,7 @@ func (s *Server) inbound(c *fiber.Ctx) error {
 
 // statusOf is the status the error handler answers err with.
 func statusOf(err error) int {
-	var he *HTTPError
+	var he *httperr.Error
 	var fe *fiber.Error
 	switch {
 	case err == nil:
@@ -286,7 +287,7 @@ func (s *Server) accept(c *fiber.Ctx, rt *Runtime, m *mapping.Mapping, source st
 		// same way on every retry, so the sender is told it is not its
 		// to fix (500) rather than asked to come back forever (503).
 		if errors.Is(err, store.ErrUnavailable) {
-			return &HTTPError{Code: fiber.StatusServiceUnavailable, Msg: "store unavailable, retry later", RetryAfter: 1, Err: err}
+			return &httperr.Error{Code: fiber.StatusServiceUnavailable, Msg: "store unavailable, retry later", RetryAfter: 1, Err: err}
 		}
 		return internalError(c, err)
 	}
@@ -346,7 +347,7 @@ func (s *Server) limit(ctx context.Context, c *fiber.Ctx, rt *Runtime, key strin
 	d, err := s.opts.Limiter.Allow(ctx, key, rt.Inbound)
 	if err != nil {
 		s.limitUnknown(c, rt)
-		return &HTTPError{Code: fiber.StatusServiceUnavailable, Msg: "rate limiter unavailable, retry later", RetryAfter: 1, Err: err}
+		return &httperr.Error{Code: fiber.StatusServiceUnavailable, Msg: "rate limiter unavailable, retry later", RetryAfter: 1, Err: err}
 	}
 	return s.decided(c, key, d)
 }
@@ -375,19 +376,19 @@ func (s *Server) decided(c *fiber.Ctx, key string, d ratelimit.Decision) error {
 		s.opts.Metrics.RateLimited.WithLabelValues("inbound").Inc()
 	}
 	wait := ratelimit.RetryAfterSeconds(d)
-	return &HTTPError{Code: fiber.StatusTooManyRequests, Msg: "rate limited",
+	return &httperr.Error{Code: fiber.StatusTooManyRequests, Msg: "rate limited",
 		Details:    []any{"at most " + strconv.Itoa(d.Limit.Requests) + " requests per " + d.Limit.Per.String() + " per client; retry after " + strconv.Itoa(wait) + "s"},
 		RetryAfter: wait}
 }
 
 // unknownSourceError is the 404 of a path that names no mapping.
 func unknownSourceError(source string) error {
-	return &HTTPError{Code: fiber.StatusNotFound, Msg: "unknown source", Details: []any{source}}
+	return &httperr.Error{Code: fiber.StatusNotFound, Msg: "unknown source", Details: []any{source}}
 }
 
 // tooLargeError is the 413 of a body over server.body_limit.
 func tooLargeError(limit int) error {
-	return &HTTPError{Code: fiber.StatusRequestEntityTooLarge, Msg: "body too large",
+	return &httperr.Error{Code: fiber.StatusRequestEntityTooLarge, Msg: "body too large",
 		Details: []any{"limit is " + strconv.Itoa(limit) + " bytes"}}
 }
 
@@ -438,13 +439,13 @@ func inboundSource(c *fiber.Ctx) (string, bool) {
 func invalid(err error) error {
 	var fe *mapping.FieldErrors
 	if !errors.As(err, &fe) {
-		return &HTTPError{Code: fiber.StatusUnprocessableEntity, Msg: "payload does not fit the mapping", Details: []any{err.Error()}, Err: err}
+		return &httperr.Error{Code: fiber.StatusUnprocessableEntity, Msg: "payload does not fit the mapping", Details: []any{err.Error()}, Err: err}
 	}
 	details := make([]any, 0, len(fe.Errors))
 	for _, p := range fe.Errors {
 		details = append(details, p)
 	}
-	return &HTTPError{Code: fiber.StatusUnprocessableEntity, Msg: "required field missing or of the wrong type", Details: details}
+	return &httperr.Error{Code: fiber.StatusUnprocessableEntity, Msg: "required field missing or of the wrong type", Details: details}
 }
 
 func (s *Server) fail(source, reason string) {
@@ -524,17 +525,17 @@ func admit(m *mapping.Mapping, in mapping.Input, rt *Runtime, tooLarge bool, par
 	}
 	if parseErr != nil {
 		if errors.Is(parseErr, errUnsupportedEncoding) {
-			return res, metrics.ReasonUnsupportedType, &HTTPError{Code: fiber.StatusUnsupportedMediaType, Msg: "unsupported content encoding",
+			return res, metrics.ReasonUnsupportedType, &httperr.Error{Code: fiber.StatusUnsupportedMediaType, Msg: "unsupported content encoding",
 				Details: []any{parseErr.Error()}, Err: parseErr}
 		}
 		if errors.Is(parseErr, mapping.ErrUnsupportedMediaType) {
-			return res, metrics.ReasonUnsupportedType, &HTTPError{Code: fiber.StatusUnsupportedMediaType, Msg: "unsupported content type",
+			return res, metrics.ReasonUnsupportedType, &httperr.Error{Code: fiber.StatusUnsupportedMediaType, Msg: "unsupported content type",
 				Details: []any{"send application/json, application/x-www-form-urlencoded, multipart/form-data or text/plain holding JSON"}, Err: parseErr}
 		}
-		return res, metrics.ReasonMalformed, &HTTPError{Code: fiber.StatusBadRequest, Msg: "malformed body", Details: []any{parseErr.Error()}, Err: parseErr}
+		return res, metrics.ReasonMalformed, &httperr.Error{Code: fiber.StatusBadRequest, Msg: "malformed body", Details: []any{parseErr.Error()}, Err: parseErr}
 	}
 	if authErr != nil {
-		return res, metrics.ReasonUnauthorized, &HTTPError{Code: fiber.StatusUnauthorized, Msg: "source authentication failed", Err: authErr}
+		return res, metrics.ReasonUnauthorized, &httperr.Error{Code: fiber.StatusUnauthorized, Msg: "source authentication failed", Err: authErr}
 	}
 	if res, err = m.Map(in); err != nil {
 		return res, metrics.ReasonInvalid, invalid(err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"leadgate/gateway/httperr"
 	"leadgate/gateway/store"
 )
 
@@ -124,17 +125,17 @@ func leadQuery(c *fiber.Ctx, now time.Time) (store.LeadQuery, error) {
 		}
 		t, err := time.Parse(time.RFC3339, v)
 		if err != nil {
-			return q, &HTTPError{Code: fiber.StatusBadRequest, Msg: "bad " + p.name,
+			return q, &httperr.Error{Code: fiber.StatusBadRequest, Msg: "bad " + p.name,
 				Details: []any{p.name + " must be an RFC 3339 time, such as 2026-12-01T00:00:00Z"}}
 		}
 		*p.to = t
 	}
 	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Until.After(q.Since) {
-		return q, &HTTPError{Code: fiber.StatusBadRequest, Msg: "bad until", Details: []any{"until must be after since"}}
+		return q, &httperr.Error{Code: fiber.StatusBadRequest, Msg: "bad until", Details: []any{"until must be after since"}}
 	}
 	q.Source = strings.TrimSpace(c.Query("source"))
 	if len(q.Source) > maxSourceName {
-		return q, &HTTPError{Code: fiber.StatusBadRequest, Msg: "bad source",
+		return q, &httperr.Error{Code: fiber.StatusBadRequest, Msg: "bad source",
 			Details: []any{"source must be a source's name, at most " + strconv.Itoa(maxSourceName) + " bytes"}}
 	}
 	// Stores keep milliseconds: the export's own millisecond is in.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"leadgate/gateway/httperr"
 	"leadgate/gateway/lead"
 	"leadgate/gateway/store"
 )
@@ -245,7 +246,7 @@ func TestLeadsCSVRefusals(t *testing.T) {
 			if a.code != tt.code {
 				t.Fatalf("export%s: %d %s, want %d", tt.query, a.code, a.raw, tt.code)
 			}
-			var body errorBody
+			var body httperr.Body
 			if err := json.Unmarshal([]byte(a.raw), &body); err != nil || body.Error != tt.error {
 				t.Fatalf("export%s answered %q, want JSON error %q", tt.query, a.raw, tt.error)
 			}

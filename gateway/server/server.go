@@ -19,6 +19,7 @@ import (
 
 	"leadgate/gateway/adminkeys"
 	"leadgate/gateway/deliver"
+	"leadgate/gateway/httperr"
 	"leadgate/gateway/lead"
 	"leadgate/gateway/mapping"
 	"leadgate/gateway/metrics"
@@ -248,6 +249,6 @@ func (s *Server) routes() {
 		s.opts.Mount(app)
 	}
 	app.Use(func(c *fiber.Ctx) error {
-		return &HTTPError{Code: fiber.StatusNotFound, Msg: "not found", Details: []any{c.Method() + " " + c.Path()}}
+		return &httperr.Error{Code: fiber.StatusNotFound, Msg: "not found", Details: []any{c.Method() + " " + c.Path()}}
 	})
 }
