@@ -19,22 +19,28 @@ import (
 	"leadgate/gateway/ratelimit"
 )
 
-// Match compares a presented key pair with the configured one in constant
-// time; an empty configured key never matches (the admin keys unset turn
-// every door they guard off). It compares SHA-256 digests, which are always
-// 32 bytes, because ConstantTimeCompare returns at once on a length
-// mismatch and would time the key's length. This is the one comparison of
-// the admin keys; the admin API, the console and the LeadSquared API all
-// come through it.
+// Equal compares a presented key with the expected one in constant time:
+// the one comparison of keys in the gateway (the admin keys here, a
+// source's token in package mapping). It compares SHA-256 digests, which
+// are always 32 bytes, because ConstantTimeCompare returns at once on a
+// length mismatch and would time the key's length.
+func Equal(got, want []byte) bool {
+	g, w := sha256.Sum256(got), sha256.Sum256(want)
+	return subtle.ConstantTimeCompare(g[:], w[:]) == 1
+}
+
+// Match compares a presented key pair with the configured one with Equal;
+// an empty configured key never matches (the admin keys unset turn every
+// door they guard off). Both keys are always compared, so the answer's
+// timing does not tell which one was wrong. The admin API, the console
+// and the LeadSquared API all come through it.
 func Match(access, secret, gotAccess, gotSecret string) bool {
 	if access == "" || secret == "" {
 		return false
 	}
-	wa, ga := sha256.Sum256([]byte(access)), sha256.Sum256([]byte(gotAccess))
-	ws, gs := sha256.Sum256([]byte(secret)), sha256.Sum256([]byte(gotSecret))
-	a := subtle.ConstantTimeCompare(wa[:], ga[:])
-	b := subtle.ConstantTimeCompare(ws[:], gs[:])
-	return a&b == 1
+	a := Equal([]byte(gotAccess), []byte(access))
+	b := Equal([]byte(gotSecret), []byte(secret))
+	return a && b
 }
 
 // FailureLimit is contract §7's slowdown: 10 wrong key pairs a minute from
