@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"leadgate/gateway/policy"
 	"leadgate/gateway/store"
 )
 
@@ -116,11 +117,12 @@ func TestDecide(t *testing.T) {
 // the defaults.
 func TestPolicyOfDefaults(t *testing.T) {
 	p := policyOf(&Destination{}, func(d time.Duration) time.Duration { return d })
-	if p.MaxAttempts != DefaultMaxAttempts {
-		t.Fatalf("MaxAttempts = %d, want %d", p.MaxAttempts, DefaultMaxAttempts)
+	if p.MaxAttempts != policy.DefaultMaxAttempts {
+		t.Fatalf("MaxAttempts = %d, want %d", p.MaxAttempts, policy.DefaultMaxAttempts)
 	}
-	for attempt := 1; attempt <= len(DefaultSchedule)+2; attempt++ {
-		want := DefaultSchedule[min(attempt-1, len(DefaultSchedule)-1)]
+	schedule := policy.DefaultSchedule()
+	for attempt := 1; attempt <= len(schedule)+2; attempt++ {
+		want := schedule[min(attempt-1, len(schedule)-1)]
 		if got := p.retryDelay(attempt, 0); got != want {
 			t.Fatalf("attempt %d: delay %s, want %s", attempt, got, want)
 		}
