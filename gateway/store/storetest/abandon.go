@@ -110,27 +110,7 @@ func testAbandonQueued(t *testing.T, open Open) {
 	s := openStore(t, open)
 	ctx := context.Background()
 	at := base()
-	var events []string
-	for i := range 4 {
-		email := fmt.Sprintf("ab%d@b.c", i)
-		req := request(at.Add(time.Duration(i-10)*time.Second), lead.Lead{Email: email}, "email:"+email)
-		req.Route = routeTo("gone", "crm")
-		events = append(events, ingest(t, s, req).Events[0].ID)
-	}
-	// One delivered, one scheduled for a retry in an hour, one leased (in
-	// flight), one due.
-	ds := lease(t, s, "gone", at, 3, time.Hour)
-	if len(ds) != 3 {
-		t.Fatalf("leased %d, want 3", len(ds))
-	}
-	settle(t, s,
-		store.Outcome{Delivery: ds[0], Attempt: attemptAt(at, 200, ""), State: store.Delivered},
-		store.Outcome{Delivery: ds[1], Attempt: attemptAt(at, 503, "HTTP 503"), State: store.Retrying, RetryAt: at.Add(time.Hour)},
-	)
-	inFlight := ds[2]
-	if d := depth(t, s); d["due"] != 5 || d["scheduled"] != 1 || d["in_flight"] != 1 || d["dead"] != 0 {
-		t.Fatalf("depth before = %v, want due 5 (4 crm, 1 gone), scheduled 1, in_flight 1", d)
-	}
+	events, inFlight := abandonFill(t, s, at)
 
 	gone := at.Add(time.Second)
 	n, err := s.AbandonQueued(ctx, "gone", gone, "subscription deleted")
@@ -187,4 +167,32 @@ func testAbandonQueued(t *testing.T, open Open) {
 	if err := s.Replay(ctx, dls[0].ID, at.Add(3*time.Hour)); err != nil {
 		t.Fatalf("replay: %v", err)
 	}
+}
+
+// abandonFill queues four events for "gone" and crm, brings gone's four
+// deliveries to four states, and answers the event ids and the delivery
+// left in flight.
+func abandonFill(t *testing.T, s store.Store, at time.Time) (events []string, inFlight store.Delivery) {
+	t.Helper()
+	for i := range 4 {
+		email := fmt.Sprintf("ab%d@b.c", i)
+		req := request(at.Add(time.Duration(i-10)*time.Second), lead.Lead{Email: email}, "email:"+email)
+		req.Route = routeTo("gone", "crm")
+		events = append(events, ingest(t, s, req).Events[0].ID)
+	}
+	// One delivered, one scheduled for a retry in an hour, one leased (in
+	// flight), one due.
+	ds := lease(t, s, "gone", at, 3, time.Hour)
+	if len(ds) != 3 {
+		t.Fatalf("leased %d, want 3", len(ds))
+	}
+	settle(t, s,
+		store.Outcome{Delivery: ds[0], Attempt: attemptAt(at, 200, ""), State: store.Delivered},
+		store.Outcome{Delivery: ds[1], Attempt: attemptAt(at, 503, "HTTP 503"), State: store.Retrying, RetryAt: at.Add(time.Hour)},
+	)
+	inFlight = ds[2]
+	if d := depth(t, s); d["due"] != 5 || d["scheduled"] != 1 || d["in_flight"] != 1 || d["dead"] != 0 {
+		t.Fatalf("depth before = %v, want due 5 (4 crm, 1 gone), scheduled 1, in_flight 1", d)
+	}
+	return events, inFlight
 }

@@ -19,16 +19,26 @@ import (
 func testIdentityConcurrent(t *testing.T, open Open) {
 	s := &closer{Store: open(t)}
 	t.Cleanup(func() { _ = s.Close() })
+	all := postPeople(t, []store.Store{s})
+	checkPeople(t, s, all)
+}
+
+// personResult is one concurrent payload's answer, and the email it
+// carried ("" when phone-only).
+type personResult struct {
+	email string
+	res   store.IngestResult
+}
+
+// postPeople posts testIdentityConcurrent's payloads concurrently, spread
+// over stores, and answers each one's result.
+func postPeople(t *testing.T, stores []store.Store) []personResult {
+	t.Helper()
 	salt := rand.IntN(1 << 30)
-	stores := []store.Store{s}
 	const people, phones, rounds = 60, 5, 6
 	at := base()
-	type got struct {
-		email string
-		res   store.IngestResult
-	}
 	var mu sync.Mutex
-	var all []got
+	var all []personResult
 	var wg sync.WaitGroup
 	for r := 0; r < rounds; r++ {
 		for i := 0; i < people; i++ {
@@ -51,12 +61,19 @@ func testIdentityConcurrent(t *testing.T, open Open) {
 					return
 				}
 				mu.Lock()
-				all = append(all, got{email, res})
+				all = append(all, personResult{email, res})
 				mu.Unlock()
 			}(r, i)
 		}
 	}
 	wg.Wait()
+	return all
+}
+
+// checkPeople checks testIdentityConcurrent's results against what s
+// stored: one lead per email, one lead.created each, distinct versions.
+func checkPeople(t *testing.T, s store.Store, all []personResult) {
+	t.Helper()
 	byEmail := map[string]string{}
 	emailOf := map[string]string{}
 	created := map[string]int{}

@@ -116,33 +116,37 @@ func testOrdered(t *testing.T, open Open) {
 	ds = expectLeased(t, r, "e2 dead", "crm", later, e3)
 	inFlight := ds[0]
 
-	t.Run("replay joins the back of the line", func(t *testing.T) {
-		e4 := post(r, later, "ord@b.c", 40)
-		expectLeased(t, r, "e3 leased, e4 queued", "crm", later)
-		dls := deadLetters(t, r, "crm")
-		if len(dls) != 1 || dls[0].EventID != e2.ID {
-			t.Fatalf("dead letters = %+v, want e2's", dls)
-		}
-		if err := r.Replay(context.Background(), dls[0].ID, later); err != nil {
-			t.Fatalf("replay: %v", err)
-		}
-		expectLeased(t, r, "e2 replayed behind e4", "crm", later)
-		settle(t, r, store.Outcome{Delivery: inFlight, Attempt: attemptAt(later, 200, ""), State: store.Delivered})
-		ds := expectLeased(t, r, "e3 delivered", "crm", later, e4)
-		settle(t, r, store.Outcome{Delivery: ds[0], Attempt: attemptAt(later, 200, ""), State: store.Delivered})
-		ds = expectLeased(t, r, "e4 delivered", "crm", later, e2)
-		if ds[0].Attempts != 0 {
-			t.Fatalf("replayed e2 attempts = %d, want 0", ds[0].Attempts)
-		}
-		// Dead again and replayed into an empty line: due at once.
-		settle(t, r, store.Outcome{Delivery: ds[0], Attempt: attemptAt(later, 400, "HTTP 400"), State: store.Dead})
-		if err := r.Replay(context.Background(), ds[0].ID, later); err != nil {
-			t.Fatalf("replay: %v", err)
-		}
-		ds = expectLeased(t, r, "e2 replayed into an empty line", "crm", later, e2)
-		settle(t, r, store.Outcome{Delivery: ds[0], Attempt: attemptAt(later, 200, ""), State: store.Delivered})
-		expectLeased(t, r, "all delivered", "crm", later)
-	})
+	t.Run("replay joins the back of the line", func(t *testing.T) { orderedReplay(t, r, post, later, e2, inFlight) })
+}
+
+// orderedReplay: with e2 dead and e3 in flight, a replayed e2 joins the
+// back of its lead's line, behind e4, and into an empty line is due at once.
+func orderedReplay(t *testing.T, r store.Store, post func(s store.Store, at time.Time, email string, score int64) lead.Event, later time.Time, e2 lead.Event, inFlight store.Delivery) {
+	e4 := post(r, later, "ord@b.c", 40)
+	expectLeased(t, r, "e3 leased, e4 queued", "crm", later)
+	dls := deadLetters(t, r, "crm")
+	if len(dls) != 1 || dls[0].EventID != e2.ID {
+		t.Fatalf("dead letters = %+v, want e2's", dls)
+	}
+	if err := r.Replay(context.Background(), dls[0].ID, later); err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+	expectLeased(t, r, "e2 replayed behind e4", "crm", later)
+	settle(t, r, store.Outcome{Delivery: inFlight, Attempt: attemptAt(later, 200, ""), State: store.Delivered})
+	ds := expectLeased(t, r, "e3 delivered", "crm", later, e4)
+	settle(t, r, store.Outcome{Delivery: ds[0], Attempt: attemptAt(later, 200, ""), State: store.Delivered})
+	ds = expectLeased(t, r, "e4 delivered", "crm", later, e2)
+	if ds[0].Attempts != 0 {
+		t.Fatalf("replayed e2 attempts = %d, want 0", ds[0].Attempts)
+	}
+	// Dead again and replayed into an empty line: due at once.
+	settle(t, r, store.Outcome{Delivery: ds[0], Attempt: attemptAt(later, 400, "HTTP 400"), State: store.Dead})
+	if err := r.Replay(context.Background(), ds[0].ID, later); err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+	ds = expectLeased(t, r, "e2 replayed into an empty line", "crm", later, e2)
+	settle(t, r, store.Outcome{Delivery: ds[0], Attempt: attemptAt(later, 200, ""), State: store.Delivered})
+	expectLeased(t, r, "all delivered", "crm", later)
 }
 
 // testOrderedAbandonAndReplayAll: abandoning an ordered destination buries

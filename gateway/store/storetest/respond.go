@@ -36,48 +36,105 @@ func ids(ds []store.Delivery) []string {
 }
 
 func testHold(t *testing.T, open Open) {
-	ctx := context.Background()
 	at := base()
 
-	t.Run("the first routed event is held, the rest is queued", func(t *testing.T) {
-		s := openStore(t, open)
-		res := ingest(t, s, heldRequest(at, time.Minute, "ledsak", "crm"))
-		if got := eventNames(res.Events); len(got) != 2 || got[0] != lead.FormSubmitted {
-			t.Fatalf("events = %v, want form.submitted first", got)
-		}
-		h := res.Held
-		if h == nil {
-			t.Fatalf("held = nil, want the form.submitted delivery to ledsak")
-		}
-		if h.EventID != res.Events[0].ID || h.Destination != "ledsak" || h.Attempts != 0 || h.RequestID != "req-held" || h.ID == "" {
-			t.Fatalf("held = %+v, want attempt 0 of %s to ledsak with its request id", h, res.Events[0].ID)
-		}
-		if !h.EnqueuedAt.Equal(at) {
-			t.Fatalf("held enqueued at %v, want %v", h.EnqueuedAt, at)
-		}
-		sameEvent(t, h.Event, res.Events[0])
-		if d := depth(t, s); d["in_flight"] != 1 || d["due"] != 3 {
-			t.Fatalf("depth = %v, want the held delivery in flight and 3 due", d)
-		}
-		got := lease(t, s, "ledsak", at, 10, 10*time.Second)
-		if len(got) != 1 || got[0].EventID != res.Events[1].ID {
-			t.Fatalf("ledsak leased %+v, want only the lead.created delivery", got)
-		}
-		if got := lease(t, s, "crm", at, 10, 10*time.Second); len(got) != 2 {
-			t.Fatalf("crm leased %d deliveries, want both events (nothing held for crm)", len(got))
-		}
-		settle(t, s, store.Outcome{Delivery: got[0], Attempt: attemptAt(at, 200, ""), State: store.Delivered})
-		// The caller never settled it (it died mid-send): the hold ends
-		// like a lease, and the delivery is handed out as any other.
-		if got := lease(t, s, "ledsak", at.Add(59*time.Second), 10, 10*time.Second); len(got) != 0 {
-			t.Fatalf("ledsak leased %v before the hold ended", ids(got))
-		}
-		again := lease(t, s, "ledsak", at.Add(2*time.Minute), 10, 10*time.Second)
-		if len(again) != 1 || again[0].ID != h.ID || again[0].Attempts != 0 {
-			t.Fatalf("after the hold ledsak leased %+v, want %s with 0 attempts", again, h.ID)
-		}
-	})
+	t.Run("the first routed event is held, the rest is queued", func(t *testing.T) { holdFirstRouted(t, open, at) })
+	holdSettled(t, open, at)
+	t.Run("nothing routed to the destination holds nothing", func(t *testing.T) { holdUnrouted(t, open, at) })
+	t.Run("a duplicate holds nothing", func(t *testing.T) { holdDuplicate(t, open, at) })
+	t.Run("a held delivery survives a restart", func(t *testing.T) { holdRestart(t, open, at) })
+}
 
+// holdFirstRouted: the first routed event's delivery to the holding
+// destination is held; the rest is queued, and a hold nobody settles
+// ends like a lease.
+func holdFirstRouted(t *testing.T, open Open, at time.Time) {
+	s := openStore(t, open)
+	res := ingest(t, s, heldRequest(at, time.Minute, "ledsak", "crm"))
+	if got := eventNames(res.Events); len(got) != 2 || got[0] != lead.FormSubmitted {
+		t.Fatalf("events = %v, want form.submitted first", got)
+	}
+	h := res.Held
+	if h == nil {
+		t.Fatalf("held = nil, want the form.submitted delivery to ledsak")
+	}
+	if h.EventID != res.Events[0].ID || h.Destination != "ledsak" || h.Attempts != 0 || h.RequestID != "req-held" || h.ID == "" {
+		t.Fatalf("held = %+v, want attempt 0 of %s to ledsak with its request id", h, res.Events[0].ID)
+	}
+	if !h.EnqueuedAt.Equal(at) {
+		t.Fatalf("held enqueued at %v, want %v", h.EnqueuedAt, at)
+	}
+	sameEvent(t, h.Event, res.Events[0])
+	if d := depth(t, s); d["in_flight"] != 1 || d["due"] != 3 {
+		t.Fatalf("depth = %v, want the held delivery in flight and 3 due", d)
+	}
+	got := lease(t, s, "ledsak", at, 10, 10*time.Second)
+	if len(got) != 1 || got[0].EventID != res.Events[1].ID {
+		t.Fatalf("ledsak leased %+v, want only the lead.created delivery", got)
+	}
+	if got := lease(t, s, "crm", at, 10, 10*time.Second); len(got) != 2 {
+		t.Fatalf("crm leased %d deliveries, want both events (nothing held for crm)", len(got))
+	}
+	settle(t, s, store.Outcome{Delivery: got[0], Attempt: attemptAt(at, 200, ""), State: store.Delivered})
+	// The caller never settled it (it died mid-send): the hold ends
+	// like a lease, and the delivery is handed out as any other.
+	if got := lease(t, s, "ledsak", at.Add(59*time.Second), 10, 10*time.Second); len(got) != 0 {
+		t.Fatalf("ledsak leased %v before the hold ended", ids(got))
+	}
+	again := lease(t, s, "ledsak", at.Add(2*time.Minute), 10, 10*time.Second)
+	if len(again) != 1 || again[0].ID != h.ID || again[0].Attempts != 0 {
+		t.Fatalf("after the hold ledsak leased %+v, want %s with 0 attempts", again, h.ID)
+	}
+}
+
+// holdUnrouted: a destination nothing is routed to holds nothing.
+func holdUnrouted(t *testing.T, open Open, at time.Time) {
+	s := openStore(t, open)
+	req := heldRequest(at, time.Minute, "ledsak-unrouted", "crm-unrouted")
+	req.Route = routeTo("crm-unrouted")
+	res := ingest(t, s, req)
+	if res.Held != nil {
+		t.Fatalf("held = %+v, want nil", res.Held)
+	}
+	if got := lease(t, s, "crm-unrouted", at, 10, time.Second); len(got) != len(res.Events) {
+		t.Fatalf("crm leased %d, want every event's (%d)", len(got), len(res.Events))
+	}
+}
+
+// holdDuplicate: a duplicate holds nothing.
+func holdDuplicate(t *testing.T, open Open, at time.Time) {
+	s := openStore(t, open)
+	req := heldRequest(at, time.Minute, "ledsak-dup", "crm-dup")
+	req.DedupeKey, req.DedupeTTL = "held", time.Hour
+	ingest(t, s, req)
+	req.ReceivedAt = at.Add(time.Second)
+	if dup := ingest(t, s, req); !dup.Duplicate || dup.Held != nil {
+		t.Fatalf("duplicate = %+v, want a duplicate holding nothing", dup)
+	}
+}
+
+// holdRestart: a held delivery survives a restart.
+func holdRestart(t *testing.T, open Open, at time.Time) {
+	s := &closer{Store: open(t)}
+	t.Cleanup(func() { _ = s.Close() })
+	res := ingest(t, s, heldRequest(at, time.Minute, "ledsak-restart", "crm-restart"))
+	if err := s.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	r := openStore(t, open)
+	got := lease(t, r, "ledsak-restart", at.Add(2*time.Minute), 10, 10*time.Second)
+	found := false
+	for _, d := range got {
+		found = found || d.ID == res.Held.ID
+	}
+	if !found {
+		t.Fatalf("after a restart ledsak leased %v, want the held %s", ids(got), res.Held.ID)
+	}
+}
+
+// holdSettled: the caller settles the held delivery like a leased one.
+func holdSettled(t *testing.T, open Open, at time.Time) {
+	ctx := context.Background()
 	tests := []struct {
 		name    string
 		outcome store.Outcome
@@ -124,48 +181,6 @@ func testHold(t *testing.T, open Open) {
 			}
 		})
 	}
-
-	t.Run("nothing routed to the destination holds nothing", func(t *testing.T) {
-		s := openStore(t, open)
-		req := heldRequest(at, time.Minute, "ledsak-unrouted", "crm-unrouted")
-		req.Route = routeTo("crm-unrouted")
-		res := ingest(t, s, req)
-		if res.Held != nil {
-			t.Fatalf("held = %+v, want nil", res.Held)
-		}
-		if got := lease(t, s, "crm-unrouted", at, 10, time.Second); len(got) != len(res.Events) {
-			t.Fatalf("crm leased %d, want every event's (%d)", len(got), len(res.Events))
-		}
-	})
-
-	t.Run("a duplicate holds nothing", func(t *testing.T) {
-		s := openStore(t, open)
-		req := heldRequest(at, time.Minute, "ledsak-dup", "crm-dup")
-		req.DedupeKey, req.DedupeTTL = "held", time.Hour
-		ingest(t, s, req)
-		req.ReceivedAt = at.Add(time.Second)
-		if dup := ingest(t, s, req); !dup.Duplicate || dup.Held != nil {
-			t.Fatalf("duplicate = %+v, want a duplicate holding nothing", dup)
-		}
-	})
-
-	t.Run("a held delivery survives a restart", func(t *testing.T) {
-		s := &closer{Store: open(t)}
-		t.Cleanup(func() { _ = s.Close() })
-		res := ingest(t, s, heldRequest(at, time.Minute, "ledsak-restart", "crm-restart"))
-		if err := s.Close(); err != nil {
-			t.Fatalf("close: %v", err)
-		}
-		r := openStore(t, open)
-		got := lease(t, r, "ledsak-restart", at.Add(2*time.Minute), 10, 10*time.Second)
-		found := false
-		for _, d := range got {
-			found = found || d.ID == res.Held.ID
-		}
-		if !found {
-			t.Fatalf("after a restart ledsak leased %v, want the held %s", ids(got), res.Held.ID)
-		}
-	})
 }
 
 func testKeepAnswer(t *testing.T, open Open) {

@@ -41,9 +41,51 @@ func testRetention(t *testing.T, open Open) {
 	s := openStore(t, open)
 	ctx := context.Background()
 	at := base()
-	names := []string{"delivered", "dead", "retrying", "queued", "leased", "unrouted", "mixed", "replayed-delivered", "replayed-queued"}
-	ids := map[string]string{} // name → its event id
-	byEvent := map[string]string{}
+	ids, byEvent := retentionFill(t, s, at)
+	retentionSettle(t, s, at, byEvent)
+	retentionSweep(t, s, at, ids)
+
+	// Everything queued is still leasable: the retrying one, the one whose
+	// lease ran out, the replayed one; and the never-leased one.
+	later := at.Add(11 * time.Hour)
+	var leased []string
+	for _, d := range lease(t, s, "crm", later, 100, time.Minute) {
+		leased = append(leased, byEvent[d.EventID])
+	}
+	slices.Sort(leased)
+	if want := []string{"leased", "replayed-queued", "retrying"}; !slices.Equal(leased, want) {
+		t.Fatalf("leasable after sweep = %v, want %v", leased, want)
+	}
+	if ds := lease(t, s, "slow", later, 100, time.Minute); len(ds) != 1 || byEvent[ds[0].EventID] != "queued" {
+		t.Fatalf("slow destination after sweep leased %+v, want the queued event", ds)
+	}
+
+	// The replayed and redelivered event goes retention after its last
+	// change, and what is leased now stays.
+	if _, total := sweepAll(t, s, later, 100); total != 1 {
+		t.Fatalf("sweep past the replay removed %d, want 1", total)
+	}
+	if _, err := s.Event(ctx, ids["replayed-delivered"]); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("replayed-delivered after its retention: %v, want ErrNotFound", err)
+	}
+	for _, name := range []string{"retrying", "queued", "leased", "replayed-queued"} {
+		if _, err := s.Event(ctx, ids[name]); err != nil {
+			t.Fatalf("%s after the second sweep: %v, want it kept", name, err)
+		}
+	}
+}
+
+// retentionNames are testRetention's events, one per state, ingested a
+// millisecond apart in this order.
+var retentionNames = []string{"delivered", "dead", "retrying", "queued", "leased", "unrouted", "mixed", "replayed-delivered", "replayed-queued"}
+
+// retentionFill ingests testRetention's events and answers their ids by
+// name, and their names by id.
+func retentionFill(t *testing.T, s store.Store, at time.Time) (ids, byEvent map[string]string) {
+	t.Helper()
+	names := retentionNames
+	ids = map[string]string{} // name → its event id
+	byEvent = map[string]string{}
 	for i, name := range names {
 		email := name + "@retention.test"
 		req := request(at.Add(time.Duration(i)*time.Millisecond), lead.Lead{Email: email}, "email:"+email)
@@ -61,7 +103,14 @@ func testRetention(t *testing.T, open Open) {
 		}
 		ids[name], byEvent[res.Events[0].ID] = res.Events[0].ID, name
 	}
+	return ids, byEvent
+}
 
+// retentionSettle brings testRetention's events to the state each is
+// named after.
+func retentionSettle(t *testing.T, s store.Store, at time.Time, byEvent map[string]string) {
+	t.Helper()
+	ctx := context.Background()
 	settledAt := at.Add(time.Second)
 	ds := lease(t, s, "crm", settledAt, 100, time.Minute)
 	if len(ds) != 7 {
@@ -105,7 +154,14 @@ func testRetention(t *testing.T, open Open) {
 		}
 	}
 	// The others leased here are leased again below, once this lease ends.
+}
 
+// retentionSweep sweeps testRetention's events with a cut past the
+// finished ones, and checks exactly those are gone.
+func retentionSweep(t *testing.T, s store.Store, at time.Time, ids map[string]string) {
+	t.Helper()
+	ctx := context.Background()
+	names := retentionNames
 	gone := []string{"delivered", "dead", "unrouted", "mixed"}
 	kept := []string{"retrying", "queued", "leased", "replayed-delivered", "replayed-queued"}
 	unrouted := at.Add(time.Duration(slices.Index(names, "unrouted")) * time.Millisecond)
@@ -145,34 +201,6 @@ func testRetention(t *testing.T, open Open) {
 		}
 	}
 
-	// Everything queued is still leasable: the retrying one, the one whose
-	// lease ran out, the replayed one; and the never-leased one.
-	later := at.Add(11 * time.Hour)
-	var leased []string
-	for _, d := range lease(t, s, "crm", later, 100, time.Minute) {
-		leased = append(leased, byEvent[d.EventID])
-	}
-	slices.Sort(leased)
-	if want := []string{"leased", "replayed-queued", "retrying"}; !slices.Equal(leased, want) {
-		t.Fatalf("leasable after sweep = %v, want %v", leased, want)
-	}
-	if ds := lease(t, s, "slow", later, 100, time.Minute); len(ds) != 1 || byEvent[ds[0].EventID] != "queued" {
-		t.Fatalf("slow destination after sweep leased %+v, want the queued event", ds)
-	}
-
-	// The replayed and redelivered event goes retention after its last
-	// change, and what is leased now stays.
-	if _, total := sweepAll(t, s, later, 100); total != 1 {
-		t.Fatalf("sweep past the replay removed %d, want 1", total)
-	}
-	if _, err := s.Event(ctx, ids["replayed-delivered"]); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("replayed-delivered after its retention: %v, want ErrNotFound", err)
-	}
-	for _, name := range []string{"retrying", "queued", "leased", "replayed-queued"} {
-		if _, err := s.Event(ctx, ids[name]); err != nil {
-			t.Fatalf("%s after the second sweep: %v, want it kept", name, err)
-		}
-	}
 }
 
 // testProbeWrite: a healthy store takes the readiness probe's write, and
