@@ -10,14 +10,11 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime/debug"
-	"slices"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -96,6 +93,9 @@ type gateway struct {
 	subs    []deliver.Destination
 }
 
+// run wires the process from l and serves until ctx ends: backend,
+// dispatcher, the admin doors, the server, the background loops; then it
+// shuts everything down within one grace.
 func (g *gateway) run(ctx context.Context, l *loaded) error {
 	cfg := l.cfg
 	reg := prometheus.NewRegistry()
@@ -108,17 +108,46 @@ func (g *gateway) run(ctx context.Context, l *loaded) error {
 		return err
 	}
 	defer closeBackend()
+	reset := g.guardReset(ctx, st)
+	g.disp = g.newDispatcher(cfg, st, limiter, version)
+	d := g.openDoors(ctx, cfg, st, limiter, reg)
+	g.srv = server.New(g.serverOptions(ctx, cfg, st, limiter, reset, reg, d), l.runtime(d.subs))
+	g.apply(l, d.subs)
+	g.warnUnauthenticated(l)
+
+	deliveries, stopDeliveries := context.WithCancel(context.Background())
+	defer stopDeliveries()
+	go g.disp.Run(deliveries)
+	g.startLoops(ctx, st, d)
+	listenErr := g.listen(l, version, d.subs)
+	select {
+	case err := <-listenErr:
+		return fmt.Errorf("listen %s: %w", cfg.Server.Listen, err)
+	case <-ctx.Done():
+	}
+	g.shutdown(cfg.Server.ShutdownGrace)
+	stopDeliveries()
+	return nil
+}
+
+// guardReset starts the guard that notices a Redis that lost its data,
+// and answers it for the server; nil on the embedded store.
+func (g *gateway) guardReset(ctx context.Context, st store.Store) server.ResetGuard {
 	var reset server.ResetGuard
 	if rs, ok := st.(*redisstore.Store); ok {
 		rg := newRedisGuard(rs, g.log, g.metrics.Store)
 		go rg.run(ctx)
 		reset = rg
 	}
+	return reset
+}
 
+// newDispatcher builds the delivery dispatcher.
+func (g *gateway) newDispatcher(cfg *config.Config, st store.Store, limiter ratelimit.Limiter, version string) *deliver.Dispatcher {
 	// server.allow_private_destinations is not passed here: every
 	// destination carries it (load's destinations, the subscriptions'
 	// settings), so that a reload changes it.
-	g.disp = deliver.New(deliver.Options{
+	return deliver.New(deliver.Options{
 		Store:     st,
 		Limiter:   limiter,
 		Metrics:   g.metrics,
@@ -127,6 +156,20 @@ func (g *gateway) run(ctx context.Context, l *loaded) error {
 		NotifyURL: cfg.NotifyURL,
 		Grace:     cfg.Server.ShutdownGrace,
 	})
+}
+
+// doors are the admin surfaces besides the admin API, the guard they share
+// over the admin keys, and the subscriptions loaded at start.
+type doors struct {
+	guard *adminkeys.Guard
+	lsq   *leadsquared.API
+	con   *console.Console
+	subs  []deliver.Destination
+}
+
+// openDoors builds the LeadSquared API and the console, loads the
+// subscriptions (into g.subs too) and sets g.lsq.
+func (g *gateway) openDoors(ctx context.Context, cfg *config.Config, st store.Store, limiter ratelimit.Limiter, reg *prometheus.Registry) doors {
 	// One guard over the admin keys for the admin API, the console and the
 	// LeadSquared API, so an address's wrong keys count together whatever
 	// the door; its failures live in the gateway's limiter (with Redis,
@@ -159,13 +202,19 @@ func (g *gateway) run(ctx context.Context, l *loaded) error {
 	con := console.New(console.Options{Log: g.log, Store: st, Gatherer: reg, Subscriptions: lsq, Kick: g.disp.Kick,
 		Runtime: func() *server.Runtime { return g.srv.Runtime() }, ClientIP: func(c *fiber.Ctx) string { return g.srv.ClientIP(c) },
 		Guard: guard, Limiter: keysLimiter})
+	return doors{guard: guard, lsq: lsq, con: con, subs: subs}
+}
 
+// serverOptions are the inbound server's; when metrics have a listener of
+// their own, it starts serving them there.
+func (g *gateway) serverOptions(ctx context.Context, cfg *config.Config, st store.Store, limiter ratelimit.Limiter,
+	reset server.ResetGuard, reg *prometheus.Registry, d doors) server.Options {
 	var metricsHandler http.Handler = metrics.Handler(reg)
 	if cfg.Server.MetricsListen != "" {
 		go g.serveMetrics(ctx, cfg.Server.MetricsListen, metricsHandler)
 		metricsHandler = nil
 	}
-	g.srv = server.New(server.Options{
+	return server.Options{
 		Log:            g.log,
 		Metrics:        g.metrics,
 		Store:          st,
@@ -175,50 +224,51 @@ func (g *gateway) run(ctx context.Context, l *loaded) error {
 		Ordered:        g.disp.Ordered,
 		Responder:      g.disp,
 		MetricsHandler: metricsHandler,
-		Mount:          func(r fiber.Router) { lsq.Mount(r); con.Mount(r) },
+		Mount:          func(r fiber.Router) { d.lsq.Mount(r); d.con.Mount(r) },
 		BodyLimit:      int(cfg.Server.BodyLimit),
 		TrustedProxies: cfg.Server.TrustedProxies,
 		ProxyHeader:    cfg.Server.ProxyHeader,
-		Guard:          guard,
+		Guard:          d.guard,
 		Reset:          reset,
-	}, l.runtime(subs))
-	g.apply(l, subs)
-	g.warnUnauthenticated(l)
+	}
+}
 
-	deliveries, stopDeliveries := context.WithCancel(context.Background())
-	defer stopDeliveries()
-	go g.disp.Run(deliveries)
-	go lsq.Watch(ctx, time.Second)
-	go con.Run(ctx)
+// startLoops starts the watchers, reporters and sweepers that run until
+// ctx ends.
+func (g *gateway) startLoops(ctx context.Context, st store.Store, d doors) {
+	go d.lsq.Watch(ctx, time.Second)
+	go d.con.Run(ctx)
 	go g.watch(ctx)
 	go g.reportDepth(ctx, st)
 	go g.reportSize(ctx, st)
 	go g.sweepLoop(ctx, st)
 	go g.srv.WatchReady(ctx, 5*time.Second)
+}
 
+// listen starts the server on its listener, logs that it did, and answers
+// where the listener's end is sent.
+func (g *gateway) listen(l *loaded, version string, subs []deliver.Destination) <-chan error {
+	cfg := l.cfg
 	listenErr := make(chan error, 1)
 	go func() { listenErr <- g.srv.Listen(cfg.Server.Listen) }()
 	g.log.Info("gateway listening", "listen", cfg.Server.Listen, "version", version,
 		"store", backendName(cfg), "mappings", l.mappings.Names(), "destinations", len(l.destinations)+len(subs))
+	return listenErr
+}
 
-	select {
-	case err := <-listenErr:
-		return fmt.Errorf("listen %s: %w", cfg.Server.Listen, err)
-	case <-ctx.Done():
-	}
-	g.log.Info("shutting down", "grace", cfg.Server.ShutdownGrace.String())
+// shutdown stops the server and the dispatcher within one grace.
+func (g *gateway) shutdown(grace time.Duration) {
+	g.log.Info("shutting down", "grace", grace.String())
 	// One grace for everything, side by side: requests in progress finish
 	// while deliveries and dead-letter notices do.
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownGrace)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	dispStopped := make(chan struct{})
-	go func() { g.disp.Shutdown(cfg.Server.ShutdownGrace); close(dispStopped) }()
+	go func() { g.disp.Shutdown(grace); close(dispStopped) }()
 	if err := g.srv.Shutdown(shutdownCtx); err != nil {
 		g.log.Warn("http shutdown", "error", err.Error())
 	}
 	<-dispStopped
-	stopDeliveries()
-	return nil
 }
 
 // openBackend opens Redis when configured, else the embedded store, with the
@@ -290,166 +340,12 @@ func (g *gateway) applyLocked() {
 	g.metrics.Precreate(g.current.mappings.Names(), names)
 }
 
-// reload loads the config and mappings again and swaps them in only when
-// they validate; a bad edit is logged and counted and the running config
-// stays. It returns the new load, or nil.
-func (g *gateway) reload(why string) *loaded {
-	l, err := load(g.path)
-	if err != nil {
-		g.metrics.ConfigReloads.WithLabelValues("failure").Inc()
-		g.log.Error("reload failed; keeping the running config", "trigger", why, "error", err.Error())
-		return nil
-	}
-	g.mu.Lock()
-	old := g.current.cfg
-	g.current = l
-	g.applyLocked()
-	g.mu.Unlock()
-	// Outside g.mu: SetSettings may call setSubscriptions, which takes it.
-	g.disp.SetNotifyURL(l.cfg.NotifyURL)
-	g.lsq.SetSettings(subscriptionSettings(l.cfg))
-	for _, key := range restartOnly(old, l.cfg) {
-		g.log.Warn("changed key needs a restart to take effect", "key", key)
-	}
-	g.metrics.ConfigReloads.WithLabelValues("success").Inc()
-	g.log.Info("config reloaded", "trigger", why, "mappings", l.mappings.Names(), "destinations", len(l.destinations))
-	g.warnUnauthenticated(l)
-	return l
-}
-
-// restartOnly names the keys a reload cannot change.
-func restartOnly(old, cur *config.Config) []string {
-	var keys []string
-	if old.Server.Listen != cur.Server.Listen {
-		keys = append(keys, "server.listen")
-	}
-	if old.Server.BodyLimit < cur.Server.BodyLimit {
-		keys = append(keys, "server.body_limit (raised)")
-	}
-	if old.Server.MetricsListen != cur.Server.MetricsListen {
-		keys = append(keys, "server.metrics_listen")
-	}
-	if !slices.Equal(old.Server.TrustedProxies, cur.Server.TrustedProxies) {
-		keys = append(keys, "server.trusted_proxies")
-	}
-	if old.Server.ProxyHeader != cur.Server.ProxyHeader {
-		keys = append(keys, "server.proxy_header")
-	}
-	if old.Storage.DataDir != cur.Storage.DataDir {
-		keys = append(keys, "storage.data_dir")
-	}
-	if old.Redis.URL != cur.Redis.URL {
-		keys = append(keys, "redis.url")
-	}
-	if old.Server.ShutdownGrace != cur.Server.ShutdownGrace {
-		keys = append(keys, "server.shutdown_grace")
-	}
-	if old.Log != cur.Log {
-		keys = append(keys, "log")
-	}
-	return keys
-}
-
 func (g *gateway) warnUnauthenticated(l *loaded) {
 	for _, name := range l.mappings.Names() {
 		if m, _ := l.mappings.Get(name); !m.HasAuth() {
 			g.log.Warn("source accepts unauthenticated webhooks; set auth in its mapping", "source", name)
 		}
 	}
-}
-
-// watch reloads on SIGHUP and on edits of gateway.yaml or a mapping file.
-// Editors save by rename, so the folders are watched, not the files.
-func (g *gateway) watch(ctx context.Context) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-
-	w, err := fsnotify.NewWatcher()
-	var watched []string
-	if err != nil {
-		g.log.Warn("file watching off; reload with SIGHUP", "error", err.Error())
-	} else {
-		defer w.Close()
-		g.mu.Lock()
-		mappings := g.current.cfg.MappingsDir
-		g.mu.Unlock()
-		watched = g.watchDirs(w, nil, mappings)
-	}
-	var events chan fsnotify.Event
-	var errs chan error
-	if w != nil {
-		events, errs = w.Events, w.Errors
-	}
-	// A reload may have moved mappings_dir: watch the new folder.
-	rewatch := func(l *loaded) {
-		if w != nil && l != nil {
-			watched = g.watchDirs(w, watched, l.cfg.MappingsDir)
-		}
-	}
-	const settle = 250 * time.Millisecond // editors write in bursts
-	var timer *time.Timer
-	var fire <-chan time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-			rewatch(g.reload("sighup"))
-		case ev := <-events:
-			if !g.relevant(ev.Name) {
-				continue
-			}
-			if timer == nil {
-				timer = time.NewTimer(settle)
-			} else {
-				timer.Reset(settle)
-			}
-			fire = timer.C
-		case <-fire:
-			fire = nil
-			rewatch(g.reload("file change"))
-		case err := <-errs:
-			g.log.Warn("file watcher", "error", err.Error())
-		}
-	}
-}
-
-// watchDirs makes w watch the config file's folder and the mappings
-// folder, and forget a mappings folder it watched before that is neither;
-// it returns the folders watched now. One that cannot be watched is logged
-// and tried again after the next reload.
-func (g *gateway) watchDirs(w *fsnotify.Watcher, watched []string, mappings string) []string {
-	want := []string{filepath.Clean(filepath.Dir(g.path)), filepath.Clean(mappings)}
-	for _, d := range watched {
-		if !slices.Contains(want, d) {
-			_ = w.Remove(d) // gone already, or no longer ours: nothing to do
-		}
-	}
-	var now []string
-	for _, d := range want {
-		if slices.Contains(now, d) {
-			continue
-		}
-		if !slices.Contains(watched, d) {
-			if err := w.Add(d); err != nil {
-				g.log.Warn("cannot watch folder; reload with SIGHUP", "dir", d, "error", err.Error())
-				continue
-			}
-		}
-		now = append(now, d)
-	}
-	return now
-}
-
-func (g *gateway) relevant(name string) bool {
-	abs, _ := filepath.Abs(name)
-	cfgAbs, _ := filepath.Abs(g.path)
-	if abs == cfgAbs {
-		return true
-	}
-	ext := filepath.Ext(name)
-	return ext == ".yaml" || ext == ".yml" || ext == ".tmpl"
 }
 
 func (g *gateway) serveMetrics(ctx context.Context, addr string, h http.Handler) {
