@@ -20,17 +20,46 @@ import (
 // never differ; its errors (a NaN, a channel) are returned.
 func AppendLeadJSON(b []byte, l *Lead, escapeHTML bool) ([]byte, error) {
 	b = append(b, '{')
-	first := true
+	b, first := appendLeadScalars(b, l, escapeHTML)
+	if len(l.Assets) > 0 {
+		b = appendKey(b, &first, `"assets":[`)
+		for i := range l.Assets {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendAsset(b, &l.Assets[i], escapeHTML)
+		}
+		b = append(b, ']')
+	}
+	if len(l.Fields) > 0 {
+		b = appendKey(b, &first, `"fields":`)
+		var err error
+		if b, err = appendFields(b, l.Fields, escapeHTML); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// appendKey appends key (quoted, with its colon), after a comma unless it
+// is the object's first.
+func appendKey(b []byte, first *bool, key string) []byte {
+	if !*first {
+		b = append(b, ',')
+	}
+	*first = false
+	return append(b, key...)
+}
+
+// appendLeadScalars appends l's non-empty named fields in the Lead's
+// field order, and answers whether it appended none.
+func appendLeadScalars(b []byte, l *Lead, escapeHTML bool) (_ []byte, first bool) {
+	first = true
 	str := func(key, v string) {
-		if v == "" {
-			return
+		if v != "" {
+			b = appendKey(b, &first, key)
+			b = AppendJSONString(b, v, escapeHTML)
 		}
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		b = append(b, key...)
-		b = AppendJSONString(b, v, escapeHTML)
 	}
 	str(`"email":`, l.Email)
 	str(`"phone":`, l.Phone)
@@ -44,11 +73,7 @@ func AppendLeadJSON(b []byte, l *Lead, escapeHTML bool) ([]byte, error) {
 	str(`"linkedin":`, l.LinkedIn)
 	str(`"notes":`, l.Notes)
 	if l.Score != 0 {
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		b = append(b, `"score":`...)
+		b = appendKey(b, &first, `"score":`)
 		b = strconv.AppendInt(b, l.Score, 10)
 	}
 	str(`"client":`, l.Client)
@@ -56,43 +81,29 @@ func AppendLeadJSON(b []byte, l *Lead, escapeHTML bool) ([]byte, error) {
 	str(`"landing_page":`, l.LandingPage)
 	str(`"user":`, l.User)
 	str(`"status":`, l.Status)
-	if len(l.Assets) > 0 {
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		b = append(b, `"assets":[`...)
-		for i := range l.Assets {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendAsset(b, &l.Assets[i], escapeHTML)
-		}
-		b = append(b, ']')
+	return b, first
+}
+
+// appendFields appends fields as a JSON object with sorted keys, as
+// encoding/json writes a map.
+func appendFields(b []byte, fields map[string]any, escapeHTML bool) ([]byte, error) {
+	b = append(b, '{')
+	var stack [16]string // most leads have a handful of extras
+	keys := stack[:0]
+	for k := range fields {
+		keys = append(keys, k)
 	}
-	if len(l.Fields) > 0 {
-		if !first {
+	slices.Sort(keys)
+	for i, k := range keys {
+		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, `"fields":{`...)
-		var stack [16]string // most leads have a handful of extras
-		keys := stack[:0]
-		for k := range l.Fields {
-			keys = append(keys, k)
+		b = AppendJSONString(b, k, escapeHTML)
+		b = append(b, ':')
+		var err error
+		if b, err = appendValue(b, fields[k], escapeHTML); err != nil {
+			return nil, err
 		}
-		slices.Sort(keys)
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = AppendJSONString(b, k, escapeHTML)
-			b = append(b, ':')
-			var err error
-			if b, err = appendValue(b, l.Fields[k], escapeHTML); err != nil {
-				return nil, err
-			}
-		}
-		b = append(b, '}')
 	}
 	return append(b, '}'), nil
 }
