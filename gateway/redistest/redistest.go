@@ -171,11 +171,36 @@ func (s *Server) Restart() {
 
 // launch starts the process on s.port and waits until it answers PING.
 func (s *Server) launch() error {
+	args, err := s.args()
+	if err != nil {
+		return err
+	}
+	out := &syncbuf.Buffer{}
+	cmd := exec.Command(s.path, args...)
+	cmd.Stdout = out
+	cmd.Stderr = out
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("exec %s: %w", s.path, err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+
+	s.mu.Lock()
+	s.cmd, s.exited, s.output = cmd, exited, out
+	s.mu.Unlock()
+	return s.awaitPing(cmd, exited)
+}
+
+// args are redis-server's arguments for s.port and s.cfg.
+func (s *Server) args() ([]string, error) {
 	var args []string
 	if s.cfg.sentinel != "" {
 		conf, err := s.sentinelConf()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		args = append(args, conf, "--sentinel")
 	}
@@ -195,23 +220,12 @@ func (s *Server) launch() error {
 	} else {
 		args = append(args, "--appendonly", "no")
 	}
-	out := &syncbuf.Buffer{}
-	cmd := exec.Command(s.path, args...)
-	cmd.Stdout = out
-	cmd.Stderr = out
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("exec %s: %w", s.path, err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
+	return args, nil
+}
 
-	s.mu.Lock()
-	s.cmd, s.exited, s.output = cmd, exited, out
-	s.mu.Unlock()
-
+// awaitPing waits until the process cmd answers PING on s.Addr(), and
+// kills it when another server answers there or it never answers in time.
+func (s *Server) awaitPing(cmd *exec.Cmd, exited <-chan struct{}) error {
 	probe := redis.NewClient(&redis.Options{
 		Addr:        s.Addr(),
 		DialTimeout: 200 * time.Millisecond,
