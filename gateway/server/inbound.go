@@ -6,14 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
-	"maps"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"leadgate/gateway/deliver"
 	"leadgate/gateway/httperr"
@@ -105,24 +103,6 @@ func statusOf(err error) int {
 	return fiber.StatusInternalServerError
 }
 
-// record counts one inbound answer under label, a mapping's name or
-// unknownSource.
-func (s *Server) record(label string, code int, start time.Time) {
-	m := s.opts.Metrics
-	if m == nil {
-		return
-	}
-	took := s.opts.Now().Sub(start).Seconds()
-	if code == fiber.StatusOK {
-		sm := s.sourceMetrics(label)
-		sm.ok.Inc()
-		sm.duration.Observe(took)
-		return
-	}
-	m.InboundRequests.WithLabelValues(label, metrics.Code(code)).Inc()
-	m.InboundDuration.WithLabelValues(label).Observe(took)
-}
-
 // acceptSafely runs accept and turns a panic into the contract's 500, so
 // the request is still counted and answered with its rate-limit headers.
 func (s *Server) acceptSafely(c *fiber.Ctx, rt *Runtime, m *mapping.Mapping, source string) (err error) {
@@ -134,61 +114,9 @@ func (s *Server) acceptSafely(c *fiber.Ctx, rt *Runtime, m *mapping.Mapping, sou
 	return s.accept(c, rt, m, source)
 }
 
-// sourceMetrics are the series one source's accepted requests count in,
-// looked up once instead of by WithLabelValues, which hashes the label
-// strings on every call.
-type sourceMetrics struct {
-	ok       prometheus.Counter
-	duration prometheus.Observer
-	events   map[string]prometheus.Counter // by event name
-}
-
-// sourceMetrics returns source's series. The cache is copied on write and
-// emptied on Swap, so it only holds sources that answered a 200 since the
-// last reload: mapping names, a bounded set.
-func (s *Server) sourceMetrics(source string) *sourceMetrics {
-	if c := s.metricsCache.Load(); c != nil {
-		if sm, ok := (*c)[source]; ok {
-			return sm
-		}
-	}
-	s.metricsMu.Lock()
-	defer s.metricsMu.Unlock()
-	old := s.metricsCache.Load()
-	if old != nil {
-		if sm, ok := (*old)[source]; ok {
-			return sm
-		}
-	}
-	m := s.opts.Metrics
-	sm := &sourceMetrics{
-		ok:       m.InboundRequests.WithLabelValues(source, strconv.Itoa(fiber.StatusOK)),
-		duration: m.InboundDuration.WithLabelValues(source),
-		events:   make(map[string]prometheus.Counter, len(lead.EventNames)),
-	}
-	for _, ev := range lead.EventNames {
-		sm.events[ev] = m.Events.WithLabelValues(source, ev)
-	}
-	next := make(map[string]*sourceMetrics, 1)
-	if old != nil {
-		next = maps.Clone(*old)
-	}
-	next[source] = sm
-	s.metricsCache.Store(&next)
-	return sm
-}
-
 // accept is the inbound path: limit, read, authenticate, parse, map,
 // store, answer. m is source's mapping, nil for an unknown source. Nothing
 // is stored for a rejected request.
-//
-// The limit's client key (contract §3) is the client's address unless the
-// source authenticates, the request passed, and the mapping keys on
-// something the request names: a caller can neither dodge the limit by
-// naming a new key each time nor spend another client's quota. When the
-// key is the address whatever the body says (an open source, or
-// rate_limit_key: ip), the limit is checked before the body is read, so a
-// flood from one address costs no parse.
 func (s *Server) accept(c *fiber.Ctx, rt *Runtime, m *mapping.Mapping, source string) error {
 	ctx := s.deadlines.get()
 	addr := limitAddr(s.clientIP(c))
@@ -201,27 +129,61 @@ func (s *Server) accept(c *fiber.Ctx, rt *Runtime, m *mapping.Mapping, source st
 		}
 		return unknownSourceError(source)
 	}
-	addrKey := "in:" + source + ":ip:" + addr
+	var r intake
+	if err := s.parse(ctx, c, rt, m, source, addr, &r); err != nil {
+		return err
+	}
+	res, err := s.mapRequest(ctx, c, rt, m, source, &r)
+	if err != nil {
+		return err
+	}
+	ing, err := s.ingest(ctx, c, rt, m, source, &r, res)
+	if err != nil {
+		return err
+	}
+	return s.answer(ctx, c, source, ing, res.FieldsDropped)
+}
 
+// intake is what one known source's request carries from step to step of
+// accept.
+type intake struct {
 	// key is the request's limit key; limited says it was decided; check
 	// is set when the store decides it instead, in its write (Redis), in
 	// the one round trip that stores the events.
-	var (
-		key     = addrKey
-		limited bool
-		check   *ratelimit.Check
-	)
+	key     string
+	limited bool
+	check   *ratelimit.Check
+
+	raw               []byte
+	in                mapping.Input
+	tooLarge          bool
+	parseErr, authErr error
+}
+
+// parse limits, reads, authenticates and parses the request into r.
+//
+// The limit's client key (contract §3) is the client's address unless the
+// source authenticates, the request passed, and the mapping keys on
+// something the request names: a caller can neither dodge the limit by
+// naming a new key each time nor spend another client's quota. When the
+// key is the address whatever the body says (an open source, or
+// rate_limit_key: ip), the limit is checked before the body is read, so a
+// flood from one address costs no parse. The error is a limit's; a bad
+// body or a failed authentication is left in r for mapRequest.
+func (s *Server) parse(ctx context.Context, c *fiber.Ctx, rt *Runtime, m *mapping.Mapping, source, addr string, r *intake) error {
+	r.key = "in:" + source + ":ip:" + addr
 	early := !m.HasAuth() || m.KeysByAddress()
 	if early {
 		var err error
-		if limited, check, err = s.limitBefore(ctx, c, rt, key); err != nil {
+		if r.limited, r.check, err = s.limitBefore(ctx, c, rt, r.key); err != nil {
 			return err
 		}
 	}
 
-	raw, tooLarge, readErr := requestBody(c, rt.BodyLimit)
-	in := mapping.Input{
-		Raw:      raw,
+	var readErr error
+	r.raw, r.tooLarge, readErr = requestBody(c, rt.BodyLimit)
+	r.in = mapping.Input{
+		Raw:      r.raw,
 		Query:    func(k string) string { return strings.Clone(c.Query(k)) },
 		Header:   func(k string) string { return strings.Clone(c.Get(k)) },
 		RemoteIP: addr,
@@ -230,79 +192,105 @@ func (s *Server) accept(c *fiber.Ctx, rt *Runtime, m *mapping.Mapping, source st
 	}
 	// Authentication reads the raw body only: a request that fails it is
 	// limited by its address and answered before anything parses its body.
-	parseErr, authErr := readErr, error(nil)
-	if tooLarge {
-		parseErr = errTooLarge
+	r.parseErr = readErr
+	if r.tooLarge {
+		r.parseErr = errTooLarge
 	}
-	if parseErr == nil {
-		authErr = m.Authenticate(in)
+	if r.parseErr == nil {
+		r.authErr = m.Authenticate(r.in)
 	}
-	if parseErr == nil && authErr == nil {
-		in.Body, parseErr = mapping.ParseBody(c.Get(fiber.HeaderContentType), raw)
+	if r.parseErr == nil && r.authErr == nil {
+		r.in.Body, r.parseErr = mapping.ParseBody(c.Get(fiber.HeaderContentType), r.raw)
 	}
 	if !early {
-		if parseErr == nil && authErr == nil {
-			key = rateKey(m, in)
+		if r.parseErr == nil && r.authErr == nil {
+			r.key = rateKey(m, r.in)
 		}
 		var err error
-		if limited, check, err = s.limitBefore(ctx, c, rt, key); err != nil {
+		if r.limited, r.check, err = s.limitBefore(ctx, c, rt, r.key); err != nil {
 			return err
 		}
 	}
+	return nil
+}
 
-	res, reason, err := admit(m, in, rt, tooLarge, parseErr, authErr)
+// mapRequest maps the parsed request, or answers why it is rejected.
+func (s *Server) mapRequest(ctx context.Context, c *fiber.Ctx, rt *Runtime, m *mapping.Mapping, source string, r *intake) (mapping.Result, error) {
+	res, reason, err := admit(m, r.in, rt, r.tooLarge, r.parseErr, r.authErr)
 	if err != nil {
 		// Rejected before the store: counted here, so every request counts.
-		if !limited {
-			if lerr := s.limit(ctx, c, rt, key); lerr != nil {
-				return lerr
+		if !r.limited {
+			if lerr := s.limit(ctx, c, rt, r.key); lerr != nil {
+				return res, lerr
 			}
 		}
 		s.fail(source, reason)
-		return err
+		return res, err
 	}
+	return res, nil
+}
 
-	dedupe := dedupeKey(source, c.Request().URI().QueryString(), raw)
-	resp := m.Respond()
-	hold, why := s.holdFor(resp)
+// ingested is what ingest hands answer: the store's result and what a
+// mapping's respond needs.
+type ingested struct {
+	store.IngestResult
+	dedupe string
+	resp   *mapping.Respond
+	hold   *store.Hold
+	why    string
+}
+
+// ingest stores the mapped lead, and sets the rate-limit headers when the
+// store decided the limit.
+func (s *Server) ingest(ctx context.Context, c *fiber.Ctx, rt *Runtime, m *mapping.Mapping, source string, r *intake, res mapping.Result) (ingested, error) {
+	ing := ingested{dedupe: dedupeKey(source, c.Request().URI().QueryString(), r.raw), resp: m.Respond()}
+	ing.hold, ing.why = s.holdFor(ing.resp)
 	out, err := s.opts.Store.Ingest(ctx, store.IngestRequest{
 		Source:     source,
-		DedupeKey:  dedupe,
+		DedupeKey:  ing.dedupe,
 		DedupeTTL:  s.opts.DedupeTTL,
 		Identity:   res.Identity,
 		Lead:       res.Lead,
 		Emits:      m.Emits(),
-		ReceivedAt: in.Now,
+		ReceivedAt: r.in.Now,
 		Route:      s.route(rt),
 		Ordered:    s.ordered(rt),
 		RequestID:  requestID(c),
-		Limit:      check,
-		Hold:       hold,
+		Limit:      r.check,
+		Hold:       ing.hold,
 	})
 	if err != nil {
-		if check != nil {
+		if r.check != nil {
 			s.limitUnknown(c, rt)
 		}
 		// Only an outage is worth a retry; anything else would fail the
 		// same way on every retry, so the sender is told it is not its
 		// to fix (500) rather than asked to come back forever (503).
 		if errors.Is(err, store.ErrUnavailable) {
-			return &httperr.Error{Code: fiber.StatusServiceUnavailable, Msg: "store unavailable, retry later", RetryAfter: 1, Err: err}
+			return ing, &httperr.Error{Code: fiber.StatusServiceUnavailable, Msg: "store unavailable, retry later", RetryAfter: 1, Err: err}
 		}
-		return internalError(c, err)
+		return ing, internalError(c, err)
 	}
+	ing.IngestResult = out
 	if out.Limit != nil {
-		if err := s.decided(c, key, *out.Limit); err != nil {
-			return err
+		if err := s.decided(c, r.key, *out.Limit); err != nil {
+			return ing, err
 		}
 	}
-	s.stored(source, out, res.FieldsDropped)
+	return ing, nil
+}
+
+// answer counts what was stored and answers the request: the mapping's
+// respond when it has one, else the contract's success body.
+func (s *Server) answer(ctx context.Context, c *fiber.Ctx, source string, ing ingested, restDropped int) error {
+	out := ing.IngestResult
+	s.stored(source, out, restDropped)
 	if s.log.Enabled(ctx, slog.LevelDebug) { // its arguments alone allocate
 		s.log.Debug("accepted", "request_id", requestID(c), "source", source, "lead_id", out.LeadID,
 			"events", len(out.Events), "duplicate", out.Duplicate)
 	}
-	if resp != nil {
-		return s.respond(c, source, resp, hold, why, dedupe, out)
+	if ing.resp != nil {
+		return s.respond(c, source, ing.resp, ing.hold, ing.why, ing.dedupe, out)
 	}
 	return sendAccepted(c, out.LeadID)
 }
@@ -318,67 +306,6 @@ func sendAccepted(c *fiber.Ctx, leadID string) error {
 	c.Response().SetBodyRaw(append(b, '}'))
 	c.Response().Header.SetContentType(fiber.MIMEApplicationJSON)
 	return nil
-}
-
-// rateKey is the limiter key of a request that authenticated and parsed:
-// per source and the mapping's client key, or the client's address when the
-// mapping keys on it or the request names no key.
-func rateKey(m *mapping.Mapping, in mapping.Input) string {
-	return "in:" + m.Name() + ":" + m.RateKey(in)
-}
-
-// limitBefore applies the limit of key ahead of the rest of the request:
-// the limiter decides now (limited), or, when the store decides in its
-// write, a refusal still remembered for key is answered now and the check
-// is handed over for the store.
-func (s *Server) limitBefore(ctx context.Context, c *fiber.Ctx, rt *Runtime, key string) (limited bool, check *ratelimit.Check, err error) {
-	if check = s.storeCheck(rt, key); check == nil {
-		return true, nil, s.limit(ctx, c, rt, key)
-	}
-	if d, ok := s.refusals.refused(key, rt.Inbound); ok {
-		return true, nil, s.decided(c, key, d)
-	}
-	return false, check, nil
-}
-
-// limit applies the inbound limit under key and sets the rate-limit headers
-// on every response of the route.
-func (s *Server) limit(ctx context.Context, c *fiber.Ctx, rt *Runtime, key string) error {
-	d, err := s.opts.Limiter.Allow(ctx, key, rt.Inbound)
-	if err != nil {
-		s.limitUnknown(c, rt)
-		return &httperr.Error{Code: fiber.StatusServiceUnavailable, Msg: "rate limiter unavailable, retry later", RetryAfter: 1, Err: err}
-	}
-	return s.decided(c, key, d)
-}
-
-// limitUnknown sets the route's rate-limit headers when the limiter could
-// not be asked: the policy is known, and no room is the honest state.
-func (s *Server) limitUnknown(c *fiber.Ctx, rt *Runtime) {
-	policy, state := ratelimit.Headers(ratelimit.Decision{Limit: rt.Inbound, Reset: time.Second}, "inbound")
-	c.Set("RateLimit-Policy", policy)
-	c.Set("RateLimit", state)
-}
-
-// decided sets the rate-limit headers of the decision on key and answers
-// the 429 of a refused request, which it remembers (refusals).
-func (s *Server) decided(c *fiber.Ctx, key string, d ratelimit.Decision) error {
-	policy, state := ratelimit.Headers(d, "inbound")
-	c.Set("RateLimit-Policy", policy)
-	c.Set("RateLimit", state)
-	if d.Allowed {
-		return nil
-	}
-	if s.checker != nil {
-		s.refusals.note(key, d)
-	}
-	if s.opts.Metrics != nil {
-		s.opts.Metrics.RateLimited.WithLabelValues("inbound").Inc()
-	}
-	wait := ratelimit.RetryAfterSeconds(d)
-	return &httperr.Error{Code: fiber.StatusTooManyRequests, Msg: "rate limited",
-		Details:    []any{"at most " + strconv.Itoa(d.Limit.Requests) + " requests per " + d.Limit.Per.String() + " per client; retry after " + strconv.Itoa(wait) + "s"},
-		RetryAfter: wait}
 }
 
 // unknownSourceError is the 404 of a path that names no mapping.
@@ -448,37 +375,6 @@ func invalid(err error) error {
 	return &httperr.Error{Code: fiber.StatusUnprocessableEntity, Msg: "required field missing or of the wrong type", Details: details}
 }
 
-func (s *Server) fail(source, reason string) {
-	if s.opts.Metrics != nil {
-		s.opts.Metrics.NormalizeFailures.WithLabelValues(source, reason).Inc()
-	}
-}
-
-// stored counts what an ingest stored: its events, and the keys of lead
-// fields left out, by the mapping's rest (restDropped) or the lead's bounds.
-func (s *Server) stored(source string, out store.IngestResult, restDropped int) {
-	if out.Duplicate {
-		return
-	}
-	if n := restDropped + out.FieldsDropped; n > 0 && s.opts.Metrics != nil {
-		s.opts.Metrics.FieldsDropped.WithLabelValues(source).Add(float64(n))
-	}
-	if s.opts.Metrics != nil {
-		sm := s.sourceMetrics(source)
-		for i := range out.Events {
-			name := out.Events[i].Event
-			if c, ok := sm.events[name]; ok {
-				c.Inc()
-			} else {
-				s.opts.Metrics.Events.WithLabelValues(source, name).Inc()
-			}
-		}
-	}
-	if s.opts.Kick != nil && len(out.Events) > 0 {
-		s.opts.Kick()
-	}
-}
-
 // route is the ingest's router: the dispatcher's when there is one (it
 // also skips destinations a 410 disabled), else the snapshot's.
 func (s *Server) route(rt *Runtime) func(ev *lead.Event) []string {
@@ -541,17 +437,4 @@ func admit(m *mapping.Mapping, in mapping.Input, rt *Runtime, tooLarge bool, par
 		return res, metrics.ReasonInvalid, invalid(err)
 	}
 	return res, "", nil
-}
-
-// storeCheck prepares the inbound limit of key for the store to check in
-// its write, or answers nil when the store or the limiter cannot.
-func (s *Server) storeCheck(rt *Runtime, key string) *ratelimit.Check {
-	if s.checker == nil {
-		return nil
-	}
-	check, err := s.checker.Check(key, rt.Inbound)
-	if err != nil {
-		return nil // an invalid limit: the limiter's own call reports it
-	}
-	return &check
 }
