@@ -90,11 +90,14 @@ func (s *Server) inbound(c *fiber.Ctx) error {
 
 // statusOf is the status the error handler answers err with.
 func statusOf(err error) int {
+	if err == nil {
+		// Before the targets of errors.As, which escape: declared first,
+		// they cost every answered request two allocations.
+		return fiber.StatusOK
+	}
 	var he *httperr.Error
 	var fe *fiber.Error
 	switch {
-	case err == nil:
-		return fiber.StatusOK
 	case errors.As(err, &he):
 		return he.Code
 	case errors.As(err, &fe):
