@@ -12,6 +12,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"leadgate/config"
+	"leadgate/gateway/metrics"
 )
 
 // reload loads the config and mappings again and swaps them in only when
@@ -20,7 +21,7 @@ import (
 func (g *gateway) reload(why string) *loaded {
 	l, err := load(g.path)
 	if err != nil {
-		g.metrics.ConfigReloads.WithLabelValues("failure").Inc()
+		g.metrics.ConfigReloads.WithLabelValues(metrics.ResultFailure).Inc()
 		g.log.Error("reload failed; keeping the running config", "trigger", why, "error", err.Error())
 		return nil
 	}
@@ -35,7 +36,7 @@ func (g *gateway) reload(why string) *loaded {
 	for _, key := range restartOnly(old, l.cfg) {
 		g.log.Warn("changed key needs a restart to take effect", "key", key)
 	}
-	g.metrics.ConfigReloads.WithLabelValues("success").Inc()
+	g.metrics.ConfigReloads.WithLabelValues(metrics.ResultSuccess).Inc()
 	g.log.Info("config reloaded", "trigger", why, "mappings", l.mappings.Names(), "destinations", len(l.destinations))
 	g.warnUnauthenticated(l)
 	return l

@@ -177,7 +177,7 @@ func (g *gateway) openDoors(ctx context.Context, cfg *config.Config, st store.St
 	keysLimiter, _ := limiter.(adminkeys.Limiter) // both backends are
 	guard := adminkeys.New(adminkeys.Options{Limiter: keysLimiter, Log: g.log,
 		ClientIP:  func(c *fiber.Ctx) string { return g.srv.ClientIP(c) },
-		Throttled: g.metrics.RateLimited.WithLabelValues("api")})
+		Throttled: g.metrics.RateLimited.WithLabelValues(metrics.ScopeAPI)})
 	set := subscriptionSettings(cfg)
 	lsq := leadsquared.New(leadsquared.Options{
 		Store:        st,

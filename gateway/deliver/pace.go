@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"leadgate/gateway/metrics"
 	"leadgate/gateway/ratelimit"
 )
 
@@ -135,7 +136,7 @@ func (dp *Dispatcher) pace(ctx context.Context, w *worker, d *Destination) bool 
 			return true
 		}
 		if !counted {
-			dp.m.RateLimited.WithLabelValues("outbound").Inc()
+			dp.m.RateLimited.WithLabelValues(metrics.ScopeOutbound).Inc()
 			counted = true
 		}
 		if !sleep(ctx, spread(dec.RetryAfter)) {

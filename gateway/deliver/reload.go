@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"reflect"
 	"slices"
+
+	"leadgate/gateway/metrics"
 )
 
 // SetDestinations swaps the destination set atomically (config reloads and
@@ -80,7 +82,7 @@ func (dp *Dispatcher) removeLocked(w *worker) {
 	dp.m.DestinationEnabled.DeleteLabelValues(w.name)
 	// Its other series go too, so those of deleted subscriptions
 	// (lsq-<id>) do not pile up in every scrape.
-	for _, o := range []string{"success", "retry", "dead"} {
+	for _, o := range metrics.Outcomes {
 		dp.m.Deliveries.DeleteLabelValues(w.name, o)
 	}
 	dp.m.DeliveryDuration.DeleteLabelValues(w.name)

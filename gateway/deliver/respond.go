@@ -139,7 +139,7 @@ func (dp *Dispatcher) admitNow(ctx context.Context, w *worker, d *Destination) b
 	}
 	w.pace.note(dec, lim, dp.clock.now())
 	if !dec.Allowed {
-		dp.m.RateLimited.WithLabelValues("outbound").Inc()
+		dp.m.RateLimited.WithLabelValues(metrics.ScopeOutbound).Inc()
 		return false
 	}
 	return true

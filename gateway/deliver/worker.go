@@ -40,9 +40,9 @@ type destMetrics struct {
 
 func newWorker(d Destination, m *metrics.Metrics) *worker {
 	w := &worker{name: d.Name, wake: make(chan struct{}, 1), mets: destMetrics{
-		success:  m.Deliveries.WithLabelValues(d.Name, "success"),
-		retry:    m.Deliveries.WithLabelValues(d.Name, "retry"),
-		dead:     m.Deliveries.WithLabelValues(d.Name, "dead"),
+		success:  m.Deliveries.WithLabelValues(d.Name, metrics.OutcomeSuccess),
+		retry:    m.Deliveries.WithLabelValues(d.Name, metrics.OutcomeRetry),
+		dead:     m.Deliveries.WithLabelValues(d.Name, metrics.OutcomeDead),
 		duration: m.DeliveryDuration.WithLabelValues(d.Name),
 	}}
 	w.dest.Store(&d)
@@ -176,7 +176,7 @@ func (dp *Dispatcher) launch(w *worker, d *Destination, batch []store.Delivery, 
 		w.pace.reserve(len(batch))
 		if p.heldBack && len(batch) == p.n {
 			// Pacing, not the queue or the slots, bounded this lease.
-			dp.m.RateLimited.WithLabelValues("outbound").Inc()
+			dp.m.RateLimited.WithLabelValues(metrics.ScopeOutbound).Inc()
 		}
 	}
 	for _, del := range batch {

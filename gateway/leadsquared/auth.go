@@ -15,6 +15,7 @@ import (
 
 	"leadgate/gateway/adminkeys"
 	"leadgate/gateway/httperr"
+	"leadgate/gateway/metrics"
 	"leadgate/gateway/ratelimit"
 )
 
@@ -89,7 +90,7 @@ func (a *API) rateLimit(c *fiber.Ctx) error {
 	c.Set("RateLimit-Policy", policy)
 	c.Set("RateLimit", remaining)
 	if !d.Allowed {
-		a.metrics.RateLimited.WithLabelValues("api").Inc()
+		a.metrics.RateLimited.WithLabelValues(metrics.ScopeAPI).Inc()
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(ratelimit.RetryAfterSeconds(d)))
 		return a.fail(c, &httperr.Error{Code: fiber.StatusTooManyRequests, Type: httperr.TypeRateLimited,
 			Msg: fmt.Sprintf("API calls exceeded the limit of %d in %s", a.limit.Requests, perText(a.limit.Per))})

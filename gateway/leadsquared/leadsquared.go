@@ -155,7 +155,7 @@ func New(opts Options) *API {
 		guard:    opts.Guard,
 	}
 	if a.guard == nil {
-		a.guard = adminkeys.New(adminkeys.Options{Log: opts.Log, Throttled: opts.Metrics.RateLimited.WithLabelValues("api")})
+		a.guard = adminkeys.New(adminkeys.Options{Log: opts.Log, Throttled: opts.Metrics.RateLimited.WithLabelValues(metrics.ScopeAPI)})
 	}
 	a.cur.Store(prepare(Settings{AccessKey: opts.AccessKey, SecretKey: opts.SecretKey,
 		AllowPrivate: opts.AllowPrivate, Defaults: opts.Defaults}))

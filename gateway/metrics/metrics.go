@@ -137,86 +137,99 @@ type Metrics struct {
 // already holds any of them, as promauto does: call it once per registry.
 func New(reg prometheus.Registerer) *Metrics {
 	f := promauto.With(reg)
-	m := &Metrics{
-		InboundRequests: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "gateway_inbound_requests_total",
-			Help: "Inbound webhook requests by source and HTTP status code.",
-		}, []string{"source", "code"}),
-		InboundDuration: f.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "gateway_inbound_duration_seconds",
-			Help:    "Time to answer an inbound webhook, including the durable store.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
-		}, []string{"source"}),
-		NormalizeFailures: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "gateway_normalize_failures_total",
-			Help: "Inbound payloads that failed parsing, authentication or mapping, by reason.",
-		}, []string{"source", "reason"}),
-		RateLimited: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "gateway_rate_limited_total",
-			Help: "Requests refused (inbound, api) or delayed (outbound) by a rate limit.",
-		}, []string{"scope"}),
-		Events: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "gateway_events_total",
-			Help: "Canonical events stored, by source and event name.",
-		}, []string{"source", "event"}),
-		Deliveries: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "gateway_deliveries_total",
-			Help: "Delivery attempts by destination and outcome (success, retry, dead).",
-		}, []string{"destination", "outcome"}),
-		DeliveryDuration: f.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "gateway_delivery_duration_seconds",
-			Help:    "Duration of one delivery attempt.",
-			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 15, 30},
-		}, []string{"destination"}),
-		DeliveryLag: f.NewHistogram(prometheus.HistogramOpts{
-			Name:    "gateway_delivery_lag_seconds",
-			Help:    "Time from an event being accepted to its successful delivery.",
-			Buckets: []float64{.01, .05, .1, .5, 1, 5, 30, 60, 300, 1800, 3600, 18000, 86400},
-		}),
-		QueueDepth: f.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "gateway_queue_depth",
-			Help: "Deliveries in the queue by state (due, scheduled, in_flight, dead).",
-		}, []string{"state"}),
-		ConfigReloads: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "gateway_config_reloads_total",
-			Help: "Config and mapping reloads by result (success, failure).",
-		}, []string{"result"}),
-		BuildInfo: f.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "gateway_build_info",
-			Help: "Always 1; labels name the running build.",
-		}, []string{"version", "revision"}),
-		DestinationEnabled: f.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "gateway_destination_enabled",
-			Help: "1 while a destination is delivering, 0 while disabled (by config or a 410).",
-		}, []string{"destination"}),
-		Leads: f.NewGauge(prometheus.GaugeOpts{
-			Name: "gateway_leads",
-			Help: "Leads in the lead index (those seen within storage.lead_retention).",
-		}),
-		Ready: f.NewGauge(prometheus.GaugeOpts{
-			Name: "gateway_ready",
-			Help: "1 while /readyz would answer 200 (store and Redis reachable, mappings loaded), else 0.",
-		}),
-		NoticesDropped: f.NewCounter(prometheus.CounterOpts{
-			Name: "gateway_notices_dropped_total",
-			Help: "Dead letters whose notice never reached its notify URL: refused by a full queue, failed, or cut off by shutdown.",
-		}),
-		FieldsDropped: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "gateway_fields_dropped_total",
-			Help: "Keys of lead.fields (or updates of known keys) left out by the lead's bounds: 200 keys, 64 KiB as JSON.",
-		}, []string{"source"}),
-		Respond: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "gateway_respond_total",
-			Help: "Reverse-proxy answers (a mapping's respond) by source: relayed, or why the gateway answered itself.",
-		}, []string{"source", "answer"}),
-	}
-	m.Store = newStoreMetrics(f)
+	m := &Metrics{Store: newStoreMetrics(f)}
+	m.newInbound(f)
+	m.newDelivery(f)
+	m.newOperations(f)
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	m.SetBuild(Build())
 	return m
+}
+
+// newInbound registers the metrics of the inbound route: requests, their duration, refusals, limits, events.
+func (m *Metrics) newInbound(f promauto.Factory) {
+	m.InboundRequests = f.NewCounterVec(prometheus.CounterOpts{
+		Name: "gateway_inbound_requests_total",
+		Help: "Inbound webhook requests by source and HTTP status code.",
+	}, []string{"source", "code"})
+	m.InboundDuration = f.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "gateway_inbound_duration_seconds",
+		Help:    "Time to answer an inbound webhook, including the durable store.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"source"})
+	m.NormalizeFailures = f.NewCounterVec(prometheus.CounterOpts{
+		Name: "gateway_normalize_failures_total",
+		Help: "Inbound payloads that failed parsing, authentication or mapping, by reason.",
+	}, []string{"source", "reason"})
+	m.RateLimited = f.NewCounterVec(prometheus.CounterOpts{
+		Name: "gateway_rate_limited_total",
+		Help: "Requests refused (inbound, api) or delayed (outbound) by a rate limit.",
+	}, []string{"scope"})
+	m.Events = f.NewCounterVec(prometheus.CounterOpts{
+		Name: "gateway_events_total",
+		Help: "Canonical events stored, by source and event name.",
+	}, []string{"source", "event"})
+	m.FieldsDropped = f.NewCounterVec(prometheus.CounterOpts{
+		Name: "gateway_fields_dropped_total",
+		Help: "Keys of lead.fields (or updates of known keys) left out by the lead's bounds: 200 keys, 64 KiB as JSON.",
+	}, []string{"source"})
+	m.Respond = f.NewCounterVec(prometheus.CounterOpts{
+		Name: "gateway_respond_total",
+		Help: "Reverse-proxy answers (a mapping's respond) by source: relayed, or why the gateway answered itself.",
+	}, []string{"source", "answer"})
+}
+
+// newDelivery registers the metrics of delivery: attempts, their duration, lag, queue depth, destinations, notices.
+func (m *Metrics) newDelivery(f promauto.Factory) {
+	m.Deliveries = f.NewCounterVec(prometheus.CounterOpts{
+		Name: "gateway_deliveries_total",
+		Help: "Delivery attempts by destination and outcome (success, retry, dead).",
+	}, []string{"destination", "outcome"})
+	m.DeliveryDuration = f.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "gateway_delivery_duration_seconds",
+		Help:    "Duration of one delivery attempt.",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 15, 30},
+	}, []string{"destination"})
+	m.DeliveryLag = f.NewHistogram(prometheus.HistogramOpts{
+		Name:    "gateway_delivery_lag_seconds",
+		Help:    "Time from an event being accepted to its successful delivery.",
+		Buckets: []float64{.01, .05, .1, .5, 1, 5, 30, 60, 300, 1800, 3600, 18000, 86400},
+	})
+	m.QueueDepth = f.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "gateway_queue_depth",
+		Help: "Deliveries in the queue by state (due, scheduled, in_flight, dead).",
+	}, []string{"state"})
+	m.DestinationEnabled = f.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "gateway_destination_enabled",
+		Help: "1 while a destination is delivering, 0 while disabled (by config or a 410).",
+	}, []string{"destination"})
+	m.NoticesDropped = f.NewCounter(prometheus.CounterOpts{
+		Name: "gateway_notices_dropped_total",
+		Help: "Dead letters whose notice never reached its notify URL: refused by a full queue, failed, or cut off by shutdown.",
+	})
+}
+
+// newOperations registers the metrics of operations: reloads, build, readiness, the lead index.
+func (m *Metrics) newOperations(f promauto.Factory) {
+	m.ConfigReloads = f.NewCounterVec(prometheus.CounterOpts{
+		Name: "gateway_config_reloads_total",
+		Help: "Config and mapping reloads by result (success, failure).",
+	}, []string{"result"})
+	m.BuildInfo = f.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "gateway_build_info",
+		Help: "Always 1; labels name the running build.",
+	}, []string{"version", "revision"})
+	m.Leads = f.NewGauge(prometheus.GaugeOpts{
+		Name: "gateway_leads",
+		Help: "Leads in the lead index (those seen within storage.lead_retention).",
+	})
+	m.Ready = f.NewGauge(prometheus.GaugeOpts{
+		Name: "gateway_ready",
+		Help: "1 while /readyz would answer 200 (store and Redis reachable, mappings loaded), else 0.",
+	})
 }
 
 // SetBuild replaces gateway_build_info with one series {version, revision} = 1,

@@ -9,6 +9,7 @@ import (
 
 	"leadgate/gateway/httperr"
 	"leadgate/gateway/mapping"
+	"leadgate/gateway/metrics"
 	"leadgate/gateway/ratelimit"
 )
 
@@ -65,7 +66,7 @@ func (s *Server) decided(c *fiber.Ctx, key string, d ratelimit.Decision) error {
 		s.refusals.note(key, d)
 	}
 	if s.opts.Metrics != nil {
-		s.opts.Metrics.RateLimited.WithLabelValues("inbound").Inc()
+		s.opts.Metrics.RateLimited.WithLabelValues(metrics.ScopeInbound).Inc()
 	}
 	wait := ratelimit.RetryAfterSeconds(d)
 	return &httperr.Error{Code: fiber.StatusTooManyRequests, Msg: "rate limited",

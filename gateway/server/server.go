@@ -191,7 +191,7 @@ func New(opts Options, rt *Runtime) *Server {
 	if s.guard == nil {
 		var throttled prometheus.Counter
 		if opts.Metrics != nil {
-			throttled = opts.Metrics.RateLimited.WithLabelValues("api")
+			throttled = opts.Metrics.RateLimited.WithLabelValues(metrics.ScopeAPI)
 		}
 		s.guard = adminkeys.New(adminkeys.Options{ClientIP: s.clientIP, Log: opts.Log, Throttled: throttled})
 	}
