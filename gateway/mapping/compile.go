@@ -296,7 +296,6 @@ func Compile(name, filename string, src []byte) (*Mapping, error) {
 	c.m.pairTab, c.m.elemTab = newSlotTable(c.m.pairSlot), newSlotTable(c.m.elemSlot)
 	if a := c.m.assets; a != nil {
 		c.m.both = c.m.group != nil && a.each.path == c.m.group.each.path
-		c.m.fused = a.each.prefix >= 0 && a.each.slot >= 0 && (c.m.group == nil || c.m.both)
 	}
 	c.m.listed = make([]bool, len(c.m.prefixes))
 	for _, p := range c.m.prefixes[1:] {

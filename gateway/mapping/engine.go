@@ -33,9 +33,7 @@ type scratch struct {
 	vals    []gjson.Result
 	elem    []gjson.Result
 	elemSet []bool
-	// fused is set when the assets array was mapped during the walk of
-	// its object (Mapping.fused); arrErrs are its elements' problems.
-	fused   bool
+	// arrErrs are the assets elements' problems.
 	arrErrs []FieldError
 	elemTmp gjson.Result // elemGet's answer for a path gjson evaluates
 	assets  []lead.Asset
@@ -108,7 +106,7 @@ func (m *Mapping) scratch(body []byte) *scratch {
 		s.idx[i] = s.idx[i][:0]
 	}
 	s.pairs, s.pairsBuilt, s.groups, s.assets = s.pairs[:0], false, s.groups[:0], s.assets[:0]
-	s.gvals, s.fused, s.arrErrs = s.gvals[:0], false, s.arrErrs[:0]
+	s.gvals, s.arrErrs = s.gvals[:0], s.arrErrs[:0]
 	s.vals = resize(s.vals, m.nSlots)
 	s.elem = resize(s.elem, len(m.elemSlot))
 	if cap(s.elemSet) < len(m.elemSlot) {
@@ -149,9 +147,7 @@ func (m *Mapping) index(s *scratch, i int) (list []kv, ok bool) {
 	} else {
 		obj = gjson.Get(s.json, m.prefixPath(i))
 	}
-	if obj.IsObject() && m.fused && i == m.assets.each.prefix {
-		s.idx[i], s.isObj[i] = m.indexFused(s, i, obj.Raw), true
-	} else if obj.IsObject() {
+	if obj.IsObject() {
 		list, slots, listed := s.idx[i][:0], &m.keyTab[i], m.listed[i]
 		obj.ForEach(func(k, v gjson.Result) bool {
 			if listed {
@@ -409,8 +405,7 @@ func (m *Mapping) Map(in Input) (Result, error) {
 		errs     []FieldError
 		name     string
 		scoreSet bool
-		bx       = boxes{size: m.nFields}
-	)
+			)
 	// trace is nil when the caller wants no trace (the server's hot path).
 	var trace *[]Trace
 	var empties []Trace // fields their paths left empty, for the trace
@@ -442,7 +437,7 @@ func (m *Mapping) Map(in Input) (Result, error) {
 		case tName:
 			name = v.s
 		case tField:
-			m.setField(l, f.key, bx.value(v))
+			m.setField(l, f.key, v.any())
 		case tEmail:
 			l.Email = strings.ToLower(v.s)
 		default:
@@ -453,11 +448,11 @@ func (m *Mapping) Map(in Input) (Result, error) {
 		}
 	}
 	if m.assets != nil || m.group != nil {
-		errs = m.mapArrays(s, l, &bx, trace, errs)
+		errs = m.mapArrays(s, l, trace, errs)
 	}
 	budget := restBudget{left: lead.MaxFields}
 	for i := range m.rest {
-		m.mapRest(s, l, &bx, trace, &m.rest[i], &budget)
+		m.mapRest(s, l, trace, &m.rest[i], &budget)
 	}
 	r.FieldsDropped = budget.dropped
 	m.names(l, name, trace)
@@ -527,13 +522,11 @@ func collapseSpaces(s string) string {
 // mapArrays maps the assets element-wise and computes the group_by
 // breakdown, walking each element once (once in all when both read the
 // same array, as Leadsie's connectionAssets).
-func (m *Mapping) mapArrays(s *scratch, l *lead.Lead, bx *boxes, trace *[]Trace, errs []FieldError) []FieldError {
+func (m *Mapping) mapArrays(s *scratch, l *lead.Lead, trace *[]Trace, errs []FieldError) []FieldError {
 	both := m.both
 	if m.assets != nil {
 		if arr := m.body(s, m.assets.each); arr.IsArray() {
-			if !s.fused {
-				m.eachObject(s, arr.Raw, 0, func(i int, e gjson.Result) { m.arrayElem(s, i, e) })
-			}
+			m.eachObject(s, arr, func(i int, e gjson.Result) { m.arrayElem(s, i, e) })
 			errs = append(errs, s.arrErrs...)
 		}
 		if len(s.assets) > 0 {
@@ -546,11 +539,11 @@ func (m *Mapping) mapArrays(s *scratch, l *lead.Lead, bx *boxes, trace *[]Trace,
 	}
 	if m.group != nil {
 		if arr := m.body(s, &m.group.each); !both && arr.IsArray() {
-			m.eachObject(s, arr.Raw, 0, func(_ int, e gjson.Result) {
+			m.eachObject(s, arr, func(_ int, e gjson.Result) {
 				m.groupElem(s, e)
 			})
 		}
-		m.groupFields(s, l, bx, trace)
+		m.groupFields(s, l, trace)
 	}
 	return errs
 }
@@ -676,7 +669,7 @@ func (m *Mapping) groupElem(s *scratch, e gjson.Result) {
 
 // groupFields writes the breakdown into lead.fields; a key some field
 // already set is left alone.
-func (m *Mapping) groupFields(s *scratch, l *lead.Lead, bx *boxes, trace *[]Trace) {
+func (m *Mapping) groupFields(s *scratch, l *lead.Lead, trace *[]Trace) {
 	for _, gr := range s.groups {
 		vals := s.gvals[gr.off:][:len(m.group.fields)]
 		for j, full := range gr.names {
@@ -689,7 +682,7 @@ func (m *Mapping) groupFields(s *scratch, l *lead.Lead, bx *boxes, trace *[]Trac
 					continue
 				}
 			}
-			m.setField(l, key, bx.str(vals[j]))
+			m.setField(l, key, vals[j])
 			addTrace(trace, Trace{Field: full, Path: m.group.each.raw, From: "group_by"})
 		}
 	}
@@ -703,7 +696,7 @@ type restBudget struct{ left, dropped int }
 // that are objects (or lists holding one) are left out, and so are the keys
 // past the payload's budget: a sender inventing thousands of keys costs a
 // bounded lead.
-func (m *Mapping) mapRest(s *scratch, l *lead.Lead, bx *boxes, trace *[]Trace, rs *restSpec, budget *restBudget) {
+func (m *Mapping) mapRest(s *scratch, l *lead.Lead, trace *[]Trace, rs *restSpec, budget *restBudget) {
 	add := func(key string, r gjson.Result) {
 		if _, taken := l.Fields[key]; taken {
 			return
@@ -717,7 +710,7 @@ func (m *Mapping) mapRest(s *scratch, l *lead.Lead, bx *boxes, trace *[]Trace, r
 			return
 		}
 		budget.left--
-		m.setField(l, key, bx.value(v))
+		m.setField(l, key, v.any())
 		if trace != nil {
 			*trace = append(*trace, Trace{Field: "fields." + key, Path: rs.raw, From: "rest"})
 		}

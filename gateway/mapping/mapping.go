@@ -7,8 +7,7 @@
 // one walk of the JSON body: top-level objects and key/value arrays (Ledsak's
 // lead_details) are indexed once and every simple path is a lookup; an array
 // of objects that assets and group_by read (Leadsie's connectionAssets) is
-// mapped element by element where that walk meets it (elems.go), and a
-// lead's string fields share one allocation (box.go).
+// walked once, element by element, for both (elems.go).
 //
 // The language itself is described, with an example per feature, in the
 // "Mapping language" section of the repository's README.md; those examples
@@ -178,9 +177,8 @@ type Mapping struct {
 	// nFields sizes lead.fields for a typical payload.
 	nFields int
 	// both is set when assets and group_by read the same array, which is
-	// then walked once for both; fused when that array is a key of an
-	// indexed object, walked during that object's walk (elems.go).
-	both, fused bool
+	// then walked once for both.
+	both bool
 	// groupClash is set when a group_by key could equal a key some field
 	// (or another group suffix) writes, so that groupFields must look
 	// before it writes; Leadsie's cannot clash.
