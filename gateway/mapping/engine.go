@@ -405,7 +405,7 @@ func (m *Mapping) Map(in Input) (Result, error) {
 		errs     []FieldError
 		name     string
 		scoreSet bool
-			)
+	)
 	// trace is nil when the caller wants no trace (the server's hot path).
 	var trace *[]Trace
 	var empties []Trace // fields their paths left empty, for the trace

@@ -21,7 +21,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"leadgate/gateway/lead"
@@ -150,44 +149,8 @@ type Mapping struct {
 	group    *groupSpec
 	respond  *Respond
 
-	// prefixes are the objects a request indexes once; prefixes[0] is the
-	// body itself. consumed[i] holds the keys of prefixes[i] that some path
-	// reads, so that rest does not copy them into fields again.
-	prefixes []prefix
-	consumed []map[string]bool
-	// listed[i] is set when a request needs every key of prefixes[i], not
-	// only its slots: rest copies from it, or an object inside it is
-	// indexed too.
-	listed []bool
-	// pairUsed holds the lower-cased pair keys that some field reads.
-	pairUsed map[string]bool
-	nTrace   int
-
-	// Slots: keySlot[i][key] and pairSlot[key] number the values a request
-	// keeps from its walk of object i and of the pairs; elemSlot those of
-	// an array element.
-	keySlot  []map[string]int
-	pairSlot map[string]int
-	nSlots   int
-	elemSlot map[string]int
-	// The same, as Map looks them up.
-	keyTab  []slotTable
-	pairTab slotTable
-	elemTab slotTable
-	// nFields sizes lead.fields for a typical payload.
-	nFields int
-	// both is set when assets and group_by read the same array, which is
-	// then walked once for both.
-	both bool
-	// groupClash is set when a group_by key could equal a key some field
-	// (or another group suffix) writes, so that groupFields must look
-	// before it writes; Leadsie's cannot clash.
-	groupClash bool
-
-	// groupCache holds the names of the group keys seen so far, never
-	// changed once published: a short list beats a sync.Map's hashing
-	// for Leadsie's five asset types.
-	groupCache atomic.Pointer[[]groupName]
+	// plan is how a request finds the values the fields read.
+	plan
 }
 
 // Name is the source name: the mapping file's name without extension.
