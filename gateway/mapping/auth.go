@@ -206,72 +206,86 @@ func (m *Mapping) Authenticate(in Input) error {
 	}
 	switch a.kind {
 	case authToken:
-		// The prefix ("Bearer ") belongs to the header; a query parameter
-		// carries the bare token.
-		got, ok := "", false
-		if a.header != "" {
-			if h := in.header(a.header); h != "" {
-				got, ok = strings.CutPrefix(h, a.prefix)
-			}
-		}
-		if !ok && a.query != "" {
-			got, ok = in.query(a.query), true
-		}
-		if got == "" || !ok {
-			return fmt.Errorf("%w: missing token", ErrUnauthorized)
-		}
-		if !adminkeys.Equal([]byte(got), a.secret) {
-			return fmt.Errorf("%w: wrong token", ErrUnauthorized)
-		}
+		return a.checkToken(&in)
 	case authHMAC:
-		sig, ok := strings.CutPrefix(strings.TrimSpace(in.header(a.header)), a.prefix)
-		if sig == "" || !ok {
-			return fmt.Errorf("%w: missing signature", ErrUnauthorized)
-		}
-		mac := hmac.New(sha256.New, a.secret)
-		if a.tsHeader != "" {
-			ts := in.header(a.tsHeader)
-			if err := checkTimestamp(ts, now, a.tolerance); err != nil {
-				return err
-			}
-			mac.Write([]byte(ts))
-			mac.Write([]byte("."))
-		}
-		mac.Write(raw)
-		var got []byte
-		var err error
-		if a.base64 {
-			got, err = base64.StdEncoding.DecodeString(sig)
-		} else {
-			got, err = hex.DecodeString(sig)
-		}
-		if err != nil || !hmac.Equal(got, mac.Sum(nil)) {
-			return fmt.Errorf("%w: bad signature", ErrUnauthorized)
-		}
+		return a.checkHMAC(&in, raw, now)
 	case authStandard:
-		id, ts, sigs := in.header("webhook-id"), in.header("webhook-timestamp"), in.header("webhook-signature")
-		if id == "" || sigs == "" {
-			return fmt.Errorf("%w: missing webhook-id or webhook-signature", ErrUnauthorized)
+		return a.checkStandard(&in, raw, now)
+	}
+	return nil
+}
+
+func (a *authSpec) checkToken(in *Input) error {
+	// The prefix ("Bearer ") belongs to the header; a query parameter
+	// carries the bare token.
+	got, ok := "", false
+	if a.header != "" {
+		if h := in.header(a.header); h != "" {
+			got, ok = strings.CutPrefix(h, a.prefix)
 		}
+	}
+	if !ok && a.query != "" {
+		got, ok = in.query(a.query), true
+	}
+	if got == "" || !ok {
+		return fmt.Errorf("%w: missing token", ErrUnauthorized)
+	}
+	if !adminkeys.Equal([]byte(got), a.secret) {
+		return fmt.Errorf("%w: wrong token", ErrUnauthorized)
+	}
+	return nil
+}
+
+func (a *authSpec) checkHMAC(in *Input, raw []byte, now time.Time) error {
+	sig, ok := strings.CutPrefix(strings.TrimSpace(in.header(a.header)), a.prefix)
+	if sig == "" || !ok {
+		return fmt.Errorf("%w: missing signature", ErrUnauthorized)
+	}
+	mac := hmac.New(sha256.New, a.secret)
+	if a.tsHeader != "" {
+		ts := in.header(a.tsHeader)
 		if err := checkTimestamp(ts, now, a.tolerance); err != nil {
 			return err
 		}
-		mac := hmac.New(sha256.New, a.secret)
-		mac.Write([]byte(id + "." + ts + "."))
-		mac.Write(raw)
-		want := mac.Sum(nil)
-		for _, s := range strings.Fields(sigs) {
-			b64, ok := strings.CutPrefix(s, "v1,")
-			if !ok {
-				continue
-			}
-			if got, err := base64.StdEncoding.DecodeString(b64); err == nil && hmac.Equal(got, want) {
-				return nil
-			}
-		}
+		mac.Write([]byte(ts))
+		mac.Write([]byte("."))
+	}
+	mac.Write(raw)
+	var got []byte
+	var err error
+	if a.base64 {
+		got, err = base64.StdEncoding.DecodeString(sig)
+	} else {
+		got, err = hex.DecodeString(sig)
+	}
+	if err != nil || !hmac.Equal(got, mac.Sum(nil)) {
 		return fmt.Errorf("%w: bad signature", ErrUnauthorized)
 	}
 	return nil
+}
+
+func (a *authSpec) checkStandard(in *Input, raw []byte, now time.Time) error {
+	id, ts, sigs := in.header("webhook-id"), in.header("webhook-timestamp"), in.header("webhook-signature")
+	if id == "" || sigs == "" {
+		return fmt.Errorf("%w: missing webhook-id or webhook-signature", ErrUnauthorized)
+	}
+	if err := checkTimestamp(ts, now, a.tolerance); err != nil {
+		return err
+	}
+	mac := hmac.New(sha256.New, a.secret)
+	mac.Write([]byte(id + "." + ts + "."))
+	mac.Write(raw)
+	want := mac.Sum(nil)
+	for _, s := range strings.Fields(sigs) {
+		b64, ok := strings.CutPrefix(s, "v1,")
+		if !ok {
+			continue
+		}
+		if got, err := base64.StdEncoding.DecodeString(b64); err == nil && hmac.Equal(got, want) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: bad signature", ErrUnauthorized)
 }
 
 func checkTimestamp(ts string, now time.Time, tolerance time.Duration) error {

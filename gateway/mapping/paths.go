@@ -131,86 +131,94 @@ func checkPath(p string) ([]string, error) {
 	if p == "" {
 		return nil, errors.New("empty path")
 	}
-	var (
-		comps  []string
-		cur    []byte
-		simple = true
-		depth  int
-		quote  bool
-		start  = true // at the start of a component
-	)
+	sc := pathScan{p: p, simple: true, start: true}
 	for i := 0; i < len(p); i++ {
-		ch := p[i]
-		if ch == '\\' {
-			if i+1 >= len(p) {
-				return nil, fmt.Errorf("path %q ends in a backslash", p)
-			}
-			cur = append(cur, p[i+1])
-			i++
-			start = false
-			continue
+		var err error
+		if i, err = sc.step(i); err != nil {
+			return nil, err
 		}
-		if quote {
-			if ch == '"' {
-				quote = false
-			}
-			cur = append(cur, ch)
-			continue
-		}
-		if start && ch == '@' {
-			j := i + 1
-			for j < len(p) && (p[j] >= 'a' && p[j] <= 'z') {
-				j++
-			}
-			if !slices.Contains(knownModifiers, p[i+1:j]) {
-				return nil, fmt.Errorf("path %q: unknown modifier @%s", p, p[i+1:j])
-			}
-		}
-		start = false
-		switch ch {
-		case '"':
-			quote = true
-			simple = false
-		case '(', '[', '{':
-			depth++
-			simple = false
-		case ')', ']', '}':
-			depth--
-			if depth < 0 {
-				return nil, fmt.Errorf("path %q: unbalanced %q", p, ch)
-			}
-		case '*', '?', '#', '@', '!', '=', '<', '>', '%', ',':
-			simple = false
-		case '|':
-			simple = false
-			if depth == 0 {
-				start = true
-			}
-		case '.':
-			if depth == 0 {
-				if len(cur) == 0 && (i == 0 || !strings.ContainsRune(")]}", rune(p[i-1]))) {
-					return nil, fmt.Errorf("path %q: empty key", p)
-				}
-				comps = append(comps, string(cur))
-				cur = cur[:0]
-				start = true
-				continue
-			}
-		}
-		cur = append(cur, ch)
 	}
 	switch {
-	case quote:
+	case sc.quote:
 		return nil, fmt.Errorf("path %q: unterminated string", p)
-	case depth != 0:
+	case sc.depth != 0:
 		return nil, fmt.Errorf("path %q: unbalanced brackets", p)
-	case start:
+	case sc.start:
 		return nil, fmt.Errorf("path %q: empty key", p)
 	}
-	if !simple {
+	if !sc.simple {
 		return nil, gjsonValid(p)
 	}
-	return append(comps, string(cur)), nil
+	return append(sc.comps, string(sc.cur)), nil
+}
+
+// pathScan is checkPath's state as it reads a path byte by byte.
+type pathScan struct {
+	p      string
+	comps  []string
+	cur    []byte
+	simple bool
+	depth  int
+	quote  bool
+	start  bool // at the start of a component
+}
+
+// step reads p[i], and the byte after it when it is a backslash, and
+// returns the index of the last byte it read.
+func (sc *pathScan) step(i int) (int, error) {
+	p, ch := sc.p, sc.p[i]
+	if ch == '\\' {
+		if i+1 >= len(p) {
+			return i, fmt.Errorf("path %q ends in a backslash", p)
+		}
+		sc.cur = append(sc.cur, p[i+1])
+		sc.start = false
+		return i + 1, nil
+	}
+	if sc.quote {
+		if ch == '"' {
+			sc.quote = false
+		}
+		sc.cur = append(sc.cur, ch)
+		return i, nil
+	}
+	if sc.start && ch == '@' {
+		j := i + 1
+		for j < len(p) && (p[j] >= 'a' && p[j] <= 'z') {
+			j++
+		}
+		if !slices.Contains(knownModifiers, p[i+1:j]) {
+			return i, fmt.Errorf("path %q: unknown modifier @%s", p, p[i+1:j])
+		}
+	}
+	sc.start = false
+	switch ch {
+	case '"':
+		sc.quote, sc.simple = true, false
+	case '(', '[', '{':
+		sc.depth++
+		sc.simple = false
+	case ')', ']', '}':
+		if sc.depth--; sc.depth < 0 {
+			return i, fmt.Errorf("path %q: unbalanced %q", p, ch)
+		}
+	case '*', '?', '#', '@', '!', '=', '<', '>', '%', ',':
+		sc.simple = false
+	case '|':
+		sc.simple = false
+		sc.start = sc.depth == 0
+	case '.':
+		if sc.depth == 0 {
+			if len(sc.cur) == 0 && (i == 0 || !strings.ContainsRune(")]}", rune(p[i-1]))) {
+				return i, fmt.Errorf("path %q: empty key", p)
+			}
+			sc.comps = append(sc.comps, string(sc.cur))
+			sc.cur, sc.start = sc.cur[:0], true
+			return i, nil
+		}
+	}
+	sc.cur = append(sc.cur, ch)
+	return i, nil
 }
 
 func autoTypeOfTag(tag string) valueType {
