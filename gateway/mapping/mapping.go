@@ -3,11 +3,23 @@
 // Each source has one YAML file in the mappings directory (mappings/<source>.yaml);
 // LoadDir compiles every file once, so that a bad gjson path, an unknown
 // target or a duplicate target is a validation error at start-up or reload,
-// never a failed request. A compiled Mapping parses nothing per request beyond
-// one walk of the JSON body: top-level objects and key/value arrays (Ledsak's
-// lead_details) are indexed once and every simple path is a lookup; an array
-// of objects that assets and group_by read (Leadsie's connectionAssets) is
-// walked once, element by element, for both (elems.go).
+// never a failed request. A file goes through three steps:
+//
+//   - spec: decode.go reads it (through config/yamlpos, as gateway.yaml is
+//     read) into spec.go's typed values, each with its line, reporting
+//     what has the wrong shape;
+//   - plan: compile.go resolves the spec into compiled targets and a plan
+//     (plan.go) of what a request walks and where each value lands,
+//     reporting what does not make sense; the result is immutable;
+//   - run: Map (run.go) runs it over a payload. It parses nothing beyond
+//     one walk of the JSON body with gjson (scratch.go): top-level objects
+//     and key/value arrays (Ledsak's lead_details) are indexed once and
+//     every simple path is a lookup; an array of objects that assets and
+//     group_by read (Leadsie's connectionAssets) is walked once, element by
+//     element, for both (arrays.go).
+//
+// Preview (preview.go) is what `gateway map` and the console's playground
+// show: a payload mapped without side effects.
 //
 // The language itself is described, with an example per feature, in the
 // "Mapping language" section of the repository's README.md; those examples
