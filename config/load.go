@@ -259,30 +259,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			d.fail(n.Line, path, "${%s} is not set (set it, or write ${%s:-} to make it optional)", name, name)
 		}
 	}
-	switch v.Type() {
-	case durationType:
-		if n.Kind != yaml.ScalarNode {
-			d.fail(n.Line, path, "must be a duration such as 5s or 10m")
-			return
-		}
-		dur, err := time.ParseDuration(n.Value)
-		if err != nil {
-			d.fail(n.Line, path, "must be a duration such as 5s or 10m, got %q", n.Value)
-			return
-		}
-		v.SetInt(int64(dur))
+	if d.decodeSpecial(n, v, path) {
 		return
-	case secretsType:
-		if n.Kind == yaml.ScalarNode {
-			// One secret written as a plain string.
-			v.Set(reflect.Zero(v.Type()))
-			if n.Value != "" {
-				v.Set(reflect.ValueOf([]Secret{Secret(n.Value)}))
-			}
-			return
-		}
 	}
-
 	switch v.Kind() {
 	case reflect.Struct:
 		d.decodeStruct(n, v, path)
@@ -313,6 +292,36 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	default:
 		panic(fmt.Sprintf("config: cannot decode into %s", v.Type()))
 	}
+}
+
+// decodeSpecial decodes the types that are not decoded by their kind: a
+// duration, and a list of secrets written as one string. It reports
+// whether it did.
+func (d *decoder) decodeSpecial(n *yaml.Node, v reflect.Value, path string) bool {
+	switch v.Type() {
+	case durationType:
+		if n.Kind != yaml.ScalarNode {
+			d.fail(n.Line, path, "must be a duration such as 5s or 10m")
+			return true
+		}
+		dur, err := time.ParseDuration(n.Value)
+		if err != nil {
+			d.fail(n.Line, path, "must be a duration such as 5s or 10m, got %q", n.Value)
+			return true
+		}
+		v.SetInt(int64(dur))
+		return true
+	case secretsType:
+		if n.Kind == yaml.ScalarNode {
+			// One secret written as a plain string.
+			v.Set(reflect.Zero(v.Type()))
+			if n.Value != "" {
+				v.Set(reflect.ValueOf([]Secret{Secret(n.Value)}))
+			}
+			return true
+		}
+	}
+	return false
 }
 
 func parseBool(n *yaml.Node) (bool, bool) {
