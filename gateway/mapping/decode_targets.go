@@ -11,10 +11,13 @@ func (d *decoder) targets(n *yaml.Node, top bool) *targetsSrc {
 	if !ts.mapping {
 		return ts
 	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		kn, vn := n.Content[i], n.Content[i+1]
-		name := scalar{val: kn.Value, tag: kn.Tag, line: kn.Line, ok: kn.Kind == yaml.ScalarNode}
-		ts.targets = append(ts.targets, d.target(name, vn, top && kn.Value == "assets"))
+	repeated := "duplicate target %q"
+	if !top {
+		repeated = "assets: duplicate asset field %q"
+	}
+	for _, p := range d.pairs(n, repeated) {
+		name := scalar{val: p.Key.Value, tag: p.Key.Tag, line: p.Key.Line, ok: true}
+		ts.targets = append(ts.targets, d.target(name, p.Value, top && p.Key.Value == "assets"))
 	}
 	return ts
 }
@@ -67,10 +70,9 @@ func (d *decoder) groupBy(n *yaml.Node) *groupSrc {
 		return g
 	}
 	g.fields = []groupFieldSrc{}
-	for i := 0; i+1 < len(fn.Content); i += 2 {
-		skn, svn := fn.Content[i], fn.Content[i+1]
-		suffix := scalar{val: skn.Value, line: skn.Line, ok: true}
-		g.fields = append(g.fields, groupFieldSrc{suffix: suffix, path: d.scalar(svn, "group_by."+skn.Value)})
+	for _, p := range d.pairs(fn, "group_by: duplicate suffix %q") {
+		suffix := scalar{val: p.Key.Value, line: p.Key.Line, ok: true}
+		g.fields = append(g.fields, groupFieldSrc{suffix: suffix, path: d.scalar(p.Value, "group_by."+p.Key.Value)})
 	}
 	return g
 }
