@@ -5,7 +5,7 @@ import "sync/atomic"
 // The plan is what Compile makes of a spec: every target resolved to a
 // kind, every path to where a request finds its value (a slot filled by
 // the request's one walk of an object, the pairs or an array element, or
-// a gjson path), and the objects a request indexes. engine.go runs it.
+// a gjson path), and the objects a request indexes. run.go runs it.
 
 // source says where a path reads from.
 type source uint8
