@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"leadgate/config/yamlpos"
 )
 
 // Load reads the config file at path: it copies the defaults in, expands
@@ -42,21 +43,17 @@ func parse(path string, data []byte, lookup func(string) (string, bool)) (*Confi
 	c.file = path
 	c.lines = map[string]int{}
 
-	var root yaml.Node
-	dec := yaml.NewDecoder(strings.NewReader(string(data)))
-	switch err := dec.Decode(&root); {
-	case errors.Is(err, io.EOF):
-		// An empty file is the defaults.
-	case err != nil:
+	doc, err := yamlpos.Parse(data)
+	if err != nil {
 		return nil, syntaxProblem(path, err)
-	default:
-		var extra yaml.Node
-		if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-			return nil, &Problem{File: path, Line: extra.Line, Msg: "only one YAML document is allowed"}
-		}
+	}
+	if doc.More {
+		return nil, &Problem{File: path, Line: doc.MoreLine, Msg: "only one YAML document is allowed"}
+	}
+	if doc.Root != nil { // an empty file is the defaults
 		d := &decoder{file: path, lines: c.lines, lookup: lookup}
-		d.expand(&root, "")
-		d.decode(&root, reflect.ValueOf(&c).Elem(), "")
+		d.expand(doc.Root, "")
+		d.decode(doc.Root, reflect.ValueOf(&c).Elem(), "")
 		decodeErrs = d.errs
 	}
 
@@ -110,15 +107,13 @@ func resolve(dir, p string) string {
 	return filepath.Join(dir, p)
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-// syntaxProblem turns a yaml.v3 parse error into a Problem with its line.
+// syntaxProblem turns a file that is not YAML into a Problem with its line.
 func syntaxProblem(path string, err error) error {
-	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		return &Problem{File: path, Line: line, Msg: m[2]}
+	var se *yamlpos.SyntaxError
+	if errors.As(err, &se) {
+		return &Problem{File: path, Line: se.Line, Msg: se.Msg}
 	}
-	return &Problem{File: path, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+	return &Problem{File: path, Msg: err.Error()}
 }
 
 // decoder walks the yaml.Node tree and the Go value together, so that it
@@ -264,30 +259,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			d.fail(n.Line, path, "${%s} is not set (set it, or write ${%s:-} to make it optional)", name, name)
 		}
 	}
-	switch v.Type() {
-	case durationType:
-		if n.Kind != yaml.ScalarNode {
-			d.fail(n.Line, path, "must be a duration such as 5s or 10m")
-			return
-		}
-		dur, err := time.ParseDuration(n.Value)
-		if err != nil {
-			d.fail(n.Line, path, "must be a duration such as 5s or 10m, got %q", n.Value)
-			return
-		}
-		v.SetInt(int64(dur))
+	if d.decodeSpecial(n, v, path) {
 		return
-	case secretsType:
-		if n.Kind == yaml.ScalarNode {
-			// One secret written as a plain string.
-			v.Set(reflect.Zero(v.Type()))
-			if n.Value != "" {
-				v.Set(reflect.ValueOf([]Secret{Secret(n.Value)}))
-			}
-			return
-		}
 	}
-
 	switch v.Kind() {
 	case reflect.Struct:
 		d.decodeStruct(n, v, path)
@@ -320,6 +294,36 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	}
 }
 
+// decodeSpecial decodes the types that are not decoded by their kind: a
+// duration, and a list of secrets written as one string. It reports
+// whether it did.
+func (d *decoder) decodeSpecial(n *yaml.Node, v reflect.Value, path string) bool {
+	switch v.Type() {
+	case durationType:
+		if n.Kind != yaml.ScalarNode {
+			d.fail(n.Line, path, "must be a duration such as 5s or 10m")
+			return true
+		}
+		dur, err := time.ParseDuration(n.Value)
+		if err != nil {
+			d.fail(n.Line, path, "must be a duration such as 5s or 10m, got %q", n.Value)
+			return true
+		}
+		v.SetInt(int64(dur))
+		return true
+	case secretsType:
+		if n.Kind == yaml.ScalarNode {
+			// One secret written as a plain string.
+			v.Set(reflect.Zero(v.Type()))
+			if n.Value != "" {
+				v.Set(reflect.ValueOf([]Secret{Secret(n.Value)}))
+			}
+			return true
+		}
+	}
+	return false
+}
+
 func parseBool(n *yaml.Node) (bool, bool) {
 	if n.Kind != yaml.ScalarNode {
 		return false, false
@@ -342,19 +346,23 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 	}
 	fields := map[string][]int{}
 	yamlFields(v.Type(), nil, fields)
+	names := make([]string, 0, len(fields))
+	for name := range fields {
+		names = append(names, name)
+	}
 	for _, kv := range d.pairs(n, path) {
-		p := joinPath(path, kv.key.Value)
-		i, ok := fields[kv.key.Value]
+		p := joinPath(path, kv.Key.Value)
+		i, ok := fields[kv.Key.Value]
 		if !ok {
-			if near := nearest(kv.key.Value, fields); near != "" {
-				d.fail(kv.key.Line, p, "unknown key; did you mean %s?", near)
+			if near := yamlpos.Nearest(kv.Key.Value, names); near != "" {
+				d.fail(kv.Key.Line, p, "unknown key; did you mean %s?", near)
 			} else {
-				d.fail(kv.key.Line, p, "unknown key")
+				d.fail(kv.Key.Line, p, "unknown key")
 			}
 			continue
 		}
-		d.lines[p] = kv.key.Line
-		d.decode(kv.value, v.FieldByIndex(i), p)
+		d.lines[p] = kv.Key.Line
+		d.decode(kv.Value, v.FieldByIndex(i), p)
 	}
 }
 
@@ -366,11 +374,11 @@ func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {
 	}
 	m := reflect.MakeMap(v.Type())
 	for _, kv := range d.pairs(n, path) {
-		p := joinPath(path, kv.key.Value)
-		d.lines[p] = kv.key.Line
+		p := joinPath(path, kv.Key.Value)
+		d.lines[p] = kv.Key.Line
 		e := reflect.New(v.Type().Elem()).Elem()
-		d.decode(kv.value, e, p)
-		m.SetMapIndex(reflect.ValueOf(kv.key.Value).Convert(v.Type().Key()), e)
+		d.decode(kv.Value, e, p)
+		m.SetMapIndex(reflect.ValueOf(kv.Key.Value).Convert(v.Type().Key()), e)
 	}
 	v.Set(m)
 }
@@ -399,89 +407,17 @@ func (d *decoder) decodeSlice(n *yaml.Node, v reflect.Value, path string) {
 	v.Set(s)
 }
 
-type keyValue struct{ key, value *yaml.Node }
-
-// pairs lists a mapping's keys and values: those written in it, then those
-// brought in by YAML merge keys (<<: *anchor) that it does not set itself.
-// A key written twice is a problem.
-func (d *decoder) pairs(n *yaml.Node, path string) []keyValue {
-	var out, merged []keyValue
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if k.Kind != yaml.ScalarNode {
+// pairs lists a mapping's keys and values, merge keys (<<: *anchor)
+// resolved; a key written twice is a problem.
+func (d *decoder) pairs(n *yaml.Node, path string) []yamlpos.Pair {
+	return yamlpos.Pairs(n, func(k *yaml.Node, issue yamlpos.Issue) {
+		switch issue {
+		case yamlpos.KeyNotString:
 			d.fail(k.Line, path, "keys must be strings")
-			continue
-		}
-		if k.ShortTag() == "!!merge" {
-			merged = append(merged, d.mergePairs(v, path)...)
-			continue
-		}
-		if seen[k.Value] {
+		case yamlpos.KeyRepeated:
 			d.fail(k.Line, joinPath(path, k.Value), "duplicate key")
-			continue
+		case yamlpos.BadMerge:
+			d.fail(k.Line, path, "<< must merge a mapping or a list of mappings")
 		}
-		seen[k.Value] = true
-		out = append(out, keyValue{k, v})
-	}
-	for _, kv := range merged {
-		if !seen[kv.key.Value] {
-			seen[kv.key.Value] = true
-			out = append(out, kv)
-		}
-	}
-	return out
-}
-
-// mergePairs returns the pairs a merge key's value brings: one mapping or
-// a list of them, earlier ones winning.
-func (d *decoder) mergePairs(v *yaml.Node, path string) []keyValue {
-	for v.Kind == yaml.AliasNode {
-		v = v.Alias
-	}
-	switch v.Kind {
-	case yaml.MappingNode:
-		return d.pairs(v, path)
-	case yaml.SequenceNode:
-		var out []keyValue
-		for _, m := range v.Content {
-			out = append(out, d.mergePairs(m, path)...)
-		}
-		return out
-	}
-	d.fail(v.Line, path, "<< must merge a mapping or a list of mappings")
-	return nil
-}
-
-// nearest returns the known key closest to a misspelt one, when it is
-// close enough to be a likely typo.
-func nearest[V any](key string, known map[string]V) string {
-	best, bestDist := "", 3
-	for k := range known {
-		if dist := editDistance(key, k); dist < bestDist || (dist == bestDist && best != "" && k < best) {
-			best, bestDist = k, dist
-		}
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	})
 }

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"leadgate/config"
-	"leadgate/gateway/console"
+	"leadgate/gateway/deliver"
 	"leadgate/gateway/mapping"
 	"leadgate/gateway/store/bolt"
 )
@@ -37,7 +37,7 @@ func validate(args []string, stdout, stderr io.Writer) int {
 func loadOrReport(path string, stderr io.Writer) *loaded {
 	l, err := load(path)
 	if err != nil {
-		for _, line := range console.ErrorLines(err) {
+		for _, line := range mapping.ErrorLines(err) {
 			fmt.Fprintln(stderr, line)
 		}
 		return nil
@@ -74,12 +74,12 @@ func mapPayload(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	out, err := preview1(l.mappings, *source, *query, headers, stdin)
 	if err != nil {
-		for _, line := range console.ErrorLines(err) {
+		for _, line := range mapping.ErrorLines(err) {
 			fmt.Fprintln(stderr, "map: "+line)
 		}
 		return 1
 	}
-	out.Answering(l.destinations)
+	out.Answering(deliver.Destinations(l.destinations))
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(out); err != nil {
@@ -89,20 +89,20 @@ func mapPayload(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func preview1(set *mapping.Set, source, query string, headers []string, stdin io.Reader) (console.Result, error) {
+func preview1(set *mapping.Set, source, query string, headers []string, stdin io.Reader) (mapping.PreviewResult, error) {
 	h := map[string]string{}
 	for _, kv := range headers {
 		k, v, ok := strings.Cut(kv, ":")
 		if !ok {
-			return console.Result{}, fmt.Errorf("-header %q: want 'Key: Value'", kv)
+			return mapping.PreviewResult{}, fmt.Errorf("-header %q: want 'Key: Value'", kv)
 		}
 		h[k] = v
 	}
 	raw, err := io.ReadAll(io.LimitReader(stdin, 64<<20))
 	if err != nil {
-		return console.Result{}, fmt.Errorf("read payload: %w", err)
+		return mapping.PreviewResult{}, fmt.Errorf("read payload: %w", err)
 	}
-	return console.Preview(set, source, "", query, h, raw)
+	return mapping.Preview(set, source, "", query, h, raw)
 }
 
 // compact rewrites the embedded store's file offline so that what
@@ -118,7 +118,7 @@ func compact(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg, err := config.Load(*path)
 	if err != nil {
-		for _, line := range console.ErrorLines(err) {
+		for _, line := range mapping.ErrorLines(err) {
 			fmt.Fprintln(stderr, line)
 		}
 		return 1

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"leadgate/gateway/console"
+	"leadgate/gateway/mapping"
 )
 
 func TestValidateShippedConfig(t *testing.T) {
@@ -68,14 +68,14 @@ func TestMapPrintsEvents(t *testing.T) {
 		args   []string
 		stdin  string
 		events []string
-		check  func(t *testing.T, p console.Result)
+		check  func(t *testing.T, p mapping.PreviewResult)
 	}{
 		{
 			name:   "ledsak seed",
 			args:   []string{"-source", "website"},
 			stdin:  `{"client": "example_client", "source": "website", "branch": "Main Branch", "lead_details": [{"lead_field": "name", "lead_value": "John Doe"}, {"lead_field": "email", "lead_value": "JohnDoe@Example.com"}]}`,
 			events: []string{"form.submitted", "lead.created"},
-			check: func(t *testing.T, p console.Result) {
+			check: func(t *testing.T, p mapping.PreviewResult) {
 				l := p.Events[0].Lead
 				if l.Email != "johndoe@example.com" || l.FirstName != "John" || l.LastName != "Doe" || l.Client != "example_client" || l.Branch != "Main Branch" {
 					t.Errorf("lead = %+v", l)
@@ -106,7 +106,7 @@ func TestMapPrintsEvents(t *testing.T) {
 			args:   []string{"-source", "website", "-header", "Content-Type: application/x-www-form-urlencoded"},
 			stdin:  "name=Jane+Roe&email=jane@example.com&budget=5000",
 			events: []string{"form.submitted", "lead.created"},
-			check: func(t *testing.T, p console.Result) {
+			check: func(t *testing.T, p mapping.PreviewResult) {
 				if fmt.Sprint(p.Events[0].Lead.Fields["budget"]) != "5000" {
 					t.Errorf("fields = %v, want budget 5000", p.Events[0].Lead.Fields)
 				}
@@ -117,7 +117,7 @@ func TestMapPrintsEvents(t *testing.T) {
 			args:   []string{"-source", "leadsie", "-query", "customUserId=user123456"},
 			stdin:  `{"user": "body-user", "status": "SUCCESS", "connectionAssets": [{"type": "Ad Account", "name": "A", "id": "act_1", "isSuccess": true}, {"type": "Ad Account", "name": "B", "id": "act_2", "isSuccess": false}]}`,
 			events: []string{"connection.created"}, // one per payload, and no lead.* event (mappings/leadsie.yaml)
-			check: func(t *testing.T, p console.Result) {
+			check: func(t *testing.T, p mapping.PreviewResult) {
 				last := p.Events[0]
 				if last.Lead.User != "user123456" || last.Source != "leadsie" {
 					t.Errorf("connection.created from %q for user %q, want leadsie for user123456", last.Source, last.Lead.User)
@@ -138,7 +138,7 @@ func TestMapPrintsEvents(t *testing.T) {
 			if code := run(args, strings.NewReader(tt.stdin), &out, &errOut); code != 0 {
 				t.Fatalf("map = exit %d: %s", code, &errOut)
 			}
-			var p console.Result
+			var p mapping.PreviewResult
 			if err := json.Unmarshal(out.Bytes(), &p); err != nil {
 				t.Fatalf("map printed non-JSON: %v\n%s", err, &out)
 			}

@@ -673,3 +673,12 @@ func seedConsole(t *testing.T, g *gateway, s *sink) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -3,12 +3,23 @@
 // Each source has one YAML file in the mappings directory (mappings/<source>.yaml);
 // LoadDir compiles every file once, so that a bad gjson path, an unknown
 // target or a duplicate target is a validation error at start-up or reload,
-// never a failed request. A compiled Mapping parses nothing per request beyond
-// one walk of the JSON body: top-level objects and key/value arrays (Ledsak's
-// lead_details) are indexed once and every simple path is a lookup; an array
-// of objects that assets and group_by read (Leadsie's connectionAssets) is
-// mapped element by element where that walk meets it (elems.go), and a
-// lead's string fields share one allocation (box.go).
+// never a failed request. A file goes through three steps:
+//
+//   - spec: decode.go reads it (through config/yamlpos, as gateway.yaml is
+//     read) into spec.go's typed values, each with its line, reporting
+//     what has the wrong shape;
+//   - plan: compile.go resolves the spec into compiled targets and a plan
+//     (plan.go) of what a request walks and where each value lands,
+//     reporting what does not make sense; the result is immutable;
+//   - run: Map (run.go) runs it over a payload. It parses nothing beyond
+//     one walk of the JSON body with gjson (scratch.go): top-level objects
+//     and key/value arrays (Ledsak's lead_details) are indexed once and
+//     every simple path is a lookup; an array of objects that assets and
+//     group_by read (Leadsie's connectionAssets) is walked once, element by
+//     element, for both (arrays.go).
+//
+// Preview (preview.go) is what `gateway map` and the console's playground
+// show: a payload mapped without side effects.
 //
 // The language itself is described, with an example per feature, in the
 // "Mapping language" section of the repository's README.md; those examples
@@ -22,7 +33,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"leadgate/gateway/lead"
@@ -151,45 +161,8 @@ type Mapping struct {
 	group    *groupSpec
 	respond  *Respond
 
-	// prefixes are the objects a request indexes once; prefixes[0] is the
-	// body itself. consumed[i] holds the keys of prefixes[i] that some path
-	// reads, so that rest does not copy them into fields again.
-	prefixes []prefix
-	consumed []map[string]bool
-	// listed[i] is set when a request needs every key of prefixes[i], not
-	// only its slots: rest copies from it, or an object inside it is
-	// indexed too.
-	listed []bool
-	// pairUsed holds the lower-cased pair keys that some field reads.
-	pairUsed map[string]bool
-	nTrace   int
-
-	// Slots: keySlot[i][key] and pairSlot[key] number the values a request
-	// keeps from its walk of object i and of the pairs; elemSlot those of
-	// an array element.
-	keySlot  []map[string]int
-	pairSlot map[string]int
-	nSlots   int
-	elemSlot map[string]int
-	// The same, as Map looks them up.
-	keyTab  []slotTable
-	pairTab slotTable
-	elemTab slotTable
-	// nFields sizes lead.fields for a typical payload.
-	nFields int
-	// both is set when assets and group_by read the same array, which is
-	// then walked once for both; fused when that array is a key of an
-	// indexed object, walked during that object's walk (elems.go).
-	both, fused bool
-	// groupClash is set when a group_by key could equal a key some field
-	// (or another group suffix) writes, so that groupFields must look
-	// before it writes; Leadsie's cannot clash.
-	groupClash bool
-
-	// groupCache holds the names of the group keys seen so far, never
-	// changed once published: a short list beats a sync.Map's hashing
-	// for Leadsie's five asset types.
-	groupCache atomic.Pointer[[]groupName]
+	// plan is how a request finds the values the fields read.
+	plan
 }
 
 // Name is the source name: the mapping file's name without extension.

@@ -1,10 +1,6 @@
 package mapping
 
-import (
-	"time"
-
-	"gopkg.in/yaml.v3"
-)
+import "time"
 
 // The reverse-proxy answer (contract §3), as a mapping declares it:
 //
@@ -36,28 +32,25 @@ type Respond struct {
 // Respond returns the mapping's respond section, nil when it has none.
 func (m *Mapping) Respond() *Respond { return m.respond }
 
-func (c *compiler) respond(n *yaml.Node) {
-	k := c.keys(n, []string{"destination", "timeout"})
-	if n.Kind != yaml.MappingNode {
+func (c *compiler) respond(src *respondSrc) {
+	if !src.mapping {
 		return
 	}
-	r := &Respond{Timeout: DefaultRespondTimeout, Line: n.Line}
-	if v := k["destination"]; v == nil {
-		c.errf(n, "respond: destination is required")
-	} else if name, ok := c.scalar(v, "respond.destination"); ok {
-		if name == "" {
-			c.errf(v, "respond.destination: must name a destination of gateway.yaml")
+	r := &Respond{Timeout: DefaultRespondTimeout, Line: src.line}
+	if v := src.destination; v == nil {
+		c.errf(src.line, "respond: destination is required")
+	} else if v.ok {
+		if v.val == "" {
+			c.errf(v.line, "respond.destination: must name a destination of gateway.yaml")
 		}
-		r.Destination, r.Line = name, v.Line
+		r.Destination, r.Line = v.val, v.line
 	}
-	if v := k["timeout"]; v != nil {
-		if s, ok := c.scalar(v, "respond.timeout"); ok {
-			d, err := time.ParseDuration(s)
-			if err != nil || d <= 0 || d > MaxRespondTimeout {
-				c.errf(v, "respond.timeout %q: want a duration above 0 and at most %s, such as 5s", s, MaxRespondTimeout)
-			}
-			r.Timeout = d
+	if v := src.timeout; v != nil && v.ok {
+		d, err := time.ParseDuration(v.val)
+		if err != nil || d <= 0 || d > MaxRespondTimeout {
+			c.errf(v.line, "respond.timeout %q: want a duration above 0 and at most %s, such as 5s", v.val, MaxRespondTimeout)
 		}
+		r.Timeout = d
 	}
 	c.m.respond = r
 }

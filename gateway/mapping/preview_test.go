@@ -1,4 +1,4 @@
-package console_test
+package mapping_test
 
 import (
 	"errors"
@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"leadgate/gateway/console"
 	"leadgate/gateway/mapping"
 )
 
@@ -41,7 +40,7 @@ func TestPreview(t *testing.T) {
 		body        string
 		wantEvents  []string
 		wantFields  map[string]any
-		wantProblem console.Problem
+		wantProblem mapping.Problem
 	}{
 		{
 			name: "leadsie seed with its per-type breakdown", source: "leadsie", query: "customUserId=user123456",
@@ -67,25 +66,25 @@ func TestPreview(t *testing.T) {
 			name: "pasted mapping error has its line", source: "leadsie",
 			mapping:     "events: [lead.created]\nfields:\n  email: data.mail\n  nonsense_target: data.x\n",
 			body:        `{}`,
-			wantProblem: console.Problem{Line: 4},
+			wantProblem: mapping.Problem{Line: 4},
 		},
 		{
 			name: "pasted mapping that is not YAML", mapping: "fields: [unclosed\n", body: `{}`,
-			wantProblem: console.Problem{Line: 1},
+			wantProblem: mapping.Problem{Line: 1},
 		},
 		{
 			name: "payload without identity", source: "save_lead", body: `{"data": {"first_name": "John"}}`,
-			wantProblem: console.Problem{Field: "identity"},
+			wantProblem: mapping.Problem{Field: "identity"},
 		},
-		{name: "unknown source", source: "nope", body: `{}`, wantProblem: console.Problem{Message: `unknown source "nope"`}},
-		{name: "malformed body", source: "save_lead", body: `{"data":`, wantProblem: console.Problem{Message: "parse body"}},
-		{name: "bad query", source: "leadsie", query: "a=%zz", body: `{}`, wantProblem: console.Problem{Message: "query:"}},
+		{name: "unknown source", source: "nope", body: `{}`, wantProblem: mapping.Problem{Message: `unknown source "nope"`}},
+		{name: "malformed body", source: "save_lead", body: `{"data":`, wantProblem: mapping.Problem{Message: "parse body"}},
+		{name: "bad query", source: "leadsie", query: "a=%zz", body: `{}`, wantProblem: mapping.Problem{Message: "query:"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := console.Preview(set, tt.source, tt.mapping, tt.query, tt.headers, []byte(tt.body))
+			res, err := mapping.Preview(set, tt.source, tt.mapping, tt.query, tt.headers, []byte(tt.body))
 			if tt.wantEvents == nil {
-				var pe *console.PreviewError
+				var pe *mapping.PreviewError
 				if !errors.As(err, &pe) || len(pe.Problems) == 0 {
 					t.Fatalf("err = %v, want a *PreviewError", err)
 				}
@@ -121,7 +120,7 @@ func TestPreview(t *testing.T) {
 // TestPreviewErrorLines: the error prints one problem a line, as `gateway
 // map` shows them.
 func TestPreviewErrorLines(t *testing.T) {
-	e := &console.PreviewError{Problems: []console.Problem{
+	e := &mapping.PreviewError{Problems: []mapping.Problem{
 		{Line: 3, Message: "unknown target"}, {Field: "email", Message: "required"}, {Message: "plain"},
 	}}
 	want := "mapping.yaml:3: unknown target\nemail: required\nplain"

@@ -1,11 +1,11 @@
-package console_test
+package mapping_test
 
 import (
 	"strings"
 	"testing"
 
-	"leadgate/gateway/console"
 	"leadgate/gateway/deliver"
+	"leadgate/gateway/mapping"
 )
 
 func TestPreviewSaysWhoAnswers(t *testing.T) {
@@ -27,21 +27,21 @@ func TestPreviewSaysWhoAnswers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := console.Preview(nil, "form", pasted, "", nil, []byte(`{"email": "a@example.com"}`))
+			res, err := mapping.Preview(nil, "form", pasted, "", nil, []byte(`{"email": "a@example.com"}`))
 			if err != nil {
 				t.Fatalf("preview: %v", err)
 			}
 			if res.Respond == nil || res.Respond.Destination != "ledsak" || res.Respond.Timeout != "3s" {
 				t.Fatalf("respond = %+v, want ledsak within 3s", res.Respond)
 			}
-			res.Answering(tt.dests)
+			res.Answering(deliver.Destinations(tt.dests))
 			if res.Respond.Event != tt.wantEvent || !strings.Contains(res.Respond.Says, tt.wantSays) {
 				t.Fatalf("respond = %+v, want event %q saying %q", res.Respond, tt.wantEvent, tt.wantSays)
 			}
 		})
 	}
 
-	res, err := console.Preview(nil, "form", "fields: {email: email}\n", "", nil, []byte(`{"email": "a@example.com"}`))
+	res, err := mapping.Preview(nil, "form", "fields: {email: email}\n", "", nil, []byte(`{"email": "a@example.com"}`))
 	if err != nil || res.Respond != nil {
 		t.Fatalf("a mapping without respond: respond = %+v, %v; want none", res.Respond, err)
 	}
