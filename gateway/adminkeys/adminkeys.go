@@ -8,28 +8,17 @@ package adminkeys
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"log/slog"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"leadgate/gateway/credential"
 	"leadgate/gateway/ratelimit"
 )
 
-// Equal compares a presented key with the expected one in constant time:
-// the one comparison of keys in the gateway (the admin keys here, a
-// source's token in package mapping). It compares SHA-256 digests, which
-// are always 32 bytes, because ConstantTimeCompare returns at once on a
-// length mismatch and would time the key's length.
-func Equal(got, want []byte) bool {
-	g, w := sha256.Sum256(got), sha256.Sum256(want)
-	return subtle.ConstantTimeCompare(g[:], w[:]) == 1
-}
-
-// Match compares a presented key pair with the configured one with Equal;
+// Match compares a presented key pair with the configured one with credential.Equal;
 // an empty configured key never matches (the admin keys unset turn every
 // door they guard off). Both keys are always compared, so the answer's
 // timing does not tell which one was wrong. The admin API, the console
@@ -38,8 +27,8 @@ func Match(access, secret, gotAccess, gotSecret string) bool {
 	if access == "" || secret == "" {
 		return false
 	}
-	a := Equal([]byte(gotAccess), []byte(access))
-	b := Equal([]byte(gotSecret), []byte(secret))
+	a := credential.Equal([]byte(gotAccess), []byte(access))
+	b := credential.Equal([]byte(gotSecret), []byte(secret))
 	return a && b
 }
 

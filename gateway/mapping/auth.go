@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"leadgate/gateway/adminkeys"
+	"leadgate/gateway/credential"
 )
 
 type authKind uint8
@@ -230,7 +230,7 @@ func (a *authSpec) checkToken(in *Input) error {
 	if got == "" || !ok {
 		return fmt.Errorf("%w: missing token", ErrUnauthorized)
 	}
-	if !adminkeys.Equal([]byte(got), a.secret) {
+	if !credential.Equal([]byte(got), a.secret) {
 		return fmt.Errorf("%w: wrong token", ErrUnauthorized)
 	}
 	return nil
