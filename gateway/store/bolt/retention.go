@@ -46,13 +46,39 @@ func (s *Store) SweepEvents(ctx context.Context, before time.Time, max int) (int
 	}
 	s.sweepMu.Lock()
 	defer s.sweepMu.Unlock()
-	cut := before.UnixNano()
+	found, err := s.findSweep(before.UnixNano(), max)
+	if err != nil {
+		return 0, unavailable("sweep events", err)
+	}
+	if len(found) == 0 {
+		return 0, nil
+	}
+	var removed, dead int64
+	fn := func(tx *bbolt.Tx) error {
+		var err error
+		removed, dead, err = removeDoomed(tx, found)
+		return err
+	}
+	after := func() {
+		s.mu.Lock()
+		s.dead -= dead
+		s.mu.Unlock()
+	}
+	if err := s.submit(ctx, "sweep events", fn, after); err != nil {
+		return 0, err
+	}
+	return int(removed), nil
+}
+
+// findSweep finds up to max events finished before cut, examining at most
+// max*sweepScanFactor from sweepFrom on, and moves sweepFrom to where the
+// next call goes on. sweepMu must be held.
+func (s *Store) findSweep(cut int64, max int) ([]doomed, error) {
 	var (
 		found []doomed
 		from  []byte
 	)
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		found, from = found[:0], nil
 		c := tx.Bucket(bEvents).Cursor()
 		k, v := c.First()
 		if s.sweepFrom != nil {
@@ -78,62 +104,61 @@ func (s *Store) SweepEvents(ctx context.Context, before time.Time, max int) (int
 		return nil
 	})
 	if err != nil {
-		return 0, unavailable("sweep events", err)
+		return nil, err
 	}
 	s.sweepFrom = from
-	if len(found) == 0 {
-		return 0, nil
-	}
-	var removed, dead int64
-	fn := func(tx *bbolt.Tx) error {
-		removed, dead = 0, 0
-		events, routes, records := tx.Bucket(bEvents), tx.Bucket(bRoutes), tx.Bucket(bDeliveries)
-		deadAll, deadDest := tx.Bucket(bDead), tx.Bucket(bDeadDest)
-	next:
-		for _, d := range found {
-			for id, raw := range d.records {
-				if !bytes.Equal(records.Get([]byte(id)), raw) {
-					continue next // changed since the read: the next pass judges it again
-				}
+	return found, nil
+}
+
+// removeDoomed deletes the events found, with their routes, records and
+// dead-letter keys, skipping any that changed since they were read; it
+// counts the events removed and the dead letters among them.
+func removeDoomed(tx *bbolt.Tx, found []doomed) (removed, dead int64, err error) {
+	events, routes, records := tx.Bucket(bEvents), tx.Bucket(bRoutes), tx.Bucket(bDeliveries)
+next:
+	for _, d := range found {
+		for id, raw := range d.records {
+			if !bytes.Equal(records.Get([]byte(id)), raw) {
+				continue next // changed since the read: the next pass judges it again
 			}
-			if events.Get([]byte(d.id)) == nil {
-				continue
-			}
-			for id := range d.records {
-				if err := records.Delete([]byte(id)); err != nil {
-					return err
-				}
-			}
-			for _, dk := range d.deadKeys {
-				if err := deadAll.Delete(dk.key); err != nil {
-					return err
-				}
-				if b := deadDest.Bucket([]byte(dk.dest)); b != nil {
-					if err := b.Delete(dk.key); err != nil {
-						return err
-					}
-				}
-				dead++
-			}
-			if err := routes.Delete([]byte(d.id)); err != nil {
-				return err
-			}
-			if err := events.Delete([]byte(d.id)); err != nil {
-				return err
-			}
-			removed++
 		}
-		return nil
+		if events.Get([]byte(d.id)) == nil {
+			continue
+		}
+		for id := range d.records {
+			if err := records.Delete([]byte(id)); err != nil {
+				return 0, 0, err
+			}
+		}
+		if err := deleteDeadKeys(tx, d.deadKeys); err != nil {
+			return 0, 0, err
+		}
+		dead += int64(len(d.deadKeys))
+		if err := routes.Delete([]byte(d.id)); err != nil {
+			return 0, 0, err
+		}
+		if err := events.Delete([]byte(d.id)); err != nil {
+			return 0, 0, err
+		}
+		removed++
 	}
-	after := func() {
-		s.mu.Lock()
-		s.dead -= dead
-		s.mu.Unlock()
+	return removed, dead, nil
+}
+
+// deleteDeadKeys removes dead letters from both dead-letter indexes.
+func deleteDeadKeys(tx *bbolt.Tx, keys []deadKey) error {
+	deadAll, deadDest := tx.Bucket(bDead), tx.Bucket(bDeadDest)
+	for _, dk := range keys {
+		if err := deadAll.Delete(dk.key); err != nil {
+			return err
+		}
+		if b := deadDest.Bucket([]byte(dk.dest)); b != nil {
+			if err := b.Delete(dk.key); err != nil {
+				return err
+			}
+		}
 	}
-	if err := s.submit(ctx, "sweep events", fn, after); err != nil {
-		return 0, err
-	}
-	return int(removed), nil
+	return nil
 }
 
 // finishedBefore says whether the event k (its JSON v) has no delivery

@@ -36,18 +36,9 @@ func (s *Store) Events(ctx context.Context, q store.EventQuery) ([]lead.Event, s
 		}
 		events := tx.Bucket(bEvents)
 		if q.EventID != "" {
-			raw := events.Get([]byte(q.EventID))
-			if raw == nil {
-				return nil
-			}
-			var ev lead.Event
-			if err := decodeJSON(raw, &ev); err != nil {
-				return fmt.Errorf("decode event %s: %w", q.EventID, err)
-			}
-			if leadID == "" || ev.LeadID == leadID {
-				out = append(out, ev)
-			}
-			return nil
+			var err error
+			out, err = eventOf(events, q.EventID, leadID)
+			return err
 		}
 		var needle []byte
 		if leadID != "" {
@@ -98,6 +89,23 @@ func (s *Store) Events(ctx context.Context, q store.EventQuery) ([]lead.Event, s
 		return nil, "", unavailable("search events", err)
 	}
 	return out, next, nil
+}
+
+// eventOf looks one event up by id; it lists it only when it is there and
+// belongs to leadID (any lead for "").
+func eventOf(events *bbolt.Bucket, eventID, leadID string) ([]lead.Event, error) {
+	raw := events.Get([]byte(eventID))
+	if raw == nil {
+		return nil, nil
+	}
+	var ev lead.Event
+	if err := decodeJSON(raw, &ev); err != nil {
+		return nil, fmt.Errorf("decode event %s: %w", eventID, err)
+	}
+	if leadID != "" && ev.LeadID != leadID {
+		return nil, nil
+	}
+	return []lead.Event{ev}, nil
 }
 
 // resolveLead turns the query's lead id, email and phone into one lead id
