@@ -119,3 +119,83 @@ func BenchmarkLeaseSettle(b *testing.B) {
 		done += len(ds)
 	}
 }
+
+// BenchmarkLeaseBehindHeld measures one Lease of one delivery behind
+// deliveries already leased, as the dispatcher leases under load: a
+// destination with 64 sends in flight and about as many outcomes waiting
+// for their Settle, settled in batches of 64 (outside the timer). One op
+// is one Lease.
+func BenchmarkLeaseBehindHeld(b *testing.B) {
+	for _, held := range []int{0, 128} {
+		b.Run(fmt.Sprintf("held=%d", held), func(b *testing.B) {
+			s, err := Open(b.TempDir(), Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			ctx := context.Background()
+			at := time.Now()
+			ingestMany(b, s, at, b.N+held)
+			var leased []store.Delivery
+			if held > 0 {
+				if leased, err = s.Lease(ctx, "crm", at.Add(time.Second), held, time.Hour); err != nil || len(leased) != held {
+					b.Fatal(len(leased), err)
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				ds, err := s.Lease(ctx, "crm", at.Add(time.Second), 1, time.Hour)
+				if err != nil || len(ds) != 1 {
+					b.Fatal(len(ds), err)
+				}
+				leased = append(leased, ds...)
+				if len(leased) >= held+64 {
+					b.StopTimer()
+					settleDelivered(b, s, leased[:64], at)
+					leased = append(leased[:0], leased[64:]...)
+					b.StartTimer()
+				}
+			}
+		})
+	}
+}
+
+// ingestMany ingests n leads, each with one delivery to crm, received in
+// order from at on, from 64 goroutines so they share commits.
+func ingestMany(b *testing.B, s *Store, at time.Time, n int) {
+	var (
+		wg   sync.WaitGroup
+		next atomic.Int64
+	)
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1); i <= int64(n); i = next.Add(1) {
+				email := fmt.Sprintf("lh%d@example.com", i)
+				_, err := s.Ingest(context.Background(), store.IngestRequest{
+					Source: "website", Identity: []string{"email:" + email}, Lead: lead.Lead{Email: email},
+					Emits: []string{lead.LeadCreated}, ReceivedAt: at.Add(time.Duration(i)),
+					Route: func(*lead.Event) []string { return []string{"crm"} },
+				})
+				if err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// settleDelivered settles ds as delivered.
+func settleDelivered(b *testing.B, s *Store, ds []store.Delivery, at time.Time) {
+	outs := make([]store.Outcome, len(ds))
+	for i, d := range ds {
+		outs[i] = store.Outcome{Delivery: d, State: store.Delivered, Attempt: store.Attempt{At: at, Code: 200}}
+	}
+	if err := s.Settle(context.Background(), outs); err != nil {
+		b.Fatal(err)
+	}
+}

@@ -130,6 +130,9 @@ type Store struct {
 	dead       int64
 	// leaseMu serializes Lease calls per destination.
 	leaseMu map[string]*sync.Mutex
+	// marks and lowDue let Lease skip a due index's held head (lease.go).
+	marks  map[string]leaseMark
+	lowDue map[string]int64
 
 	// txid is the id of the transaction being committed; the commit
 	// goroutine sets it and the after funcs it runs read it.

@@ -102,6 +102,7 @@ func (s *Store) Replay(ctx context.Context, deadLetterID string, now time.Time) 
 			s.mu.Lock()
 			if queued {
 				s.queued[dest]++
+				s.unmark(dest)
 			}
 			s.dead--
 			s.mu.Unlock()
@@ -188,6 +189,7 @@ func (s *Store) ReplayAll(ctx context.Context, dest string, now time.Time) (int,
 			for d, k := range revived {
 				if q := requeued[d]; q > 0 {
 					s.queued[d] += q
+					s.unmark(d)
 				}
 				s.dead -= k
 			}

@@ -92,6 +92,7 @@ func (c *ingestCall) after() {
 	s.mu.Lock()
 	for dest, n := range c.queued {
 		s.queued[dest] += n
+		s.queuedAt(dest, c.req.ReceivedAt.UnixNano())
 	}
 	s.mu.Unlock()
 	s.remember(c.res.Events, c.used.dests, c.req.RequestID)

@@ -1,8 +1,10 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -43,9 +45,11 @@ func (s *Store) Lease(ctx context.Context, dest string, now time.Time, max int, 
 	lm := s.destLock(dest)
 	lm.Lock()
 	defer lm.Unlock()
+	from := s.markOf(dest, now)
 	var (
 		out  []store.Delivery
 		snap uint64
+		next leaseMark
 	)
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bDue).Bucket([]byte(dest))
@@ -53,7 +57,8 @@ func (s *Store) Lease(ctx context.Context, dest string, now time.Time, max int, 
 			return nil
 		}
 		snap = uint64(tx.ID())
-		picked := s.pickDue(b, dest, now, max, snap)
+		var picked []dueRef
+		picked, next = s.pickDue(b, dest, now, max, snap, from, now.Add(lease))
 		out = make([]store.Delivery, 0, len(picked))
 		for _, p := range picked {
 			d, err := s.leased(tx, dest, p)
@@ -67,28 +72,49 @@ func (s *Store) Lease(ctx context.Context, dest string, now time.Time, max int, 
 	if err != nil {
 		return nil, unavailable("lease", err)
 	}
-	if len(out) == 0 {
-		return nil, nil
-	}
-	return s.holdLeases(dest, out, snap, now.Add(lease)), nil
+	return s.holdLeases(dest, out, snap, now.Add(lease), next), nil
 }
 
 // pickDue walks dest's due index b (read at snapshot snap) from its oldest
-// entry and picks up to max due at now that no live lease holds.
-func (s *Store) pickDue(b *bbolt.Bucket, dest string, now time.Time, max int, snap uint64) []dueRef {
-	picked := make([]dueRef, 0, min(max, 256))
+// entry, or from past the mark from when there is one, and picks up to max
+// due at now that no live lease holds, to be leased until end. It returns
+// them and the mark of what it walked: every entry up to there is held
+// once the picked ones are.
+func (s *Store) pickDue(b *bbolt.Bucket, dest string, now time.Time, max int, snap uint64, from *leaseMark, end time.Time) ([]dueRef, leaseMark) {
+	// Grown as found: a Lease under load picks one or two, and a slice
+	// sized for max was most of its allocations.
+	var picked []dueRef
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	held := s.leases[dest]
 	s.dropTombstones(dest, held, snap)
 	c := b.Cursor()
-	for k, _ := c.First(); k != nil && len(picked) < max && keyTime(k) <= now.UnixNano(); k, _ = c.Next() {
-		if e, ok := held[string(k[8:])]; ok && (e.settled > snap || (e.settled == 0 && e.end.After(now))) {
+	k, _ := c.First()
+	var mark leaseMark
+	if from != nil {
+		mark = *from
+		if k, _ = c.Seek(from.key); k != nil && bytes.Equal(k, from.key) {
+			k, _ = c.Next()
+		}
+	}
+	var last []byte
+	for ; k != nil && len(picked) < max && keyTime(k) <= now.UnixNano(); k, _ = c.Next() {
+		last = k
+		e, ok := held[string(k[8:])]
+		if ok && e.settled > snap {
+			continue // settled since the snapshot: gone from the next one
+		}
+		if ok && e.settled == 0 && e.end.After(now) {
+			mark.expire(e.end)
 			continue
 		}
+		mark.expire(end)
 		picked = append(picked, dueRef{id: string(k[8:]), at: keyTime(k)})
 	}
-	return picked
+	if last != nil {
+		mark.key = bytes.Clone(last)
+	}
+	return picked, mark
 }
 
 // leased reads the picked delivery p of dest: its record (derived from the
@@ -129,12 +155,18 @@ func (s *Store) leased(tx *bbolt.Tx, dest string, p dueRef) (store.Delivery, err
 	return d, nil
 }
 
-// holdLeases leases out (read at snapshot snap) until end, dropping any settled
-// since the snapshot (an expired lease's late outcome), and returns what it
-// leased.
-func (s *Store) holdLeases(dest string, out []store.Delivery, snap uint64, end time.Time) []store.Delivery {
+// holdLeases leases out (read at snapshot snap) until end, dropping any
+// settled since the snapshot (an expired lease's late outcome), and returns
+// what it leased. It keeps mark for dest's next Lease.
+func (s *Store) holdLeases(dest string, out []store.Delivery, snap uint64, end time.Time, mark leaseMark) []store.Delivery {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if mark.key != nil {
+		if s.marks == nil {
+			s.marks = map[string]leaseMark{}
+		}
+		s.marks[dest] = mark
+	}
 	held := s.heldOf(dest)
 	kept := out[:0]
 	for _, d := range out {
@@ -149,6 +181,65 @@ func (s *Store) holdLeases(dest string, out []store.Delivery, snap uint64, end t
 	}
 	return kept
 }
+
+// leaseMark lets a Lease skip the head of a due index that earlier Leases
+// found all held. Under load that head is every delivery in flight and
+// every outcome waiting for its Settle, and walking it (a cursor step and
+// a map lookup each) was most of a Lease's cost.
+type leaseMark struct {
+	// key is the last due key walked: every key up to it in the due index
+	// is held, by a lease or a tombstone.
+	key []byte
+	// until is the earliest end of the leases among them: from then on
+	// one may run out and be due again.
+	until time.Time
+}
+
+// expire brings the mark's end forward to end.
+func (m *leaseMark) expire(end time.Time) {
+	if m.until.IsZero() || end.Before(m.until) {
+		m.until = end
+	}
+}
+
+// markOf is dest's mark when it still holds at now, nil otherwise. It is
+// read before the Lease's snapshot, and starts collecting the keys queued
+// from then on (queuedAt): the snapshot may miss them, so the next Lease
+// checks the mark this one leaves against them.
+func (s *Store) markOf(dest string, now time.Time) *leaseMark {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	low, queued := s.lowDue[dest]
+	delete(s.lowDue, dest)
+	m, ok := s.marks[dest]
+	if !ok {
+		return nil
+	}
+	if queued && low <= keyTime(m.key) || !m.until.IsZero() && !now.Before(m.until) {
+		delete(s.marks, dest)
+		return nil
+	}
+	return &m
+}
+
+// queuedAt says a key due at due was put into dest's due index, or, for
+// unmark, that a lease a mark counts as held is gone: a mark past it no
+// longer holds. mu must be held. Callers are the after funcs of the
+// commits that queue deliveries, and Depth, which forgets expired leases.
+// A Lease whose snapshot has the key but runs before the after func skips
+// it at worst once: the next Lease walks from the oldest entry.
+func (s *Store) queuedAt(dest string, due int64) {
+	if s.lowDue == nil {
+		s.lowDue = map[string]int64{}
+	}
+	if low, ok := s.lowDue[dest]; !ok || due < low {
+		s.lowDue[dest] = due
+	}
+}
+
+// unmark makes the next Lease of dest walk its due index from the oldest
+// entry. mu must be held.
+func (s *Store) unmark(dest string) { s.queuedAt(dest, math.MinInt64) }
 
 // heldOf is dest's lease map, made on first use. mu must be held.
 func (s *Store) heldOf(dest string) map[string]leaseEntry {

@@ -93,6 +93,7 @@ func (s *Store) Depth(ctx context.Context) (map[string]int64, error) {
 				inFlight[dest]++
 			default:
 				delete(s.leases[dest], id)
+				s.unmark(dest)
 			}
 		}
 	}

@@ -59,6 +59,12 @@ func (s *Store) Settle(ctx context.Context, outcomes []store.Outcome) error {
 		s.dead += ch.dead
 		for _, o := range outcomes {
 			s.tombstone(o.Delivery.Destination, o.Delivery.ID)
+			if o.State == store.Retrying {
+				s.unmark(o.Delivery.Destination) // queued again, maybe due already
+			}
+		}
+		for dest := range ch.requeued {
+			s.unmark(dest) // the next of a line
 		}
 	}
 	return s.submit(ctx, "settle", fn, after)
