@@ -90,7 +90,7 @@ func (s *Store) pickDue(b *bbolt.Bucket, dest string, now time.Time, max int, sn
 	s.dropTombstones(dest, held, snap)
 	c := b.Cursor()
 	k, _ := c.First()
-	var mark leaseMark
+	mark := leaseMark{until: now.Add(markLife)}
 	if from != nil {
 		mark = *from
 		if k, _ = c.Seek(from.key); k != nil && bytes.Equal(k, from.key) {
@@ -182,6 +182,11 @@ func (s *Store) holdLeases(dest string, out []store.Delivery, snap uint64, end t
 	return kept
 }
 
+// markLife bounds how long Leases go on from one walk from the oldest
+// entry: whatever a mark skips that it should not (a key a damaged file
+// holds for a delivery no longer queued) waits at most this long.
+const markLife = time.Second
+
 // leaseMark lets a Lease skip the head of a due index that earlier Leases
 // found all held. Under load that head is every delivery in flight and
 // every outcome waiting for its Settle, and walking it (a cursor step and
@@ -190,14 +195,15 @@ type leaseMark struct {
 	// key is the last due key walked: every key up to it in the due index
 	// is held, by a lease or a tombstone.
 	key []byte
-	// until is the earliest end of the leases among them: from then on
-	// one may run out and be due again.
+	// until is the earliest end of the leases among them (from then on
+	// one may run out and be due again), and at most markLife after the
+	// walk began at the oldest entry.
 	until time.Time
 }
 
 // expire brings the mark's end forward to end.
 func (m *leaseMark) expire(end time.Time) {
-	if m.until.IsZero() || end.Before(m.until) {
+	if end.Before(m.until) {
 		m.until = end
 	}
 }
@@ -215,7 +221,7 @@ func (s *Store) markOf(dest string, now time.Time) *leaseMark {
 	if !ok {
 		return nil
 	}
-	if queued && low <= keyTime(m.key) || !m.until.IsZero() && !now.Before(m.until) {
+	if queued && low <= keyTime(m.key) || !now.Before(m.until) {
 		delete(s.marks, dest)
 		return nil
 	}
