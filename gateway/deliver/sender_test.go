@@ -325,3 +325,62 @@ func TestHTTPSenderReusesConnections(t *testing.T) {
 		t.Fatalf("20 deliveries opened %d connections, want 1", got)
 	}
 }
+
+// The sender builds a destination's URL, fixed headers and signer once, so
+// a reload that changes any of them under the same name must be seen on the
+// next attempt, and the per-attempt headers win over custom ones of the
+// same name, as Header.Set made them.
+func TestHTTPSenderFollowsDestinationChanges(t *testing.T) {
+	got := make(chan http.Header, 1)
+	handler := func(name string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := r.Header.Clone()
+			h.Set("X-Server", name)
+			got <- h
+		})
+	}
+	one, two := httptest.NewServer(handler("one")), httptest.NewServer(handler("two"))
+	defer one.Close()
+	defer two.Close()
+	otherSecret := "whsec_" + base64.StdEncoding.EncodeToString([]byte("another test secret 987654"))
+	s := &HTTPSender{Version: "1"}
+	d := Destination{Name: "crm", URL: one.URL, AllowPrivate: true, Headers: []Header{{"X-Api-Key", "k1"}}}
+	steps := []struct {
+		name   string
+		change func(d *Destination)
+		want   map[string]string
+		secret string
+	}{
+		{"first", func(*Destination) {}, map[string]string{"X-Server": "one", "X-Api-Key": "k1"}, ""},
+		{"url", func(d *Destination) { d.URL = two.URL }, map[string]string{"X-Server": "two"}, ""},
+		{"header value", func(d *Destination) { d.Headers = []Header{{"X-Api-Key", "k2"}} }, map[string]string{"X-Api-Key": "k2"}, ""},
+		{"content type", func(d *Destination) { d.ContentType = ContentText }, map[string]string{"Content-Type": ContentText}, ""},
+		{"secret", func(d *Destination) { d.Secrets = []string{testSecret} }, map[string]string{}, testSecret},
+		{"rotated secret", func(d *Destination) { d.Secrets = []string{otherSecret} }, map[string]string{}, otherSecret},
+		{"custom headers lose to the sender's", func(d *Destination) {
+			d.Headers = []Header{{"webhook-id", "forged"}, {"Content-Type", "x/y"}, {"User-Agent", "me"}}
+		}, map[string]string{"Webhook-Id": "evt_1", "Content-Type": ContentText, "User-Agent": "leadgate/1"}, otherSecret},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			st.change(&d)
+			dc := d // a reload hands the sender a new Destination value
+			if _, err := s.Send(context.Background(), &dc, sampleEvent()); err != nil {
+				t.Fatal(err)
+			}
+			h := <-got
+			for k, v := range st.want {
+				if h.Get(k) != v || len(h.Values(k)) != 1 {
+					t.Errorf("%s = %q, want only %q", k, h.Values(k), v)
+				}
+			}
+			body, _ := Render(&dc, sampleEvent())
+			if st.secret != "" && !verifyStandardWebhooks(st.secret, h, body) {
+				t.Errorf("signature %q does not verify under the current secret", h.Get("webhook-signature"))
+			}
+			if st.secret == "" && h.Get("webhook-signature") != "" {
+				t.Errorf("unsigned destination sent webhook-signature %q", h.Get("webhook-signature"))
+			}
+		})
+	}
+}
