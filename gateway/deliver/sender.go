@@ -165,7 +165,7 @@ func (s *HTTPSender) send(ctx context.Context, d *Destination, ev *lead.Event, k
 	if t.signer != nil {
 		sig = t.signer.sign(ev.ID, ts, body)
 	}
-	ctx, cancel := context.WithTimeout(ctx, d.timeout())
+	ctx, cancel := withTimeout(ctx, d.timeout())
 	defer cancel()
 	resp, err := client.Do(t.request(ctx, body, ev.ID, ts, sig))
 	if err != nil {
@@ -200,6 +200,18 @@ func (s *HTTPSender) send(ctx context.Context, d *Destination, ev *lead.Event, k
 	}
 	res.Retry = retryable(resp.StatusCode)
 	return res, ans, &StatusError{Code: resp.StatusCode}
+}
+
+// withTimeout is context.WithTimeout without the new context when ctx
+// already ends no later: the dispatcher's attempts carry the lease's
+// deadline, which is the destination's timeout counted from the lease, so
+// the derived context would only be a cancelCtx to register, propagate and
+// cancel again, with the same deadline and the same Err.
+func withTimeout(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	if end, ok := ctx.Deadline(); ok && !end.After(time.Now().Add(timeout)) {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, timeout)
 }
 
 func retryable(code int) bool {

@@ -384,3 +384,66 @@ func TestHTTPSenderFollowsDestinationChanges(t *testing.T) {
 		})
 	}
 }
+
+// withTimeout keeps a context that already ends in time and otherwise
+// derives one ending after the timeout, as context.WithTimeout would.
+func TestWithTimeout(t *testing.T) {
+	background := context.Background()
+	soon, cancelSoon := context.WithTimeout(background, time.Second)
+	defer cancelSoon()
+	late, cancelLate := context.WithTimeout(background, time.Hour)
+	defer cancelLate()
+	for _, tc := range []struct {
+		name   string
+		parent context.Context
+		same   bool
+	}{
+		{"no deadline", background, false},
+		{"earlier deadline", soon, true},
+		{"later deadline", late, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := time.Now()
+			ctx, cancel := withTimeout(tc.parent, time.Minute)
+			if (ctx == tc.parent) != tc.same {
+				t.Fatalf("kept the parent = %v, want %v", ctx == tc.parent, tc.same)
+			}
+			end, ok := ctx.Deadline()
+			parentEnd, _ := tc.parent.Deadline()
+			if !ok || (tc.same && !end.Equal(parentEnd)) ||
+				(!tc.same && (end.Before(before.Add(time.Minute)) || end.After(time.Now().Add(time.Minute)))) {
+				t.Fatalf("deadline %v (ok %v), want the earlier of the parent's and a minute from now", end, ok)
+			}
+			cancel()
+			if tc.same && tc.parent.Err() != nil {
+				t.Fatal("cancel ended the parent")
+			}
+			if !tc.same && ctx.Err() == nil {
+				t.Fatal("cancel left the derived context running")
+			}
+		})
+	}
+}
+
+// An attempt whose caller's deadline comes before the destination's
+// timeout ends at the caller's deadline and is reported as the timeout, as
+// it was when the sender always derived its own context.
+func TestHTTPSenderCallerDeadlineIsTheTimeout(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	d := &Destination{Name: "slow", URL: srv.URL, AllowPrivate: true, Delivery: policy.Delivery{Timeout: time.Minute}}
+	start := time.Now()
+	res, err := (&HTTPSender{}).Send(ctx, d, sampleEvent())
+	if err == nil || !res.Retry || !strings.Contains(err.Error(), "timeout after 1m0s") || time.Since(start) > 10*time.Second {
+		t.Fatalf("Send = %+v, %v after %s; want a retryable timeout at the caller's deadline", res, err, time.Since(start))
+	}
+}
