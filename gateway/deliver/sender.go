@@ -1,7 +1,6 @@
 package deliver
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	"leadgate/gateway/lead"
-	"leadgate/gateway/policy"
 	"leadgate/gateway/store"
 )
 
@@ -61,27 +59,32 @@ type pooledClient struct {
 	allowPrivate bool
 	conns        int
 	client       *http.Client
+	target       *target
 }
 
 // client returns d's pooled client, rebuilding it when what shapes the pool
-// (the guard, the pool size) changed.
-func (s *HTTPSender) client(d *Destination) *http.Client {
+// (the guard, the pool size) changed, and d's target, rebuilt when what it
+// was built from changed.
+func (s *HTTPSender) client(d *Destination) (*http.Client, *target) {
 	allow := s.AllowPrivate || d.AllowPrivate
 	conns := d.concurrency()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if c, ok := s.clients[d.Name]; ok && c.allowPrivate == allow && c.conns == conns {
-		return c.client
+	c, ok := s.clients[d.Name]
+	if !ok || c.allowPrivate != allow || c.conns != conns {
+		if s.clients == nil {
+			s.clients = map[string]*pooledClient{}
+		}
+		if ok {
+			c.client.CloseIdleConnections()
+		}
+		c = &pooledClient{allowPrivate: allow, conns: conns, client: newClient(s.Resolver, allow, conns)}
+		s.clients[d.Name] = c
 	}
-	if s.clients == nil {
-		s.clients = map[string]*pooledClient{}
+	if c.target == nil || !c.target.current(d, s.Version) {
+		c.target = newTarget(d, s.Version)
 	}
-	if old, ok := s.clients[d.Name]; ok {
-		old.client.CloseIdleConnections()
-	}
-	c := &pooledClient{allowPrivate: allow, conns: conns, client: newClient(s.Resolver, allow, conns)}
-	s.clients[d.Name] = c
-	return c.client
+	return c.client, c.target
 }
 
 // Forget drops the pools of destinations not in keep, closing their idle
@@ -149,32 +152,22 @@ func (s *HTTPSender) send(ctx context.Context, d *Destination, ev *lead.Event, k
 	if err != nil {
 		return Result{}, nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, d.timeout())
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, d.method(), d.URL, bytes.NewReader(body))
-	if err != nil {
+	client, t := s.client(d)
+	if t.tmpl == nil {
 		// The URL may carry a token: say what failed, not the URL.
 		return Result{}, nil, errors.New("build request: invalid destination url")
 	}
-	for i, h := range d.Headers {
-		if i == policy.MaxHeaders {
-			break
-		}
-		req.Header.Add(h.Key, h.Value)
+	ts := strconv.FormatInt(s.now().Unix(), 10)
+	if t.signErr != nil {
+		return Result{}, nil, fmt.Errorf("sign: %w", t.signErr)
 	}
-	ts := s.now().Unix()
-	req.Header.Set("Content-Type", d.contentType())
-	req.Header.Set("User-Agent", "leadgate/"+s.Version)
-	req.Header.Set("webhook-id", ev.ID)
-	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
-	if len(d.Secrets) > 0 {
-		sig, err := Sign(d.Secrets, ev.ID, ts, body)
-		if err != nil {
-			return Result{}, nil, fmt.Errorf("sign: %w", err)
-		}
-		req.Header.Set("webhook-signature", sig)
+	var sig string
+	if t.signer != nil {
+		sig = t.signer.sign(ev.ID, ts, body)
 	}
-	resp, err := s.client(d).Do(req)
+	ctx, cancel := withTimeout(ctx, d.timeout())
+	defer cancel()
+	resp, err := client.Do(t.request(ctx, body, ev.ID, ts, sig))
 	if err != nil {
 		// url.Error would repeat the URL, which may hold a token.
 		var ue *url.Error
@@ -198,12 +191,27 @@ func (s *HTTPSender) send(ctx context.Context, d *Destination, ev *lead.Event, k
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()
-	res := Result{Code: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), s.now())}
+	res := Result{Code: resp.StatusCode}
+	if ra := resp.Header.Get("Retry-After"); ra != "" {
+		res.RetryAfter = parseRetryAfter(ra, s.now())
+	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return res, ans, nil
 	}
 	res.Retry = retryable(resp.StatusCode)
 	return res, ans, &StatusError{Code: resp.StatusCode}
+}
+
+// withTimeout is context.WithTimeout without the new context when ctx
+// already ends no later: the dispatcher's attempts carry the lease's
+// deadline, which is the destination's timeout counted from the lease, so
+// the derived context would only be a cancelCtx to register, propagate and
+// cancel again, with the same deadline and the same Err.
+func withTimeout(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	if end, ok := ctx.Deadline(); ok && !end.After(time.Now().Add(timeout)) {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, timeout)
 }
 
 func retryable(code int) bool {

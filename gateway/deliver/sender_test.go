@@ -325,3 +325,125 @@ func TestHTTPSenderReusesConnections(t *testing.T) {
 		t.Fatalf("20 deliveries opened %d connections, want 1", got)
 	}
 }
+
+// The sender builds a destination's URL, fixed headers and signer once, so
+// a reload that changes any of them under the same name must be seen on the
+// next attempt, and the per-attempt headers win over custom ones of the
+// same name, as Header.Set made them.
+func TestHTTPSenderFollowsDestinationChanges(t *testing.T) {
+	got := make(chan http.Header, 1)
+	handler := func(name string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := r.Header.Clone()
+			h.Set("X-Server", name)
+			got <- h
+		})
+	}
+	one, two := httptest.NewServer(handler("one")), httptest.NewServer(handler("two"))
+	defer one.Close()
+	defer two.Close()
+	otherSecret := "whsec_" + base64.StdEncoding.EncodeToString([]byte("another test secret 987654"))
+	s := &HTTPSender{Version: "1"}
+	d := Destination{Name: "crm", URL: one.URL, AllowPrivate: true, Headers: []Header{{"X-Api-Key", "k1"}}}
+	steps := []struct {
+		name   string
+		change func(d *Destination)
+		want   map[string]string
+		secret string
+	}{
+		{"first", func(*Destination) {}, map[string]string{"X-Server": "one", "X-Api-Key": "k1"}, ""},
+		{"url", func(d *Destination) { d.URL = two.URL }, map[string]string{"X-Server": "two"}, ""},
+		{"header value", func(d *Destination) { d.Headers = []Header{{"X-Api-Key", "k2"}} }, map[string]string{"X-Api-Key": "k2"}, ""},
+		{"content type", func(d *Destination) { d.ContentType = ContentText }, map[string]string{"Content-Type": ContentText}, ""},
+		{"secret", func(d *Destination) { d.Secrets = []string{testSecret} }, map[string]string{}, testSecret},
+		{"rotated secret", func(d *Destination) { d.Secrets = []string{otherSecret} }, map[string]string{}, otherSecret},
+		{"custom headers lose to the sender's", func(d *Destination) {
+			d.Headers = []Header{{"webhook-id", "forged"}, {"Content-Type", "x/y"}, {"User-Agent", "me"}}
+		}, map[string]string{"Webhook-Id": "evt_1", "Content-Type": ContentText, "User-Agent": "leadgate/1"}, otherSecret},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			st.change(&d)
+			dc := d // a reload hands the sender a new Destination value
+			if _, err := s.Send(context.Background(), &dc, sampleEvent()); err != nil {
+				t.Fatal(err)
+			}
+			h := <-got
+			for k, v := range st.want {
+				if h.Get(k) != v || len(h.Values(k)) != 1 {
+					t.Errorf("%s = %q, want only %q", k, h.Values(k), v)
+				}
+			}
+			body, _ := Render(&dc, sampleEvent())
+			if st.secret != "" && !verifyStandardWebhooks(st.secret, h, body) {
+				t.Errorf("signature %q does not verify under the current secret", h.Get("webhook-signature"))
+			}
+			if st.secret == "" && h.Get("webhook-signature") != "" {
+				t.Errorf("unsigned destination sent webhook-signature %q", h.Get("webhook-signature"))
+			}
+		})
+	}
+}
+
+// withTimeout keeps a context that already ends in time and otherwise
+// derives one ending after the timeout, as context.WithTimeout would.
+func TestWithTimeout(t *testing.T) {
+	background := context.Background()
+	soon, cancelSoon := context.WithTimeout(background, time.Second)
+	defer cancelSoon()
+	late, cancelLate := context.WithTimeout(background, time.Hour)
+	defer cancelLate()
+	for _, tc := range []struct {
+		name   string
+		parent context.Context
+		same   bool
+	}{
+		{"no deadline", background, false},
+		{"earlier deadline", soon, true},
+		{"later deadline", late, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := time.Now()
+			ctx, cancel := withTimeout(tc.parent, time.Minute)
+			if (ctx == tc.parent) != tc.same {
+				t.Fatalf("kept the parent = %v, want %v", ctx == tc.parent, tc.same)
+			}
+			end, ok := ctx.Deadline()
+			parentEnd, _ := tc.parent.Deadline()
+			if !ok || (tc.same && !end.Equal(parentEnd)) ||
+				(!tc.same && (end.Before(before.Add(time.Minute)) || end.After(time.Now().Add(time.Minute)))) {
+				t.Fatalf("deadline %v (ok %v), want the earlier of the parent's and a minute from now", end, ok)
+			}
+			cancel()
+			if tc.same && tc.parent.Err() != nil {
+				t.Fatal("cancel ended the parent")
+			}
+			if !tc.same && ctx.Err() == nil {
+				t.Fatal("cancel left the derived context running")
+			}
+		})
+	}
+}
+
+// An attempt whose caller's deadline comes before the destination's
+// timeout ends at the caller's deadline and is reported as the timeout, as
+// it was when the sender always derived its own context.
+func TestHTTPSenderCallerDeadlineIsTheTimeout(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	d := &Destination{Name: "slow", URL: srv.URL, AllowPrivate: true, Delivery: policy.Delivery{Timeout: time.Minute}}
+	start := time.Now()
+	res, err := (&HTTPSender{}).Send(ctx, d, sampleEvent())
+	if err == nil || !res.Retry || !strings.Contains(err.Error(), "timeout after 1m0s") || time.Since(start) > 10*time.Second {
+		t.Fatalf("Send = %+v, %v after %s; want a retryable timeout at the caller's deadline", res, err, time.Since(start))
+	}
+}
