@@ -76,11 +76,11 @@ end
 // " <answer JSON>" more (keepAnswerScript). An Ingest with a rate-
 // limit key is admitted (and recorded) or refused before anything else; a
 // refused one writes nothing.
-// Deciding never fails, so an error reply means Redis refused a command
-// (out of memory, a key of the wrong type): the whole batch answers that
-// error and its senders 503, while Ingests before the failing one may be
-// written; their senders' retries then find a duplicate (the same lead id)
-// or an update, and nothing is lost.
+// Deciding never fails, so an error reply means Redis refused a command:
+// out of memory, which Redis answers only to a script's first write, or a
+// key of the wrong type, which the script checks for every key it would
+// write before its first write. Either way the batch wrote nothing, and
+// the whole batch answers that error and its senders 503.
 // Reply: a JSON array, also kept under KEYS[2] for 30 s, so that a batch
 // go-redis sends again after a lost reply answers what its first run did
 // instead of running twice (go-redis gives up within about 10 s: 3
@@ -103,6 +103,36 @@ for n = 1, tonumber(ARGV[3]) do
   if ARGV[b + 2] ~= '' then dupkeys[#dupkeys + 1] = ARGV[b + 2] end
   for j = 0, tonumber(ARGV[b + 15]) - 1 do idkeys[#idkeys + 1] = ARGV[b + 16 + j] end
   b = b + tonumber(ARGV[b])
+end
+-- Redis does not roll back a script that fails midway, and a batch's
+-- Ingests write one after another: every key a write below could find
+-- holding another type is checked before the first write, so that a
+-- batch writes all of its Ingests or nothing (else an earlier Ingest's
+-- duplicate key could stand while its events were never queued).
+local want = {[KEYS[3]] = 'set', [KEYS[4]] = 'zset', [donekey] = 'zset'}
+for _, b in ipairs(starts) do
+  if ARGV[b + 11] ~= '' then want[ARGV[b + 11]] = 'zset' end
+  if ARGV[b + 6] ~= '' then want[ARGV[b + 1]] = 'hash' end
+  local ni = tonumber(ARGV[b + 15])
+  local i = b + 17 + ni
+  for _ = 1, tonumber(ARGV[b + 16 + ni]) do
+    local nd = tonumber(ARGV[i + 2])
+    i = i + 3
+    for _ = 1, nd do
+      local dest = string.sub(ARGV[i], 2)
+      want[p .. 'q:' .. dest], want[p .. 'fl:' .. dest] = 'zset', 'zset'
+      if string.sub(ARGV[i], 1, 1) == '1' then
+        want[p .. 'ols:' .. dest], want[lineKey(p, dest, ARGV[b + 7])] = 'set', 'list'
+      end
+      i = i + 2
+    end
+  end
+end
+for k, t in pairs(want) do
+  local got = redis.call('TYPE', k).ok
+  if got ~= 'none' and got ~= t then
+    return redis.error_reply('WRONGTYPE ' .. k .. ' holds a ' .. got .. ', not a ' .. t)
+  end
 end
 local idx, dups = {}, {}
 if #idkeys > 0 then
