@@ -2,9 +2,9 @@ package redisstore
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -141,18 +141,19 @@ func (b *batcher) writeRun(writes []*call) ([]string, []any) {
 	return []string{b.w.idx, b.w.base + "wb:" + newToken(), b.w.pending, b.w.leads}, args
 }
 
-// splitWrites hands each write its part of writeScript's reply.
+// splitWrites hands each write its part of writeScript's reply: its line,
+// split into fields.
 func splitWrites(writes []*call, reply string, err error) {
-	var parts [][]string
+	var lines []string
 	if err == nil {
-		if jerr := json.Unmarshal([]byte(reply), &parts); jerr != nil || len(parts) != len(writes) {
-			err = fmt.Errorf("ingest: write lead: %d answers for %d writes (%v)", len(parts), len(writes), jerr)
+		if lines = strings.Split(reply, "\n"); len(lines) != len(writes) {
+			err = fmt.Errorf("ingest: write lead: %d answers for %d writes", len(lines), len(writes))
 		}
 	}
 	for i, c := range writes {
 		c.err = err
 		if err == nil {
-			c.reply = parts[i]
+			c.reply = strings.Split(lines[i], "\t")
 		}
 		close(c.done)
 	}
