@@ -325,3 +325,30 @@ func TestBatchesUnderContention(t *testing.T) {
 		}
 	}
 }
+
+// TestReplyKeepsControlCharacters: the write's reply is tab-separated
+// lines, and a CONFLICT's carries the stored snapshot; a lead whose fields
+// hold tabs and newlines still comes back whole (Go's JSON escapes them).
+func TestReplyKeepsControlCharacters(t *testing.T) {
+	srv := redistest.Start(t)
+	s := New(srv.Client(), Options{Prefix: DefaultPrefix})
+	defer s.Close()
+	ctx := context.Background()
+	at := time.Now().Truncate(time.Millisecond)
+	for i, tc := range []struct {
+		l    lead.Lead
+		want string
+	}{
+		{lead.Lead{Email: "tab@b.c", FirstName: "a\tb\nc"}, lead.LeadCreated},
+		{lead.Lead{Email: "tab@b.c", LastName: "d\te"}, lead.LeadUpdated},
+	} {
+		res, err := s.Ingest(ctx, store.IngestRequest{Source: "website", Identity: []string{"email:tab@b.c"},
+			Lead: tc.l, Emits: []string{lead.LeadCreated, lead.LeadUpdated}, ReceivedAt: at})
+		if err != nil || len(res.Events) != 1 || res.Events[0].Event != tc.want {
+			t.Fatalf("payload %d: %+v, %v; want %s", i, res, err, tc.want)
+		}
+		if got := res.Events[0].Lead; got.FirstName != "a\tb\nc" {
+			t.Fatalf("payload %d: first name %q, want it as stored", i, got.FirstName)
+		}
+	}
+}
