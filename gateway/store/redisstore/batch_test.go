@@ -18,8 +18,22 @@ import (
 
 // inOneBatch runs the ingests concurrently and lets the store's batcher
 // start only once all of them wait, so their first writes are one
-// writeScript run. It returns the results in the order given.
+// writeScript run, in the order given. It returns the results in that
+// order.
 func inOneBatch(t *testing.T, s *Store, reqs []store.IngestRequest) []store.IngestResult {
+	t.Helper()
+	out, errs := inOneBatchErrs(t, s, reqs)
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("ingest %d: %v", i, err)
+		}
+	}
+	return out
+}
+
+// inOneBatchErrs is inOneBatch for ingests that may fail: it answers each
+// one's error.
+func inOneBatchErrs(t *testing.T, s *Store, reqs []store.IngestRequest) ([]store.IngestResult, []error) {
 	t.Helper()
 	s.batch.close()
 	b := &batcher{rdb: s.rdb, w: s.batch.w, ch: make(chan *call, maxBatch), quit: make(chan struct{})}
@@ -33,22 +47,81 @@ func inOneBatch(t *testing.T, s *Store, reqs []store.IngestRequest) []store.Inge
 			defer wg.Done()
 			out[i], errs[i] = s.Ingest(context.Background(), req)
 		}()
-	}
-	for deadline := time.Now().Add(5 * time.Second); len(b.ch) < len(reqs); {
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d ingests reached the batcher", len(b.ch), len(reqs))
+		// One at a time into the queue, so the batch keeps the order given.
+		for deadline := time.Now().Add(5 * time.Second); len(b.ch) < i+1; {
+			if time.Now().After(deadline) {
+				t.Fatalf("only %d of %d ingests reached the batcher", len(b.ch), len(reqs))
+			}
+			time.Sleep(time.Millisecond)
 		}
-		time.Sleep(time.Millisecond)
 	}
 	b.wg.Add(1)
 	go b.work()
 	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("ingest %d: %v", i, err)
+	return out, errs
+}
+
+// TestBatchFailsAsAWhole: a batch whose later Ingest meets a key of the
+// wrong type writes nothing, not even the Ingests before it, so that
+// their retries store and queue their events instead of finding their own
+// duplicate key over events that were never queued.
+func TestBatchFailsAsAWhole(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client()
+	s := New(rdb, Options{Prefix: DefaultPrefix})
+	defer s.Close()
+	lim := ratelimit.NewRedis(rdb, ratelimit.RedisOptions{})
+	ctx := context.Background()
+	at := time.Now().Truncate(time.Millisecond)
+	ingest := func(email string, dests ...string) store.IngestRequest {
+		return store.IngestRequest{
+			Source: "website", Identity: []string{"email:" + email}, Lead: lead.Lead{Email: email},
+			Emits: []string{lead.LeadCreated}, ReceivedAt: at, DedupeKey: email, DedupeTTL: time.Minute,
+			Route: func(*lead.Event) []string { return dests },
 		}
 	}
-	return out
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T, email string) (store.IngestRequest, string)
+	}{
+		{"a destination's queue", func(t *testing.T, email string) (store.IngestRequest, string) {
+			return ingest(email, "broken"), s.keys.base + "q:broken"
+		}},
+		{"a rate-limit window", func(t *testing.T, email string) (store.IngestRequest, string) {
+			req := ingest(email, "crm")
+			c, err := lim.Check("in:broken", ratelimit.Limit{Requests: 5, Per: time.Minute})
+			if err != nil {
+				t.Fatalf("check: %v", err)
+			}
+			req.Limit = &c
+			return req, lim.Key("in:broken")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			first := ingest("first-"+tc.name+"@b.c", "crm")
+			second, key := tc.setup(t, "second-"+tc.name+"@b.c")
+			if err := rdb.Set(ctx, key, "not a set", 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+			_, errs := inOneBatchErrs(t, s, []store.IngestRequest{first, second})
+			for i, err := range errs {
+				if err == nil {
+					t.Fatalf("ingest %d of the broken batch succeeded, want the batch's error", i)
+				}
+			}
+			if err := rdb.Del(ctx, key).Err(); err != nil {
+				t.Fatal(err)
+			}
+			res, err := s.Ingest(ctx, first)
+			if err != nil || res.Duplicate || len(res.Events) != 1 {
+				t.Fatalf("the first Ingest again: %+v, %v; want its lead stored now, not a duplicate", res, err)
+			}
+			ds, err := s.Lease(ctx, "crm", at, 10, time.Minute)
+			if err != nil || len(ds) != 1 || ds[0].EventID != res.Events[0].ID {
+				t.Fatalf("leased %+v, %v; want the one delivery of %s", ds, err, res.Events[0].ID)
+			}
+		})
+	}
 }
 
 // TestBatchDecidesInOrder: Ingests that share one writeScript run are
@@ -249,6 +322,33 @@ func TestBatchesUnderContention(t *testing.T) {
 		v, err := srv.Client().HGet(context.Background(), s.keys.lead(leadOf[p]), "v").Result()
 		if err != nil || v != fmt.Sprint(payloads) {
 			t.Errorf("person %d: lead version %q, %v; want %d, one per stored payload", p, v, err, payloads)
+		}
+	}
+}
+
+// TestReplyKeepsControlCharacters: the write's reply is tab-separated
+// lines, and a CONFLICT's carries the stored snapshot; a lead whose fields
+// hold tabs and newlines still comes back whole (Go's JSON escapes them).
+func TestReplyKeepsControlCharacters(t *testing.T) {
+	srv := redistest.Start(t)
+	s := New(srv.Client(), Options{Prefix: DefaultPrefix})
+	defer s.Close()
+	ctx := context.Background()
+	at := time.Now().Truncate(time.Millisecond)
+	for i, tc := range []struct {
+		l    lead.Lead
+		want string
+	}{
+		{lead.Lead{Email: "tab@b.c", FirstName: "a\tb\nc"}, lead.LeadCreated},
+		{lead.Lead{Email: "tab@b.c", LastName: "d\te"}, lead.LeadUpdated},
+	} {
+		res, err := s.Ingest(ctx, store.IngestRequest{Source: "website", Identity: []string{"email:tab@b.c"},
+			Lead: tc.l, Emits: []string{lead.LeadCreated, lead.LeadUpdated}, ReceivedAt: at})
+		if err != nil || len(res.Events) != 1 || res.Events[0].Event != tc.want {
+			t.Fatalf("payload %d: %+v, %v; want %s", i, res, err, tc.want)
+		}
+		if got := res.Events[0].Lead; got.FirstName != "a\tb\nc" {
+			t.Fatalf("payload %d: first name %q, want it as stored", i, got.FirstName)
 		}
 	}
 }

@@ -52,47 +52,25 @@ func (s *Store) Leads(ctx context.Context, q store.LeadQuery) ([]store.LeadRecor
 	if limit <= 0 {
 		limit = store.DefaultLeadPage
 	}
-	lo, hi := "-inf", "+inf"
-	var since, until int64 = 0, 0
-	if !q.Since.IsZero() {
-		since = q.Since.UnixMilli()
-		lo = strconv.FormatInt(since, 10)
-	}
-	if !q.Until.IsZero() {
-		until = q.Until.UnixMilli()
-		hi = "(" + strconv.FormatInt(until, 10)
-	}
-	curScore, curID := "", ""
-	if q.Cursor != "" {
-		sc, id, ok := strings.Cut(q.Cursor, ":")
-		ms, err := strconv.ParseInt(sc, 10, 64)
-		if !ok || err != nil || id == "" {
-			return nil, "", store.ErrBadCursor
-		}
-		// A cursor before the window (another query's) starts at Since.
-		if q.Since.IsZero() || ms >= since {
-			curScore, curID = sc, id
-		}
+	lo, hi, curScore, curID, err := leadsRange(q)
+	if err != nil {
+		return nil, "", err
 	}
 	raw, err := leadsPageScript.Run(ctx, s.rdb, []string{s.keys.leads}, lo, hi, curScore, curID, limit).StringSlice()
 	if err != nil {
 		return nil, "", unavailable("leads", err)
 	}
-	type member struct {
-		id string
-		ms int64
-	}
-	page := make([]member, 0, len(raw)/2)
+	page := make([]leadMember, 0, len(raw)/2)
 	for i := 0; i+1 < len(raw); i += 2 {
 		f, err := strconv.ParseFloat(raw[i+1], 64)
 		if err != nil {
 			return nil, "", fmt.Errorf("leads: score %q of %s", raw[i+1], raw[i])
 		}
 		ms := int64(f)
-		if !q.Until.IsZero() && ms >= until {
+		if !q.Until.IsZero() && ms >= q.Until.UnixMilli() {
 			break // a page by rank runs past the window
 		}
-		page = append(page, member{raw[i], ms})
+		page = append(page, leadMember{raw[i], ms})
 	}
 	next := ""
 	if len(page) == limit {
@@ -102,9 +80,50 @@ func (s *Store) Leads(ctx context.Context, q store.LeadQuery) ([]store.LeadRecor
 	if len(page) == 0 {
 		return nil, next, nil
 	}
+	out, err := s.leadRecords(ctx, page, q.Source)
+	return out, next, err
+}
+
+// leadMember is one entry of the last-seen set: a lead and when it was
+// last seen (ms).
+type leadMember struct {
+	id string
+	ms int64
+}
+
+// leadsRange is the score range of q's window over the last-seen set and
+// where its cursor resumes ("", "" at the start).
+func leadsRange(q store.LeadQuery) (lo, hi, curScore, curID string, err error) {
+	lo, hi = "-inf", "+inf"
+	var since int64
+	if !q.Since.IsZero() {
+		since = q.Since.UnixMilli()
+		lo = strconv.FormatInt(since, 10)
+	}
+	if !q.Until.IsZero() {
+		hi = "(" + strconv.FormatInt(q.Until.UnixMilli(), 10)
+	}
+	if q.Cursor != "" {
+		sc, id, ok := strings.Cut(q.Cursor, ":")
+		ms, err := strconv.ParseInt(sc, 10, 64)
+		if !ok || err != nil || id == "" {
+			return "", "", "", "", store.ErrBadCursor
+		}
+		// A cursor before the window (another query's) starts at Since.
+		if q.Since.IsZero() || ms >= since {
+			curScore, curID = sc, id
+		}
+	}
+	return lo, hi, curScore, curID, nil
+}
+
+// leadRecords reads the page's leads, skipping one gone or seen again
+// since the page was read (it comes later, at its new last-seen time) and,
+// with source set, one no payload of that source touched.
+func (s *Store) leadRecords(ctx context.Context, page []leadMember, source string) ([]store.LeadRecord, error) {
 	hashes := make([]*redis.MapStringStringCmd, len(page))
 	scores := make([]*redis.FloatCmd, len(page))
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, m := range page {
 			hashes[i] = p.HGetAll(ctx, s.keys.lead(m.id))
 			scores[i] = p.ZScore(ctx, s.keys.leads, m.id)
@@ -112,7 +131,7 @@ func (s *Store) Leads(ctx context.Context, q store.LeadQuery) ([]store.LeadRecor
 		return nil
 	})
 	if err != nil && !isNil(err) {
-		return nil, "", unavailable("leads", err)
+		return nil, unavailable("leads", err)
 	}
 	var out []store.LeadRecord
 	for i, m := range page {
@@ -120,16 +139,16 @@ func (s *Store) Leads(ctx context.Context, q store.LeadQuery) ([]store.LeadRecor
 		if h["s"] == "" || scores[i].Err() != nil || int64(scores[i].Val()) != m.ms {
 			continue
 		}
-		if q.Source != "" && h["o:"+q.Source] == "" {
+		if source != "" && h["o:"+source] == "" {
 			continue
 		}
 		r, err := leadFromHash(m.id, h, time.UnixMilli(m.ms).UTC())
 		if err != nil {
-			return nil, "", err
+			return nil, err
 		}
 		out = append(out, r)
 	}
-	return out, next, nil
+	return out, nil
 }
 
 // leadFromHash is a lead's record from its hash (lg:{p}:lead:ID) and its

@@ -90,90 +90,14 @@ type leadState struct {
 // duplicate key changed, and the limit's decision when req.Limit was
 // checked.
 func (s *Store) ingestOnce(ctx context.Context, req store.IngestRequest, known *leadState) (store.IngestResult, *ratelimit.Decision, *leadState, error) {
-	received := req.ReceivedAt.UnixMilli()
-	// The key lives on the wall clock for the whole window, however far
-	// ReceivedAt is from now; the window itself is judged on ReceivedAt.
-	dupKey, dupEnd, dupPX := "", received+req.DedupeTTL.Milliseconds(), int64(0)
-	if req.DedupeKey != "" && req.DedupeTTL > 0 {
-		dupKey = s.keys.dup(req.DedupeKey)
-		dupPX = max(req.DedupeTTL.Milliseconds(), dupEnd-time.Now().UnixMilli(), 1)
-	}
-
-	leadID, snapshot, version := "", "", "0"
-	if known != nil {
-		leadID, snapshot, version = known.id, known.snapshot, known.version
-	}
-
-	var prev *lead.Lead
-	if snapshot != "" {
-		var l lead.Lead
-		if err := decodeJSON(snapshot, &l); err != nil {
-			return store.IngestResult{}, nil, nil, fmt.Errorf("ingest: decode lead %s: %w", leadID, err)
-		}
-		prev = &l
-	}
-	if leadID == "" {
-		leadID = lead.NewLeadID()
-		known = nil // resolved to a new lead: nothing to expect
-	}
-	merged, drafts := lead.Decide(prev, req.Lead, req.Emits)
-	snap, err := json.Marshal(merged)
+	w, err := decideWrite(req, known)
 	if err != nil {
-		return store.IngestResult{}, nil, nil, fmt.Errorf("ingest: encode lead: %w", err)
+		return store.IngestResult{}, nil, nil, err
 	}
-
-	// writeScript's block for this Ingest; see there. The version is the
-	// lead_version: one more when the stored lead changes (or is made),
-	// the same when the payload changed nothing.
-	expected, next := version, int64(1)
-	if known == nil {
-		expected = "" // a lead id made just now: no one else can have written it
-	} else if v, err := strconv.ParseInt(version, 10, 64); err == nil {
-		next = v
-		if prev == nil || len(lead.Diff(*prev, merged)) > 0 {
-			next = v + 1
-		}
-	} else {
-		return store.IngestResult{}, nil, nil, fmt.Errorf("ingest: lead %s has version %q", leadID, version)
+	block, held, err := s.writeBlock(req, w)
+	if err != nil {
+		return store.IngestResult{}, nil, nil, err
 	}
-	events := lead.NewEvents(drafts, merged, req.Source, leadID, next, req.ReceivedAt, lead.NewEventID)
-	limitKey, limitArgs := "", []any{"", "", ""}
-	if req.Limit != nil {
-		limitKey, limitArgs = req.Limit.Key, req.Limit.Args()
-	}
-	block := make([]any, 0, 20+len(req.Identity)+8*len(drafts))
-	block = append(block, 0, s.keys.lead(leadID), dupKey, dupPX, strconv.FormatInt(dupEnd, 10)+" "+leadID,
-		received, expected, leadID, snap, next, req.RequestID, limitKey)
-	block = append(block, limitArgs...)
-	block = append(block, len(req.Identity))
-	for _, k := range req.Identity {
-		block = append(block, k)
-	}
-	block = append(block, len(events))
-	var held *store.Delivery
-	for i := range events {
-		body, err := encodeEvent(&events[i], snap)
-		if err != nil {
-			return store.IngestResult{}, nil, nil, fmt.Errorf("ingest: encode event: %w", err)
-		}
-		dests := routeOnce(req.Route, &events[i])
-		block = append(block, events[i].ID, body, len(dests))
-		for j, dest := range dests {
-			// A held delivery goes to the in-flight set, leased until
-			// the hold ends, instead of the queue (see writeScript).
-			until := ""
-			if h := req.Hold; h != nil && held == nil && dest == h.Destination && (req.Ordered == nil || !req.Ordered(dest)) {
-				until = strconv.FormatInt(h.Until.UnixMilli(), 10)
-				held = &store.Delivery{ID: "dlv_" + strings.TrimPrefix(events[i].ID, "evt_") + "_" + strconv.Itoa(j),
-					EventID: events[i].ID, Destination: dest, Event: events[i],
-					EnqueuedAt: time.UnixMilli(received), RequestID: req.RequestID}
-			}
-			block = append(block, destArg(dest, req.Ordered), until)
-		}
-	}
-	block = append(block, req.Source)
-	block[0] = len(block)
-
 	reply, err := s.batch.write(ctx, block)
 	if err != nil {
 		return store.IngestResult{}, nil, nil, unavailable("ingest: write lead", err)
@@ -190,17 +114,129 @@ func (s *Store) ingestOnce(ctx context.Context, req store.IngestRequest, known *
 		}
 		decision = &d
 	}
+	res, now, err := writeOutcome(reply)
+	if err == nil && reply[0] == "OK" {
+		res = store.IngestResult{LeadID: w.leadID, Events: w.events, FieldsDropped: w.merged.FieldsDropped, Held: held}
+	}
+	if err != nil && !errors.Is(err, errConflict) {
+		return store.IngestResult{}, nil, nil, err
+	}
+	return res, decision, now, err
+}
+
+// plannedWrite is what one pass decided: the lead it writes, at which
+// version, expecting which one, and its events.
+type plannedWrite struct {
+	leadID   string
+	merged   lead.Lead
+	snap     []byte
+	expected string // "": a lead id made just now, no one else can have written it
+	next     int64
+	events   []lead.Event
+}
+
+// decideWrite decides req on known (nil: the person is new). The version
+// is the lead_version: one more when the stored lead changes (or is
+// made), the same when the payload changed nothing.
+func decideWrite(req store.IngestRequest, known *leadState) (plannedWrite, error) {
+	var prev *lead.Lead
+	if known != nil && known.snapshot != "" {
+		var l lead.Lead
+		if err := decodeJSON(known.snapshot, &l); err != nil {
+			return plannedWrite{}, fmt.Errorf("ingest: decode lead %s: %w", known.id, err)
+		}
+		prev = &l
+	}
+	w := plannedWrite{next: 1}
+	isKnown := known != nil && known.id != ""
+	if isKnown {
+		w.leadID, w.expected = known.id, known.version
+	} else {
+		w.leadID = lead.NewLeadID() // resolved to a new lead: nothing to expect
+	}
+	merged, drafts := lead.Decide(prev, req.Lead, req.Emits)
+	snap, err := json.Marshal(merged)
+	if err != nil {
+		return plannedWrite{}, fmt.Errorf("ingest: encode lead: %w", err)
+	}
+	w.merged, w.snap = merged, snap
+	if isKnown {
+		v, err := strconv.ParseInt(w.expected, 10, 64)
+		if err != nil {
+			return plannedWrite{}, fmt.Errorf("ingest: lead %s has version %q", w.leadID, w.expected)
+		}
+		w.next = v
+		if prev == nil || len(lead.Diff(*prev, merged)) > 0 {
+			w.next = v + 1
+		}
+	}
+	w.events = lead.NewEvents(drafts, merged, req.Source, w.leadID, w.next, req.ReceivedAt, lead.NewEventID)
+	return w, nil
+}
+
+// writeBlock is writeScript's block for one Ingest (see there), and the
+// held delivery when req.Hold applies to one.
+func (s *Store) writeBlock(req store.IngestRequest, w plannedWrite) ([]any, *store.Delivery, error) {
+	received := req.ReceivedAt.UnixMilli()
+	// The key lives on the wall clock for the whole window, however far
+	// ReceivedAt is from now; the window itself is judged on ReceivedAt.
+	dupKey, dupEnd, dupPX := "", received+req.DedupeTTL.Milliseconds(), int64(0)
+	if req.DedupeKey != "" && req.DedupeTTL > 0 {
+		dupKey = s.keys.dup(req.DedupeKey)
+		dupPX = max(req.DedupeTTL.Milliseconds(), dupEnd-time.Now().UnixMilli(), 1)
+	}
+	limitKey, limitArgs := "", []any{"", "", ""}
+	if req.Limit != nil {
+		limitKey, limitArgs = req.Limit.Key, req.Limit.Args()
+	}
+	block := make([]any, 0, 20+len(req.Identity)+8*len(w.events))
+	block = append(block, 0, s.keys.lead(w.leadID), dupKey, dupPX, strconv.FormatInt(dupEnd, 10)+" "+w.leadID,
+		received, w.expected, w.leadID, w.snap, w.next, req.RequestID, limitKey)
+	block = append(block, limitArgs...)
+	block = append(block, len(req.Identity))
+	for _, k := range req.Identity {
+		block = append(block, k)
+	}
+	block = append(block, len(w.events))
+	var held *store.Delivery
+	for i := range w.events {
+		ev := &w.events[i]
+		body, err := encodeEvent(ev, w.snap)
+		if err != nil {
+			return nil, nil, fmt.Errorf("ingest: encode event: %w", err)
+		}
+		dests := routeOnce(req.Route, ev)
+		block = append(block, ev.ID, body, len(dests))
+		for j, dest := range dests {
+			// A held delivery goes to the in-flight set, leased until
+			// the hold ends, instead of the queue (see writeScript).
+			until := ""
+			if h := req.Hold; h != nil && held == nil && dest == h.Destination && (req.Ordered == nil || !req.Ordered(dest)) {
+				until = strconv.FormatInt(h.Until.UnixMilli(), 10)
+				held = &store.Delivery{ID: "dlv_" + strings.TrimPrefix(ev.ID, "evt_") + "_" + strconv.Itoa(j),
+					EventID: ev.ID, Destination: dest, Event: *ev,
+					EnqueuedAt: time.UnixMilli(received), RequestID: req.RequestID}
+			}
+			block = append(block, destArg(dest, req.Ordered), until)
+		}
+	}
+	block = append(block, req.Source)
+	block[0] = len(block)
+	return block, held, nil
+}
+
+// writeOutcome reads a write's status: nothing to add for "OK" and
+// "LIMIT", what the write found with errConflict, the duplicate's lead
+// (and kept answer) for "DUP:".
+func writeOutcome(reply []string) (store.IngestResult, *leadState, error) {
 	switch out := reply[0]; {
-	case out == "OK":
-		return store.IngestResult{LeadID: leadID, Events: events, FieldsDropped: merged.FieldsDropped, Held: held}, decision, nil, nil
-	case out == "LIMIT":
-		return store.IngestResult{}, decision, nil, nil
+	case out == "OK", out == "LIMIT":
+		return store.IngestResult{}, nil, nil
 	case out == "CONFLICT":
 		if len(reply) != 9 {
-			return store.IngestResult{}, nil, nil, fmt.Errorf("ingest: write lead: conflict answered %d values", len(reply))
+			return store.IngestResult{}, nil, fmt.Errorf("ingest: write lead: conflict answered %d values", len(reply))
 		}
-		now := &leadState{id: reply[6], snapshot: reply[7], version: reply[8]}
-		return store.IngestResult{}, decision, now, errConflict
+		return store.IngestResult{}, &leadState{id: reply[6], snapshot: reply[7], version: reply[8]}, errConflict
 	case strings.HasPrefix(out, "DUP:"):
 		// "DUP:<lead id>", or "DUP:<lead id> <answer JSON>" once
 		// KeepAnswer kept one.
@@ -209,13 +245,13 @@ func (s *Store) ingestOnce(ctx context.Context, req store.IngestRequest, known *
 		if kept != "" {
 			var a store.Answer
 			if err := json.Unmarshal([]byte(kept), &a); err != nil {
-				return store.IngestResult{}, nil, nil, fmt.Errorf("ingest: decode kept answer: %w", err)
+				return store.IngestResult{}, nil, fmt.Errorf("ingest: decode kept answer: %w", err)
 			}
 			res.Answer = &a
 		}
-		return res, decision, nil, nil
+		return res, nil, nil
 	default:
-		return store.IngestResult{}, nil, nil, fmt.Errorf("ingest: write lead: unexpected reply %q", out)
+		return store.IngestResult{}, nil, fmt.Errorf("ingest: write lead: unexpected reply %q", out)
 	}
 }
 

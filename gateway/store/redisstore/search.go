@@ -36,21 +36,8 @@ func (s *Store) Events(ctx context.Context, q store.EventQuery) ([]lead.Event, s
 		return nil, "", err
 	}
 	if q.EventID != "" {
-		raw, err := s.rdb.HGet(ctx, s.keys.event(q.EventID), "_").Result()
-		if errors.Is(err, redis.Nil) {
-			return nil, "", nil
-		}
-		if err != nil {
-			return nil, "", unavailable("search events", err)
-		}
-		var ev lead.Event
-		if err := decodeJSON(raw, &ev); err != nil {
-			return nil, "", fmt.Errorf("decode event %s: %w", q.EventID, err)
-		}
-		if leadID != "" && ev.LeadID != leadID {
-			return nil, "", nil
-		}
-		return []lead.Event{ev}, "", nil
+		evs, err := s.eventByID(ctx, q.EventID, leadID)
+		return evs, "", err
 	}
 
 	ids, truncated, err := s.eventIDs(ctx, q.Cursor)
@@ -99,6 +86,26 @@ func (s *Store) Events(ctx context.Context, q store.EventQuery) ([]lead.Event, s
 		return out, ids[len(ids)-1], nil
 	}
 	return out, "", nil
+}
+
+// eventByID is the event id names, none when it is gone or, with leadID
+// set, of another lead.
+func (s *Store) eventByID(ctx context.Context, id, leadID string) ([]lead.Event, error) {
+	raw, err := s.rdb.HGet(ctx, s.keys.event(id), "_").Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, unavailable("search events", err)
+	}
+	var ev lead.Event
+	if err := decodeJSON(raw, &ev); err != nil {
+		return nil, fmt.Errorf("decode event %s: %w", id, err)
+	}
+	if leadID != "" && ev.LeadID != leadID {
+		return nil, nil
+	}
+	return []lead.Event{ev}, nil
 }
 
 // eventIDs SCANs the event keys and returns the ids older than cursor,
