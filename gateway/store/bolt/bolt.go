@@ -150,8 +150,8 @@ type Store struct {
 	// only by the commit goroutine: it joins dedupe once the batch is on
 	// disk and is dropped if the batch rolls back.
 	dmu     sync.Mutex
-	dedupe  map[string]dedupeEntry
-	pending map[string]dedupeEntry
+	dedupe  map[keyHash]dedupeEntry
+	pending map[keyHash]dedupeEntry
 
 	// index is the lead index: identity key → lead id. It is kept as a
 	// log (bIndexLog, keyed by a sequence so that writing it appends: an
@@ -160,8 +160,10 @@ type Store struct {
 	// indexPending holds the batch being committed, touched only by the
 	// commit goroutine. imu guards index.
 	imu          sync.RWMutex
-	index        map[string]indexEntry
-	indexPending map[string]indexEntry
+	index        map[keyHash]indexEntry
+	indexPending map[keyHash]indexEntry
+	// odd holds the lead ids the indexes cannot hold in 12 bytes.
+	odd oddIDs
 
 	// leads counts the leads bucket's keys: counted at Open, then kept by
 	// Ingest and SweepLeads after their commits.
@@ -171,23 +173,6 @@ type Store struct {
 	// call starts from (nil: the oldest).
 	sweepMu   sync.Mutex
 	sweepFrom []byte
-}
-
-// indexEntry is where an identity key points: its lead id ("" in
-// indexPending for a key the batch removed) and the sequence of its log
-// entry (0 for one in the legacy bucket), so that pointing the key
-// elsewhere, or removing it, deletes the entry it replaces and the log
-// holds only what the index holds.
-type indexEntry struct {
-	leadID string
-	seq    uint64
-}
-
-// dedupeEntry is one payload's dedupe record: the lead it named and when
-// the rule stops applying (Unix nanoseconds).
-type dedupeEntry struct {
-	exp    int64
-	leadID string
 }
 
 // write is one transaction body waiting for the group commit. fn may run
@@ -240,10 +225,10 @@ func Open(dir string, opts Options) (*Store, error) {
 		settledLog:   map[string][]settledRef{},
 		queued:       map[string]int64{},
 		leaseMu:      map[string]*sync.Mutex{},
-		dedupe:       map[string]dedupeEntry{},
-		pending:      map[string]dedupeEntry{},
-		index:        map[string]indexEntry{},
-		indexPending: map[string]indexEntry{},
+		dedupe:       map[keyHash]dedupeEntry{},
+		pending:      map[keyHash]dedupeEntry{},
+		index:        map[keyHash]indexEntry{},
+		indexPending: map[keyHash]indexEntry{},
 		recent:       make(map[string]recentEvent, recentMax),
 		recentRing:   make([]string, recentMax),
 	}
@@ -286,174 +271,6 @@ func (s *Store) load() error {
 		}
 		return s.loadDedupe(tx)
 	})
-}
-
-// loadDedupe rebuilds the dedupe index from the log, skipping what has
-// expired. Later entries of a key win, as they were written later. Keys in
-// the legacy dedupe bucket (files written before the log held lead ids)
-// are read too; the sweep deletes them when they expire.
-func (s *Store) loadDedupe(tx *bbolt.Tx) error {
-	now := time.Now().UnixNano()
-	err := tx.Bucket(bDedupe).ForEach(func(k, v []byte) error {
-		if len(v) >= 8 && keyTime(v) > now {
-			s.dedupe[string(k)] = dedupeEntry{exp: keyTime(v), leadID: string(v[8:])}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	c := tx.Bucket(bDedupeExp).Cursor()
-	for k, v := c.Seek(timeKey(now+1, "")); k != nil; k, v = c.Next() {
-		if len(k) >= 8 && v != nil {
-			s.dedupe[string(k[8:])] = dedupeEntry{exp: keyTime(k), leadID: string(v)}
-		}
-	}
-	return nil
-}
-
-// loadIndex rebuilds the lead index: the legacy bucket (files written
-// before the index was a log) first, then the log in order, so that later
-// entries win.
-func (s *Store) loadIndex(tx *bbolt.Tx) error {
-	err := tx.Bucket(bIndex).ForEach(func(k, v []byte) error {
-		s.index[string(k)] = indexEntry{leadID: string(v)}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return tx.Bucket(bIndexLog).ForEach(func(k, v []byte) error {
-		key, leadID, err := decodeIndexEntry(v)
-		if err != nil {
-			return fmt.Errorf("lead index entry %x: %w", k, err)
-		}
-		if len(k) != 8 {
-			return fmt.Errorf("lead index entry key %x", k)
-		}
-		s.index[key] = indexEntry{leadID: leadID, seq: binary.BigEndian.Uint64(k)}
-		return nil
-	})
-}
-
-// encodeIndexEntry is a log entry: the identity key, length-prefixed, then
-// the lead id.
-func encodeIndexEntry(key, leadID string) []byte {
-	b := make([]byte, 0, binary.MaxVarintLen64+len(key)+len(leadID))
-	b = binary.AppendUvarint(b, uint64(len(key)))
-	b = append(b, key...)
-	return append(b, leadID...)
-}
-
-func decodeIndexEntry(b []byte) (key, leadID string, err error) {
-	n, k := binary.Uvarint(b)
-	if k <= 0 || uint64(len(b)-k) < n {
-		return "", "", errors.New("corrupt lead index entry")
-	}
-	return string(b[k : k+int(n)]), string(b[k+int(n):]), nil
-}
-
-// lookupIndex reads the committed lead index.
-func (s *Store) lookupIndex(key string) string {
-	s.imu.RLock()
-	defer s.imu.RUnlock()
-	return s.index[key].leadID
-}
-
-// entryTx reads a key's index entry as the batch being committed sees it.
-// Only the commit goroutine calls it.
-func (s *Store) entryTx(key string) indexEntry {
-	if e, ok := s.indexPending[key]; ok {
-		return e
-	}
-	s.imu.RLock()
-	defer s.imu.RUnlock()
-	return s.index[key]
-}
-
-// lookupIndexTx reads the lead index as the batch being committed sees it.
-// Only the commit goroutine calls it.
-func (s *Store) lookupIndexTx(key string) string {
-	return s.entryTx(key).leadID
-}
-
-// pointIndex points key at leadID in the batch being committed, deleting
-// the log entry that pointed it elsewhere.
-func (s *Store) pointIndex(tx *bbolt.Tx, key, leadID string) error {
-	if err := s.dropIndexEntry(tx, key); err != nil {
-		return err
-	}
-	b := appending(tx.Bucket(bIndexLog))
-	seq, err := b.NextSequence()
-	if err != nil {
-		return err
-	}
-	if err := b.Put(binary.BigEndian.AppendUint64(nil, seq), encodeIndexEntry(key, leadID)); err != nil {
-		return err
-	}
-	s.indexPending[key] = indexEntry{leadID: leadID, seq: seq}
-	return nil
-}
-
-// unpointIndex removes key from the lead index in the batch being
-// committed.
-func (s *Store) unpointIndex(tx *bbolt.Tx, key string) error {
-	if err := s.dropIndexEntry(tx, key); err != nil {
-		return err
-	}
-	s.indexPending[key] = indexEntry{}
-	return nil
-}
-
-// dropIndexEntry deletes the stored entry that points key now, if any.
-func (s *Store) dropIndexEntry(tx *bbolt.Tx, key string) error {
-	e := s.entryTx(key)
-	switch {
-	case e.leadID == "":
-		return nil
-	case e.seq == 0:
-		return tx.Bucket(bIndex).Delete([]byte(key))
-	default:
-		return tx.Bucket(bIndexLog).Delete(binary.BigEndian.AppendUint64(nil, e.seq))
-	}
-}
-
-// lookupDedupe finds a dedupe key in the batch being committed, then in
-// the committed index. Only the commit goroutine calls it.
-func (s *Store) lookupDedupe(key string) (dedupeEntry, bool) {
-	if e, ok := s.pending[key]; ok {
-		return e, true
-	}
-	s.dmu.Lock()
-	e, ok := s.dedupe[key]
-	s.dmu.Unlock()
-	return e, ok
-}
-
-// publish moves the committed batch's dedupe and lead index keys into
-// their indexes.
-func (s *Store) publish() {
-	if len(s.indexPending) > 0 {
-		s.imu.Lock()
-		for k, e := range s.indexPending {
-			if e.leadID == "" {
-				delete(s.index, k)
-			} else {
-				s.index[k] = e
-			}
-		}
-		s.imu.Unlock()
-		clear(s.indexPending)
-	}
-	if len(s.pending) == 0 {
-		return
-	}
-	s.dmu.Lock()
-	for k, e := range s.pending {
-		s.dedupe[k] = e
-	}
-	s.dmu.Unlock()
-	clear(s.pending)
 }
 
 // Close waits for queued writes to commit, stops the sweep and closes the

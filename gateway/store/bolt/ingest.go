@@ -277,7 +277,7 @@ func (s *Store) ingestTx(tx *bbolt.Tx, req *store.IngestRequest, p *plan, res *s
 	at := req.ReceivedAt.UnixNano()
 	if req.DedupeKey != "" {
 		if e, ok := s.lookupDedupe(req.DedupeKey); ok && e.exp > at {
-			res.LeadID, res.Duplicate = e.leadID, true
+			res.LeadID, res.Duplicate = s.odd.name(e.lead), true
 			return keptAnswer(tx, e.exp, req.DedupeKey, res)
 		}
 	}
@@ -338,7 +338,7 @@ func (s *Store) ingestTx(tx *bbolt.Tx, req *store.IngestRequest, p *plan, res *s
 		if err := appending(tx.Bucket(bDedupeExp)).Put(timeKey(exp, req.DedupeKey), []byte(p.leadID)); err != nil {
 			return err
 		}
-		s.pending[req.DedupeKey] = dedupeEntry{exp: exp, leadID: p.leadID}
+		s.holdDedupe(req.DedupeKey, exp, p.leadID)
 	}
 	return nil
 }
@@ -437,7 +437,7 @@ func (s *Store) Sweep(now time.Time) (int, error) {
 				if err := tx.Bucket(bAnswers).Delete(k); err != nil {
 					return err
 				}
-				gone = append(gone, dedupeEntryKey{key: string(key), exp: keyTime(k)})
+				gone = append(gone, dedupeEntryKey{key: hashKey(string(key)), exp: keyTime(k)})
 				if err := c.Delete(); err != nil {
 					return err
 				}
@@ -464,7 +464,7 @@ func (s *Store) Sweep(now time.Time) (int, error) {
 }
 
 type dedupeEntryKey struct {
-	key string
+	key keyHash
 	exp int64
 }
 
