@@ -99,6 +99,10 @@ type Store struct {
 	// leaseMu serializes Lease calls per destination.
 	leaseMu map[string]*sync.Mutex
 
+	// dropped is when the commit goroutine last dropped the file's
+	// mapped pages from the resident set (dropMapped).
+	dropped time.Time
+
 	// txid is the id of the transaction being committed; the commit
 	// goroutine sets it and the after funcs it runs read it.
 	txid uint64
@@ -142,6 +146,10 @@ type Store struct {
 	sweepMu   sync.Mutex
 	sweepFrom []byte
 }
+
+// dropEvery is how often the commit drops the file's mapped pages: the
+// resident set then holds about what a second of commits read.
+const dropEvery = time.Second
 
 // write is one transaction body waiting for the group commit. fn may run
 // twice (when another body in its batch fails), so it starts from scratch
@@ -333,6 +341,10 @@ func (s *Store) commit(batch []*write) {
 	clear(s.indexPending)
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		s.txid = uint64(tx.ID())
+		if now := time.Now(); now.Sub(s.dropped) >= dropEvery {
+			dropMapped(s.db, tx)
+			s.dropped = now
+		}
 		for _, w := range batch {
 			if err := w.fn(tx); err != nil {
 				failed = true
