@@ -18,21 +18,17 @@ package bolt
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.etcd.io/bbolt"
 
-	"leadgate/gateway/lead"
 	"leadgate/gateway/store"
 )
 
@@ -75,34 +71,6 @@ var (
 	kProbe      = []byte("write_probe") // ProbeWrite's key in meta
 )
 
-// Delivery states as stored; they are also the admin API's statuses.
-const (
-	statePending   = "pending"
-	stateRetrying  = "retrying"
-	stateDelivered = "delivered"
-	stateDead      = "dead"
-)
-
-// record is a delivery as stored.
-type record struct {
-	EventID string `json:"event_id"`
-	Dest    string `json:"destination"`
-	State   string `json:"state"`
-	// Due is the Unix-nano time of its due-index key while queued.
-	Due int64 `json:"due,omitempty"`
-	// Tries counts attempts since Ingest or Replay last queued it.
-	Tries      int             `json:"tries"`
-	EnqueuedAt time.Time       `json:"enqueued_at"`
-	DeadAt     time.Time       `json:"dead_at,omitzero"`
-	Attempts   []store.Attempt `json:"attempts,omitempty"`
-	// OrderedLead is the lead of a delivery that was queued as ordered,
-	// written once it leaves its line (see ordered.go), so that a replay
-	// puts it back in that lead's line.
-	OrderedLead string `json:"ordered_lead,omitempty"`
-}
-
-func (r *record) queued() bool { return r.State == statePending || r.State == stateRetrying }
-
 // Store is the bbolt-backed store.Store.
 type Store struct {
 	db  *bbolt.DB
@@ -134,6 +102,10 @@ type Store struct {
 	marks  map[string]leaseMark
 	lowDue map[string]int64
 
+	// dropped is when the commit goroutine last dropped the file's
+	// mapped pages from the resident set (dropMapped).
+	dropped time.Time
+
 	// txid is the id of the transaction being committed; the commit
 	// goroutine sets it and the after funcs it runs read it.
 	txid uint64
@@ -153,8 +125,8 @@ type Store struct {
 	// only by the commit goroutine: it joins dedupe once the batch is on
 	// disk and is dropped if the batch rolls back.
 	dmu     sync.Mutex
-	dedupe  map[string]dedupeEntry
-	pending map[string]dedupeEntry
+	dedupe  map[keyHash]dedupeEntry
+	pending map[keyHash]dedupeEntry
 
 	// index is the lead index: identity key → lead id. It is kept as a
 	// log (bIndexLog, keyed by a sequence so that writing it appends: an
@@ -163,8 +135,10 @@ type Store struct {
 	// indexPending holds the batch being committed, touched only by the
 	// commit goroutine. imu guards index.
 	imu          sync.RWMutex
-	index        map[string]indexEntry
-	indexPending map[string]indexEntry
+	index        map[keyHash]indexEntry
+	indexPending map[keyHash]indexEntry
+	// odd holds the lead ids the indexes cannot hold in 12 bytes.
+	odd oddIDs
 
 	// leads counts the leads bucket's keys: counted at Open, then kept by
 	// Ingest and SweepLeads after their commits.
@@ -176,22 +150,9 @@ type Store struct {
 	sweepFrom []byte
 }
 
-// indexEntry is where an identity key points: its lead id ("" in
-// indexPending for a key the batch removed) and the sequence of its log
-// entry (0 for one in the legacy bucket), so that pointing the key
-// elsewhere, or removing it, deletes the entry it replaces and the log
-// holds only what the index holds.
-type indexEntry struct {
-	leadID string
-	seq    uint64
-}
-
-// dedupeEntry is one payload's dedupe record: the lead it named and when
-// the rule stops applying (Unix nanoseconds).
-type dedupeEntry struct {
-	exp    int64
-	leadID string
-}
+// dropEvery is how often the commit drops the file's mapped pages: the
+// resident set then holds about what a second of commits read.
+const dropEvery = time.Second
 
 // write is one transaction body waiting for the group commit. fn may run
 // twice (when another body in its batch fails), so it starts from scratch
@@ -243,10 +204,10 @@ func Open(dir string, opts Options) (*Store, error) {
 		settledLog:   map[string][]settledRef{},
 		queued:       map[string]int64{},
 		leaseMu:      map[string]*sync.Mutex{},
-		dedupe:       map[string]dedupeEntry{},
-		pending:      map[string]dedupeEntry{},
-		index:        map[string]indexEntry{},
-		indexPending: map[string]indexEntry{},
+		dedupe:       map[keyHash]dedupeEntry{},
+		pending:      map[keyHash]dedupeEntry{},
+		index:        map[keyHash]indexEntry{},
+		indexPending: map[keyHash]indexEntry{},
 		recent:       make(map[string]recentEvent, recentMax),
 		recentRing:   make([]string, recentMax),
 	}
@@ -289,174 +250,6 @@ func (s *Store) load() error {
 		}
 		return s.loadDedupe(tx)
 	})
-}
-
-// loadDedupe rebuilds the dedupe index from the log, skipping what has
-// expired. Later entries of a key win, as they were written later. Keys in
-// the legacy dedupe bucket (files written before the log held lead ids)
-// are read too; the sweep deletes them when they expire.
-func (s *Store) loadDedupe(tx *bbolt.Tx) error {
-	now := time.Now().UnixNano()
-	err := tx.Bucket(bDedupe).ForEach(func(k, v []byte) error {
-		if len(v) >= 8 && keyTime(v) > now {
-			s.dedupe[string(k)] = dedupeEntry{exp: keyTime(v), leadID: string(v[8:])}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	c := tx.Bucket(bDedupeExp).Cursor()
-	for k, v := c.Seek(timeKey(now+1, "")); k != nil; k, v = c.Next() {
-		if len(k) >= 8 && v != nil {
-			s.dedupe[string(k[8:])] = dedupeEntry{exp: keyTime(k), leadID: string(v)}
-		}
-	}
-	return nil
-}
-
-// loadIndex rebuilds the lead index: the legacy bucket (files written
-// before the index was a log) first, then the log in order, so that later
-// entries win.
-func (s *Store) loadIndex(tx *bbolt.Tx) error {
-	err := tx.Bucket(bIndex).ForEach(func(k, v []byte) error {
-		s.index[string(k)] = indexEntry{leadID: string(v)}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return tx.Bucket(bIndexLog).ForEach(func(k, v []byte) error {
-		key, leadID, err := decodeIndexEntry(v)
-		if err != nil {
-			return fmt.Errorf("lead index entry %x: %w", k, err)
-		}
-		if len(k) != 8 {
-			return fmt.Errorf("lead index entry key %x", k)
-		}
-		s.index[key] = indexEntry{leadID: leadID, seq: binary.BigEndian.Uint64(k)}
-		return nil
-	})
-}
-
-// encodeIndexEntry is a log entry: the identity key, length-prefixed, then
-// the lead id.
-func encodeIndexEntry(key, leadID string) []byte {
-	b := make([]byte, 0, binary.MaxVarintLen64+len(key)+len(leadID))
-	b = binary.AppendUvarint(b, uint64(len(key)))
-	b = append(b, key...)
-	return append(b, leadID...)
-}
-
-func decodeIndexEntry(b []byte) (key, leadID string, err error) {
-	n, k := binary.Uvarint(b)
-	if k <= 0 || uint64(len(b)-k) < n {
-		return "", "", errors.New("corrupt lead index entry")
-	}
-	return string(b[k : k+int(n)]), string(b[k+int(n):]), nil
-}
-
-// lookupIndex reads the committed lead index.
-func (s *Store) lookupIndex(key string) string {
-	s.imu.RLock()
-	defer s.imu.RUnlock()
-	return s.index[key].leadID
-}
-
-// entryTx reads a key's index entry as the batch being committed sees it.
-// Only the commit goroutine calls it.
-func (s *Store) entryTx(key string) indexEntry {
-	if e, ok := s.indexPending[key]; ok {
-		return e
-	}
-	s.imu.RLock()
-	defer s.imu.RUnlock()
-	return s.index[key]
-}
-
-// lookupIndexTx reads the lead index as the batch being committed sees it.
-// Only the commit goroutine calls it.
-func (s *Store) lookupIndexTx(key string) string {
-	return s.entryTx(key).leadID
-}
-
-// pointIndex points key at leadID in the batch being committed, deleting
-// the log entry that pointed it elsewhere.
-func (s *Store) pointIndex(tx *bbolt.Tx, key, leadID string) error {
-	if err := s.dropIndexEntry(tx, key); err != nil {
-		return err
-	}
-	b := appending(tx.Bucket(bIndexLog))
-	seq, err := b.NextSequence()
-	if err != nil {
-		return err
-	}
-	if err := b.Put(binary.BigEndian.AppendUint64(nil, seq), encodeIndexEntry(key, leadID)); err != nil {
-		return err
-	}
-	s.indexPending[key] = indexEntry{leadID: leadID, seq: seq}
-	return nil
-}
-
-// unpointIndex removes key from the lead index in the batch being
-// committed.
-func (s *Store) unpointIndex(tx *bbolt.Tx, key string) error {
-	if err := s.dropIndexEntry(tx, key); err != nil {
-		return err
-	}
-	s.indexPending[key] = indexEntry{}
-	return nil
-}
-
-// dropIndexEntry deletes the stored entry that points key now, if any.
-func (s *Store) dropIndexEntry(tx *bbolt.Tx, key string) error {
-	e := s.entryTx(key)
-	switch {
-	case e.leadID == "":
-		return nil
-	case e.seq == 0:
-		return tx.Bucket(bIndex).Delete([]byte(key))
-	default:
-		return tx.Bucket(bIndexLog).Delete(binary.BigEndian.AppendUint64(nil, e.seq))
-	}
-}
-
-// lookupDedupe finds a dedupe key in the batch being committed, then in
-// the committed index. Only the commit goroutine calls it.
-func (s *Store) lookupDedupe(key string) (dedupeEntry, bool) {
-	if e, ok := s.pending[key]; ok {
-		return e, true
-	}
-	s.dmu.Lock()
-	e, ok := s.dedupe[key]
-	s.dmu.Unlock()
-	return e, ok
-}
-
-// publish moves the committed batch's dedupe and lead index keys into
-// their indexes.
-func (s *Store) publish() {
-	if len(s.indexPending) > 0 {
-		s.imu.Lock()
-		for k, e := range s.indexPending {
-			if e.leadID == "" {
-				delete(s.index, k)
-			} else {
-				s.index[k] = e
-			}
-		}
-		s.imu.Unlock()
-		clear(s.indexPending)
-	}
-	if len(s.pending) == 0 {
-		return
-	}
-	s.dmu.Lock()
-	for k, e := range s.pending {
-		s.dedupe[k] = e
-	}
-	s.dmu.Unlock()
-	clear(s.pending)
 }
 
 // Close waits for queued writes to commit, stops the sweep and closes the
@@ -551,6 +344,10 @@ func (s *Store) commit(batch []*write) {
 	clear(s.indexPending)
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		s.txid = uint64(tx.ID())
+		if now := time.Now(); now.Sub(s.dropped) >= dropEvery {
+			dropMapped(s.db, tx)
+			s.dropped = now
+		}
 		for _, w := range batch {
 			if err := w.fn(tx); err != nil {
 				failed = true
@@ -600,44 +397,6 @@ func (s *Store) commit(batch []*write) {
 	clear(s.indexPending)
 }
 
-// recentMax bounds the recent-events cache: enough for every delivery in
-// flight and a few seconds of backlog behind them, at about a kilobyte each.
-const recentMax = 16384
-
-// recentEvent is a cached event and the request id that made it.
-type recentEvent struct {
-	ev        *lead.Event
-	requestID string
-}
-
-// remember puts just-ingested events that were queued for a destination
-// (dests[i] lists evs[i]'s) into the recent cache.
-func (s *Store) remember(evs []lead.Event, dests [][]string, requestID string) {
-	s.rmu.Lock()
-	defer s.rmu.Unlock()
-	for i := range evs {
-		if len(dests[i]) == 0 {
-			continue
-		}
-		if old := s.recentRing[s.recentNext]; old != "" {
-			delete(s.recent, old)
-		}
-		s.recentRing[s.recentNext] = evs[i].ID
-		s.recent[evs[i].ID] = recentEvent{ev: &evs[i], requestID: requestID}
-		s.recentNext = (s.recentNext + 1) % recentMax
-	}
-}
-
-// recalled returns a cached event and its request id; callers copy the
-// event and must not modify what it shares (the lead's fields, assets and
-// changed list). ok is false when it is not cached.
-func (s *Store) recalled(id string) (e recentEvent, ok bool) {
-	s.rmu.Lock()
-	defer s.rmu.Unlock()
-	e, ok = s.recent[id]
-	return e, ok
-}
-
 // appending marks a bucket whose keys mostly grow (time-ordered ids and
 // time keys) so a full page splits where it ends: at bbolt's default fill
 // of one half, appending leaves every page half empty, and a commit writes
@@ -656,148 +415,3 @@ func timeKey(t int64, id string) []byte {
 }
 
 func keyTime(k []byte) int64 { return int64(binary.BigEndian.Uint64(k[:8])) }
-
-// deliveryID is the event id's time-ordered part and the destination's
-// place in the event's route, so the id does not carry a destination name
-// into admin URLs and the record of a never-attempted delivery can be
-// derived from the event's route instead of being written at Ingest.
-func deliveryID(eventID string, i int) string {
-	return "dlv_" + strings.TrimPrefix(eventID, "evt_") + "_" + strconv.Itoa(i)
-}
-
-// parseDeliveryID inverts deliveryID.
-func parseDeliveryID(id string) (eventID string, i int, ok bool) {
-	rest, ok := strings.CutPrefix(id, "dlv_")
-	if !ok {
-		return "", 0, false
-	}
-	j := strings.LastIndexByte(rest, '_')
-	if j < 0 {
-		return "", 0, false
-	}
-	i, err := strconv.Atoi(rest[j+1:])
-	if err != nil || i < 0 {
-		return "", 0, false
-	}
-	return "evt_" + rest[:j], i, true
-}
-
-// encodeRoutes writes an event's queue time, the request id that made it
-// and its destinations. The request id follows a zero byte, which no
-// routes value written before request ids were kept has there (its first
-// destination's length prefix, and destinations are never empty); each
-// string is length-prefixed.
-func encodeRoutes(at int64, requestID string, dests []string) []byte {
-	n := 9 + binary.MaxVarintLen64 + len(requestID)
-	for _, d := range dests {
-		n += binary.MaxVarintLen64 + len(d)
-	}
-	b := make([]byte, 8, n)
-	binary.BigEndian.PutUint64(b, uint64(at))
-	b = append(b, 0)
-	b = binary.AppendUvarint(b, uint64(len(requestID)))
-	b = append(b, requestID...)
-	for _, d := range dests {
-		b = binary.AppendUvarint(b, uint64(len(d)))
-		b = append(b, d...)
-	}
-	return b
-}
-
-func decodeRoutes(b []byte) (at int64, requestID string, dests []string, err error) {
-	if len(b) < 8 {
-		return 0, "", nil, errors.New("short routes value")
-	}
-	at, b = keyTime(b), b[8:]
-	if len(b) > 0 && b[0] == 0 {
-		n, k := binary.Uvarint(b[1:])
-		if k <= 0 || uint64(len(b)-1-k) < n {
-			return 0, "", nil, errors.New("corrupt routes value")
-		}
-		requestID, b = string(b[1+k:1+k+int(n)]), b[1+k+int(n):]
-	}
-	for len(b) > 0 {
-		n, k := binary.Uvarint(b)
-		if k <= 0 || uint64(len(b)-k) < n {
-			return 0, "", nil, errors.New("corrupt routes value")
-		}
-		dests = append(dests, string(b[k:k+int(n)]))
-		b = b[k+int(n):]
-	}
-	return at, requestID, dests, nil
-}
-
-// routesRequestID reads the request id of a routed event, "" for none.
-func routesRequestID(tx *bbolt.Tx, eventID string) (string, error) {
-	raw := tx.Bucket(bRoutes).Get([]byte(eventID))
-	if raw == nil {
-		return "", nil
-	}
-	_, rid, _, err := decodeRoutes(raw)
-	if err != nil {
-		return "", fmt.Errorf("event %s: %w", eventID, err)
-	}
-	return rid, nil
-}
-
-// getRecord returns a delivery's record, deriving a pending one from its
-// event's route when it was never attempted; nil when there is no such
-// delivery.
-func getRecord(tx *bbolt.Tx, id string) (*record, error) {
-	if raw := tx.Bucket(bDeliveries).Get([]byte(id)); raw != nil {
-		var r record
-		if err := json.Unmarshal(raw, &r); err != nil {
-			return nil, fmt.Errorf("decode delivery %s: %w", id, err)
-		}
-		return &r, nil
-	}
-	eventID, i, ok := parseDeliveryID(id)
-	if !ok {
-		return nil, nil
-	}
-	raw := tx.Bucket(bRoutes).Get([]byte(eventID))
-	if raw == nil {
-		return nil, nil
-	}
-	at, _, dests, err := decodeRoutes(raw)
-	if err != nil {
-		return nil, fmt.Errorf("event %s: %w", eventID, err)
-	}
-	if i >= len(dests) {
-		return nil, nil
-	}
-	return &record{EventID: eventID, Dest: dests[i], State: statePending, Due: at, EnqueuedAt: time.Unix(0, at).UTC()}, nil
-}
-
-func putRecord(tx *bbolt.Tx, id string, r *record) error {
-	raw, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("encode delivery %s: %w", id, err)
-	}
-	return appending(tx.Bucket(bDeliveries)).Put([]byte(id), raw)
-}
-
-// decodeJSON keeps numbers as json.Number so int64 values in lead fields
-// survive exactly.
-func decodeJSON(raw []byte, v any) error {
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.UseNumber()
-	return dec.Decode(v)
-}
-
-// queue puts a delivery into its destination's due index.
-func queue(tx *bbolt.Tx, dest string, due int64, id string) error {
-	b, err := tx.Bucket(bDue).CreateBucketIfNotExists([]byte(dest))
-	if err != nil {
-		return fmt.Errorf("due bucket %q: %w", dest, err)
-	}
-	return appending(b).Put(timeKey(due, id), nil)
-}
-
-func unqueue(tx *bbolt.Tx, dest string, due int64, id string) error {
-	b := tx.Bucket(bDue).Bucket([]byte(dest))
-	if b == nil {
-		return nil
-	}
-	return b.Delete(timeKey(due, id))
-}

@@ -3,14 +3,9 @@ package bolt
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -154,42 +149,9 @@ var errNeedsRead = errors.New("plan needs a read transaction")
 // plans a new person's payload and answers errNeedsRead for a known one.
 func makePlan(tx *bbolt.Tx, req *store.IngestRequest, lookup func(key string) string) (*plan, error) {
 	p := &plan{seen: make([]string, len(req.Identity))}
-	known := false
-	for i, k := range req.Identity {
-		if p.seen[i] = lookup(k); p.seen[i] != "" {
-			known = true
-		}
-	}
-	if known {
-		if tx == nil {
-			return nil, errNeedsRead
-		}
-		id, err := store.Resolve(req.Identity, lookup, func(id string) (bool, error) {
-			r, ok, err := getLeadRecord(tx, id)
-			return ok && store.HasEmail(r.leadJSON), err
-		})
-		if err != nil {
-			return nil, err
-		}
-		p.leadID = id
-	}
-	var (
-		prev    *lead.Lead
-		prevRec leadRecord
-	)
-	if p.leadID == "" {
-		p.leadID = newLeadID()
-	} else if raw := tx.Bucket(bLeads).Get([]byte(p.leadID)); raw != nil {
-		// The bytes live in the mmap only while tx is open.
-		p.prevRaw = bytes.Clone(raw)
-		var err error
-		if prevRec, err = decodeRecord(p.prevRaw); err != nil {
-			return nil, fmt.Errorf("lead %s: %w", p.leadID, err)
-		}
-		prev = new(lead.Lead)
-		if err := decodeJSON(prevRec.leadJSON, prev); err != nil {
-			return nil, fmt.Errorf("decode lead %s: %w", p.leadID, err)
-		}
+	prev, prevRec, err := p.resolve(tx, req, lookup)
+	if err != nil {
+		return nil, err
 	}
 	merged, drafts := lead.Decide(prev, req.Lead, req.Emits)
 	p.dropped = merged.FieldsDropped
@@ -206,10 +168,68 @@ func makePlan(tx *bbolt.Tx, req *store.IngestRequest, lookup func(key string) st
 	}
 	buf := append(make([]byte, 0, len(enc)+len(drafts)*(eventEnvelope+len(enc))), enc...)
 	leadRaw := buf[:len(buf):len(buf)]
+	rec := p.record(req, prev, &prevRec, &merged, leadRaw)
+	p.events = lead.NewEvents(drafts, merged, req.Source, p.leadID, rec.version, req.ReceivedAt, lead.NewEventID)
+	if err := p.encodeEvents(req, buf, leadRaw); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// resolve reads the lead index through lookup and, for a known lead, its
+// stored record through tx: it sets p.seen, p.leadID and p.prevRaw and
+// returns the stored lead (nil for a new one) and its record.
+func (p *plan) resolve(tx *bbolt.Tx, req *store.IngestRequest, lookup func(key string) string) (*lead.Lead, leadRecord, error) {
+	known := false
+	for i, k := range req.Identity {
+		if p.seen[i] = lookup(k); p.seen[i] != "" {
+			known = true
+		}
+	}
+	if !known {
+		p.leadID = newLeadID()
+		return nil, leadRecord{}, nil
+	}
+	if tx == nil {
+		return nil, leadRecord{}, errNeedsRead
+	}
+	id, err := store.Resolve(req.Identity, lookup, func(id string) (bool, error) {
+		r, ok, err := getLeadRecord(tx, id)
+		return ok && store.HasEmail(r.leadJSON), err
+	})
+	if err != nil {
+		return nil, leadRecord{}, err
+	}
+	p.leadID = id
+	if id == "" {
+		p.leadID = newLeadID()
+		return nil, leadRecord{}, nil
+	}
+	raw := tx.Bucket(bLeads).Get([]byte(id))
+	if raw == nil {
+		return nil, leadRecord{}, nil
+	}
+	// The bytes live in the mmap only while tx is open.
+	p.prevRaw = bytes.Clone(raw)
+	prevRec, err := decodeRecord(p.prevRaw)
+	if err != nil {
+		return nil, leadRecord{}, fmt.Errorf("lead %s: %w", id, err)
+	}
+	prev := new(lead.Lead)
+	if err := decodeJSON(prevRec.leadJSON, prev); err != nil {
+		return nil, leadRecord{}, fmt.Errorf("decode lead %s: %w", id, err)
+	}
+	return prev, prevRec, nil
+}
+
+// record works out the lead's record after req (merged, encoded as
+// leadRaw, over prev and its record prevRec, or a new lead when prev is
+// nil) and sets p.recordRaw, p.prevLast and p.last.
+func (p *plan) record(req *store.IngestRequest, prev *lead.Lead, prevRec *leadRecord, merged *lead.Lead, leadRaw []byte) leadRecord {
 	rec := leadRecord{version: 1, first: req.ReceivedAt.UnixNano(), last: req.ReceivedAt.UnixNano(), leadJSON: leadRaw}
 	if prev != nil {
 		rec.version = prevRec.version
-		if len(lead.Diff(*prev, merged)) > 0 {
+		if len(lead.Diff(*prev, *merged)) > 0 {
 			rec.version++
 		}
 		if prevRec.first != 0 {
@@ -229,33 +249,40 @@ func makePlan(tx *bbolt.Tx, req *store.IngestRequest, lookup func(key string) st
 	}
 	p.prevLast, p.last = prevRec.last, rec.last
 	p.recordRaw = appendRecord(make([]byte, 0, 64+len(leadRaw)), &rec)
+	return rec
+}
+
+// encodeEvents encodes p.events after the lead in buf (leadRaw) and
+// routes them.
+func (p *plan) encodeEvents(req *store.IngestRequest, buf, leadRaw []byte) error {
 	at := req.ReceivedAt.UnixNano()
-	p.events = lead.NewEvents(drafts, merged, req.Source, p.leadID, rec.version, req.ReceivedAt, lead.NewEventID)
 	raws := make([][]byte, 2*len(p.events))
 	p.eventsRaw, p.routesRaw = raws[:len(p.events):len(p.events)], raws[len(p.events):]
 	p.dests = make([][]string, len(p.events))
 	for i := range p.events {
 		ev := &p.events[i]
 		start := len(buf)
+		var err error
 		if buf, err = encodeEvent(buf, ev, leadRaw); err != nil {
-			return nil, fmt.Errorf("encode event: %w", err)
+			return fmt.Errorf("encode event: %w", err)
 		}
 		p.eventsRaw[i] = buf[start:len(buf):len(buf)]
-		if req.Route != nil {
-			var dests []string
-			for _, dest := range req.Route(ev) {
-				if dest != "" && !slices.Contains(dests, dest) {
-					dests = append(dests, dest)
-				}
-			}
-			if len(dests) > 0 {
-				p.dests[i] = dests
-				p.routesRaw[i] = encodeRoutes(at, req.RequestID, dests)
-				p.ordered = orderedDests(p.ordered, len(p.events), i, dests, req.Ordered)
+		if req.Route == nil {
+			continue
+		}
+		var dests []string
+		for _, dest := range req.Route(ev) {
+			if dest != "" && !slices.Contains(dests, dest) {
+				dests = append(dests, dest)
 			}
 		}
+		if len(dests) > 0 {
+			p.dests[i] = dests
+			p.routesRaw[i] = encodeRoutes(at, req.RequestID, dests)
+			p.ordered = orderedDests(p.ordered, len(p.events), i, dests, req.Ordered)
+		}
 	}
-	return p, nil
+	return nil
 }
 
 // holds says whether the commit (tx and lookup) still reads what p was
@@ -278,7 +305,7 @@ func (s *Store) ingestTx(tx *bbolt.Tx, req *store.IngestRequest, p *plan, res *s
 	at := req.ReceivedAt.UnixNano()
 	if req.DedupeKey != "" {
 		if e, ok := s.lookupDedupe(req.DedupeKey); ok && e.exp > at {
-			res.LeadID, res.Duplicate = e.leadID, true
+			res.LeadID, res.Duplicate = s.odd.name(e.lead), true
 			return keptAnswer(tx, e.exp, req.DedupeKey, res)
 		}
 	}
@@ -339,7 +366,7 @@ func (s *Store) ingestTx(tx *bbolt.Tx, req *store.IngestRequest, p *plan, res *s
 		if err := appending(tx.Bucket(bDedupeExp)).Put(timeKey(exp, req.DedupeKey), []byte(p.leadID)); err != nil {
 			return err
 		}
-		s.pending[req.DedupeKey] = dedupeEntry{exp: exp, leadID: p.leadID}
+		s.holdDedupe(req.DedupeKey, exp, p.leadID)
 	}
 	return nil
 }
@@ -413,102 +440,4 @@ const eventEnvelope = 224
 // is encoded once.
 func encodeEvent(b []byte, ev *lead.Event, leadRaw []byte) ([]byte, error) {
 	return lead.AppendEventJSON(b, ev, leadRaw, true)
-}
-
-// Sweep deletes dedupe keys that expired by now and says how many. Open
-// starts a loop that calls it; a lookup also ignores expired keys, so the
-// sweep only bounds the file's size and the index's memory.
-func (s *Store) Sweep(now time.Time) (int, error) {
-	const chunk = 10000
-	total := 0
-	for {
-		n := 0
-		var gone []dedupeEntryKey
-		err := s.db.Update(func(tx *bbolt.Tx) error {
-			n, gone = 0, gone[:0]
-			legacy, byExp := tx.Bucket(bDedupe), tx.Bucket(bDedupeExp)
-			c := byExp.Cursor()
-			for k, _ := c.First(); k != nil && n < chunk && keyTime(k) <= now.UnixNano(); k, _ = c.First() {
-				key := k[8:]
-				if v := legacy.Get(key); len(v) >= 8 && keyTime(v) == keyTime(k) {
-					if err := legacy.Delete(key); err != nil {
-						return err
-					}
-				}
-				if err := tx.Bucket(bAnswers).Delete(k); err != nil {
-					return err
-				}
-				gone = append(gone, dedupeEntryKey{key: string(key), exp: keyTime(k)})
-				if err := c.Delete(); err != nil {
-					return err
-				}
-				n++
-			}
-			return nil
-		})
-		if err != nil {
-			return total, unavailable("sweep dedupe keys", err)
-		}
-		s.dmu.Lock()
-		for _, g := range gone {
-			// A key written again since has a later expiry and stays.
-			if e, ok := s.dedupe[g.key]; ok && e.exp == g.exp {
-				delete(s.dedupe, g.key)
-			}
-		}
-		s.dmu.Unlock()
-		total += n
-		if n < chunk {
-			return total, nil
-		}
-	}
-}
-
-type dedupeEntryKey struct {
-	key string
-	exp int64
-}
-
-func (s *Store) sweepLoop(every time.Duration) {
-	defer s.wg.Done()
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case now := <-t.C:
-			if n, err := s.Sweep(now); err != nil {
-				s.log.Warn("dedupe sweep failed", "err", err)
-			} else if n > 0 {
-				s.log.Debug("dedupe keys swept", "count", n)
-			}
-		}
-	}
-}
-
-// leadIDs mints lead ids in the layout of a MongoDB ObjectID, which Ledsak's
-// ids are: a 4-byte Unix time in seconds, 5 random bytes fixed for the
-// process and a 3-byte counter. Unlike lead.NewLeadID's 8 random bytes,
-// ids minted within one second are consecutive, so a new lead appends to
-// the leads bucket instead of dirtying a random page of it per request.
-var leadIDs struct {
-	once sync.Once
-	proc [5]byte
-	n    atomic.Uint32
-}
-
-func newLeadID() string {
-	leadIDs.once.Do(func() {
-		var seed [8]byte
-		_, _ = rand.Read(seed[:]) // crypto/rand.Read never fails since Go 1.24
-		copy(leadIDs.proc[:], seed[:5])
-		leadIDs.n.Store(binary.BigEndian.Uint32(seed[4:]))
-	})
-	var b [12]byte
-	binary.BigEndian.PutUint32(b[:4], uint32(time.Now().Unix()))
-	copy(b[4:9], leadIDs.proc[:])
-	n := leadIDs.n.Add(1)
-	b[9], b[10], b[11] = byte(n>>16), byte(n>>8), byte(n)
-	return hex.EncodeToString(b[:])
 }

@@ -222,9 +222,15 @@ func (s *Store) migrateLeads(tx *bbolt.Tx) error {
 		return err
 	}
 	if len(legacy) > 0 {
+		// The in-memory index holds hashes, so the keys are read from
+		// the file, later entries winning as they do in the index.
+		byKey := map[string]string{}
+		if err := readIndex(tx, func(key, leadID string, _ uint64) { byKey[key] = leadID }); err != nil {
+			return err
+		}
 		keys := make(map[string][]string, len(legacy))
-		for key, e := range s.index {
-			keys[e.leadID] = append(keys[e.leadID], key)
+		for key, leadID := range byKey {
+			keys[leadID] = append(keys[leadID], key)
 		}
 		now := time.Now().UnixNano()
 		seen := tx.Bucket(bLeadSeen)
