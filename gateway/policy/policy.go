@@ -3,8 +3,9 @@
 // defaults and its one Validate. gateway.yaml's destinations decode into it
 // directly, the LeadSquared-compatible API builds each subscription's from
 // Subscription, and package deliver runs it. It also owns the checks every
-// producer of a destination shares: header names, absolute http(s) URLs
-// and signing secrets, so that what validates is what runs.
+// producer of a destination shares, so that what validates is what runs:
+// its Shape (the methods, content types and formats there are), header
+// names, values and count, absolute http(s) URLs and signing secrets.
 //
 // It imports only ratelimit, so that config, deliver and leadsquared can
 // all import it.
