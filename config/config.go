@@ -207,7 +207,7 @@ type LedsakDefaults struct {
 
 // TemplateFile returns the FILE of a template:FILE format, or "".
 func (d Destination) TemplateFile() string {
-	file, ok := strings.CutPrefix(d.Format, templatePrefix)
+	file, ok := strings.CutPrefix(d.Format, policy.FormatTemplatePrefix)
 	if !ok {
 		return ""
 	}
@@ -278,8 +278,6 @@ type Filter struct {
 // Retry is a destination's retry policy.
 type Retry = policy.Retry
 
-const templatePrefix = "template:"
-
 // DefaultLeadRetention is storage.lead_retention when gateway.yaml does not
 // set it: a year.
 const DefaultLeadRetention = 8760 * time.Hour
@@ -319,8 +317,8 @@ func DefaultSubscriptions() Subscriptions {
 func DefaultDestination() Destination {
 	return Destination{
 		Method:       "POST",
-		ContentType:  "application/json",
-		Format:       "canonical",
+		ContentType:  policy.ContentJSON,
+		Format:       policy.FormatCanonical,
 		Enabled:      true,
 		Delivery:     policy.Default(),
 		AllowPrivate: true,

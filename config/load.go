@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"leadgate/config/yamlpos"
+	"leadgate/gateway/policy"
 )
 
 // Load reads the config file at path: it copies the defaults in, expands
@@ -67,7 +68,7 @@ func parse(path string, data []byte, lookup func(string) (string, bool)) (*Confi
 	for i := range c.Destinations {
 		d := &c.Destinations[i]
 		if file := d.TemplateFile(); file != "" {
-			d.Format = templatePrefix + resolve(dir, file)
+			d.Format = policy.FormatTemplatePrefix + resolve(dir, file)
 		}
 	}
 

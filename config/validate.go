@@ -241,19 +241,12 @@ func (v *validator) destination(i int) {
 	} else {
 		v.optionalURL(p+".url", d.URL)
 	}
-	if d.Method != "POST" && d.Method != "PUT" && d.Method != "PATCH" {
-		v.add(p+".method", "must be POST, PUT or PATCH, got %q", d.Method)
-	}
-	switch d.ContentType {
-	case "application/json", "application/x-www-form-urlencoded", "text/plain":
-	default:
-		v.add(p+".content_type", "must be application/json, application/x-www-form-urlencoded or text/plain, got %q", d.ContentType)
-	}
-	v.format(p+".format", d)
-	if d.Ledsak != (LedsakDefaults{}) && d.Format != "ledsak" {
+	v.problems(p, policy.Shape{Method: d.Method, ContentType: d.ContentType, Format: d.Format}.Validate())
+	v.template(p+".format", d)
+	if d.Ledsak != (LedsakDefaults{}) && d.Format != policy.FormatLedsak {
 		v.add(p+".ledsak", "applies to format ledsak only, got format %q", d.Format)
 	}
-	v.headers(p+".headers", d.Headers)
+	v.headers(p, d.Headers)
 	for k, e := range d.Events {
 		if !slices.Contains(lead.EventNames, e) {
 			v.add(fmt.Sprintf("%s.events[%d]", p, k), "unknown event %q; known: %s", e, strings.Join(lead.EventNames, ", "))
@@ -278,15 +271,15 @@ func (v *validator) destination(i int) {
 			v.add(fmt.Sprintf("%s.landing_pages[%d]", p, k), "must not be empty")
 		}
 	}
-	v.delivery(p, d.Delivery)
+	v.problems(p, d.Delivery.Validate())
 	v.secrets(p+".secret", d.Secrets)
 	v.optionalURL(p+".notify_on_failure", d.NotifyOnFailure)
 }
 
-// delivery reports the problems of a delivery policy (policy's one
-// Validate) at the block's path p.
-func (v *validator) delivery(p string, d policy.Delivery) {
-	for _, e := range joined(d.Validate()) {
+// problems reports the problems one of package policy's validators found
+// (a destination's shape, a delivery policy) at the block's path p.
+func (v *validator) problems(p string, err error) {
+	for _, e := range joined(err) {
 		var pp *policy.Problem
 		if errors.As(e, &pp) {
 			v.add(p+"."+pp.Path, "%s", pp.Msg)
@@ -308,17 +301,14 @@ func joined(err error) []error {
 // subscriptions checks the block every API subscription is delivered with.
 func (v *validator) subscriptions() {
 	s := v.c.Subscriptions
-	v.delivery("subscriptions", s.Delivery())
+	v.problems("subscriptions", s.Delivery().Validate())
 	v.secrets("subscriptions.secret", s.Secrets)
 }
 
-func (v *validator) format(path string, d Destination) {
-	switch d.Format {
-	case "canonical", "ledsak", "save_lead", "slack":
-		return
-	}
-	if !strings.HasPrefix(d.Format, templatePrefix) {
-		v.add(path, "must be canonical, ledsak, save_lead, slack or template:FILE, got %q", d.Format)
+// template checks the file a template:FILE format names (the format's
+// name is policy.Shape's to check).
+func (v *validator) template(path string, d Destination) {
+	if !strings.HasPrefix(d.Format, policy.FormatTemplatePrefix) {
 		return
 	}
 	file := d.TemplateFile()
@@ -334,10 +324,10 @@ func (v *validator) format(path string, d Destination) {
 	}
 }
 
-func (v *validator) headers(path string, h map[string]Secret) {
-	if len(h) > MaxHeaders {
-		v.add(path, "at most %d headers, got %d", MaxHeaders, len(h))
-	}
+// headers checks the headers of the destination at path p.
+func (v *validator) headers(p string, h map[string]Secret) {
+	v.problems(p, policy.HeaderCount(len(h)))
+	path := p + ".headers"
 	keys := make([]string, 0, len(h))
 	for k := range h {
 		keys = append(keys, k)
@@ -347,8 +337,8 @@ func (v *validator) headers(path string, h map[string]Secret) {
 		if !policy.HeaderName(k) {
 			v.add(path+"."+k, "is not a valid header name")
 		}
-		if strings.ContainsAny(h[k].Reveal(), "\r\n\x00") {
-			v.add(path+"."+k, "value must not contain a line break or NUL")
+		if !policy.HeaderValue(h[k].Reveal()) {
+			v.add(path+"."+k, "value %s", policy.BadHeaderValue)
 		}
 	}
 }
@@ -362,23 +352,13 @@ func (v *validator) secrets(path string, secrets []Secret) {
 		if _, listed := v.c.lines[p]; v.c.lines != nil && !listed {
 			p = path // written as one string
 		}
-		if !strings.HasPrefix(s.Reveal(), "whsec_") {
-			v.add(p, "must start with whsec_ (value not shown)")
+		// The signer's own rule, so a secret that validates is one that
+		// signs (padded or unpadded base64 alike).
+		if msg := policy.SecretProblem(s.Reveal()); msg != "" {
+			v.add(p, "%s", msg)
 			continue
 		}
-		if strings.TrimSpace(strings.TrimPrefix(s.Reveal(), "whsec_")) == "" {
-			// Not a secret that is merely short: nothing would sign.
-			v.add(p, "has no key after whsec_ (write ${VAR:-} for an optional secret, or leave secret out)")
-			continue
-		}
-		// The signer's own decoder, so a secret that validates is one
-		// that signs (padded or unpadded base64 alike).
-		key, err := policy.DecodeSecret(s.Reveal())
-		if err != nil {
-			v.add(p, "must be whsec_ followed by base64; the rest is not valid base64 (value not shown)")
-			continue
-		}
-		if len(key) < minSecretBytes {
+		if key, _ := policy.DecodeSecret(s.Reveal()); len(key) < minSecretBytes {
 			v.add(p, "must decode to at least %d bytes after whsec_, got %d (value not shown)", minSecretBytes, len(key))
 		}
 	}

@@ -84,19 +84,20 @@ type LedsakDefaults struct {
 	Branch string
 }
 
-// Formats and content types a Destination may name.
+// Formats and content types a Destination may name: package policy's, the
+// one list config validates against too.
 const (
-	FormatCanonical = "canonical"
-	FormatLedsak    = "ledsak"
-	FormatSaveLead  = "save_lead"
-	FormatSlack     = "slack"
+	FormatCanonical = policy.FormatCanonical
+	FormatLedsak    = policy.FormatLedsak
+	FormatSaveLead  = policy.FormatSaveLead
+	FormatSlack     = policy.FormatSlack
 	// FormatTemplatePrefix starts a template format, "template:FILE"; the
 	// file's text is in Destination.Template.
-	FormatTemplatePrefix = "template:"
+	FormatTemplatePrefix = policy.FormatTemplatePrefix
 
-	ContentJSON = "application/json"
-	ContentForm = "application/x-www-form-urlencoded"
-	ContentText = "text/plain"
+	ContentJSON = policy.ContentJSON
+	ContentForm = policy.ContentForm
+	ContentText = policy.ContentText
 )
 
 // MaxRetryAfter caps how long a destination's Retry-After can push a
@@ -158,14 +159,15 @@ func (d *Destination) concurrency() int {
 
 func (d *Destination) paced() bool { return d.Paced() }
 
-// Validate reports every problem with d, each prefixed by the field it is
-// about, for a destination built in code: config validates gateway.yaml's
-// with the same checks (package policy) and file:line. Zero values that
-// have a default are fine. It has no side effects.
+// Validate reports every problem with d, each a *policy.Problem whose
+// Path is the field it is about, for a destination built in code: config
+// validates gateway.yaml's with the same checks (package policy) and
+// file:line. Zero values that have a default are fine. It has no side
+// effects.
 func (d Destination) Validate() error {
 	var errs []error
 	add := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+		errs = append(errs, &policy.Problem{Path: field, Msg: fmt.Sprintf(format, args...)})
 	}
 	if d.Name == "" {
 		add("name", "must not be empty")
@@ -173,40 +175,27 @@ func (d Destination) Validate() error {
 	if _, ok := policy.HTTPURL(d.URL); !ok {
 		add("url", "must be an absolute http or https URL")
 	}
-	switch d.method() {
-	case http.MethodPost, http.MethodPut, http.MethodPatch:
-	default:
-		add("method", "must be POST, PUT or PATCH, not %q", d.Method)
-	}
-	switch d.contentType() {
-	case ContentJSON, ContentForm, ContentText:
-	default:
-		add("content_type", "must be %s, %s or %s, not %q", ContentJSON, ContentForm, ContentText, d.ContentType)
-	}
-	switch f := d.format(); {
-	case f == FormatCanonical, f == FormatLedsak, f == FormatSaveLead, f == FormatSlack:
-	case strings.HasPrefix(f, FormatTemplatePrefix):
+	errs = append(errs, policy.Shape{Method: d.method(), ContentType: d.contentType(), Format: d.format()}.Validate())
+	if strings.HasPrefix(d.format(), FormatTemplatePrefix) {
 		if _, err := parseTemplate(d.Template); err != nil {
 			add("format", "%v", err)
 		}
-	default:
-		add("format", "must be canonical, ledsak, save_lead, slack or template:FILE, not %q", d.Format)
 	}
-	if len(d.Headers) > policy.MaxHeaders {
-		add("headers", "at most %d, got %d", policy.MaxHeaders, len(d.Headers))
-	}
+	errs = append(errs, policy.HeaderCount(len(d.Headers)))
 	for i, h := range d.Headers {
+		// A slice may repeat a name, so the path is an index and the
+		// message names the header.
 		if !policy.HeaderName(h.Key) {
 			add(fmt.Sprintf("headers[%d]", i), "invalid header name %q", h.Key)
 		}
-		if strings.ContainsAny(h.Value, "\r\n\x00") {
-			add(fmt.Sprintf("headers[%d]", i), "value of %q must not contain control characters", h.Key)
+		if !policy.HeaderValue(h.Value) {
+			add(fmt.Sprintf("headers[%d]", i), "value of %q %s", h.Key, policy.BadHeaderValue)
 		}
 	}
 	for i, s := range d.Secrets {
-		if _, err := policy.DecodeSecret(s); err != nil {
-			// The secret itself never goes into an error.
-			add(fmt.Sprintf("secret[%d]", i), "must be whsec_ followed by base64")
+		// The message never holds the secret.
+		if msg := policy.SecretProblem(s); msg != "" {
+			add(fmt.Sprintf("secret[%d]", i), "%s", msg)
 		}
 	}
 	for i, f := range d.Filters {
@@ -214,9 +203,7 @@ func (d Destination) Validate() error {
 			add(fmt.Sprintf("filters[%d].path", i), "must not be empty")
 		}
 	}
-	if err := d.Delivery.Or(policy.Default()).Validate(); err != nil {
-		errs = append(errs, err)
-	}
+	errs = append(errs, d.Delivery.Or(policy.Default()).Validate())
 	if d.NotifyOnFailure != "" {
 		if _, ok := policy.HTTPURL(d.NotifyOnFailure); !ok {
 			add("notify_on_failure", "must be an absolute http or https URL")
