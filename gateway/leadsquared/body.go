@@ -438,7 +438,7 @@ func decodeHeader(item json.RawMessage, i int) (Header, error) {
 	if len(value) > maxHeaderValueLength {
 		return Header{}, invalid(field+".Value", "is longer than %d characters", maxHeaderValueLength)
 	}
-	if strings.ContainsAny(value, "\r\n\x00") {
+	if !policy.HeaderValue(value) {
 		return Header{}, invalid(field+".Value", "may not contain line breaks")
 	}
 	return Header{Key: key, Value: value}, nil
