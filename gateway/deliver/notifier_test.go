@@ -184,6 +184,11 @@ func TestDeadLetterFloodKeepsGoroutinesBounded(t *testing.T) {
 	for range n {
 		h.st.next(t)
 	}
+	// The store has them all, but the settler tells the Notifier of a
+	// dead letter only after its Settle returns: opening the sink before
+	// the last ones are told of sends those as single notices (the queue
+	// has room again), which the bound below is not about.
+	waitTold(t, h.dp.notify, ns, n+1)
 	if grew := runtime.NumGoroutine() - before; grew > 50 {
 		t.Fatalf("%d more goroutines after %d dead letters with a hanging notify URL, want a fixed pool", grew, n)
 	}
@@ -204,5 +209,60 @@ func TestDeadLetterFloodKeepsGoroutinesBounded(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(h.m.NoticesDropped); got != 0 {
 		t.Fatalf("gateway_notices_dropped_total = %v, want 0", got)
+	}
+}
+
+// waitTold waits until nf holds all n dead letters it was told of while
+// every one of its workers hangs on ns: queued, coalesced, or one in each
+// worker's hands (seen arriving at ns; the test took the first arrival).
+func waitTold(t *testing.T, nf *Notifier, ns *noticeSink, n int) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for range nf.opts.Workers - 1 {
+		select {
+		case <-ns.arrived:
+		case <-deadline:
+			t.Fatal("the notice workers never all hung on the notify URL")
+		}
+	}
+	for {
+		nf.mu.Lock()
+		got := len(nf.queue) + nf.opts.Workers
+		for _, e := range nf.more {
+			got += e.count
+		}
+		nf.mu.Unlock()
+		if got >= n {
+			return
+		}
+		select {
+		case <-deadline:
+			t.Fatalf("the Notifier holds %d dead letters, want %d", got, n)
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// TestNotifierSendsSingleAfterCoalesced: once the coalesced count went out,
+// the next notice of its destination is sent on its own again when the
+// queue has room, so the bound on single notices (the queue and the pool)
+// holds only for the notices told of while the notify URL hangs.
+func TestNotifierSendsSingleAfterCoalesced(t *testing.T) {
+	ns := newNoticeSink(t, 200)
+	nf := NewNotifier(NotifierOptions{QueueSize: 1, Workers: 1, AllowPrivate: true})
+	nf.Start()
+	t.Cleanup(func() { nf.Stop(time.Now().Add(5 * time.Second)) })
+	for i := range 4 { // one sending, one queued, two coalesced
+		nf.Notify(ns.URL, true, deadNotice("crm", i))
+		if i == 0 {
+			<-ns.arrived
+		}
+	}
+	ns.open()
+	ns.received(t, 4)
+	nf.Notify(ns.URL, true, deadNotice("crm", 4))
+	ones, mores := ns.received(t, 5)
+	if len(ones) != 3 || len(mores) != 1 || mores[0].Count != 2 {
+		t.Fatalf("%d single notices and %+v, want 3 and one coalesced of 2", len(ones), mores)
 	}
 }

@@ -19,6 +19,10 @@ import (
 type leaseEntry struct {
 	end     time.Time
 	settled uint64
+	// snap is the snapshot the lease was read at. A lease read at or after
+	// a Settle's commit is a new one (of a retry due at once), taken before
+	// that Settle's after func ran: the tombstone must not replace it.
+	snap uint64
 }
 
 // settledRef names one tombstone in settledLog.
@@ -173,7 +177,7 @@ func (s *Store) holdLeases(dest string, out []store.Delivery, snap uint64, end t
 		if e, ok := held[d.ID]; ok && e.settled > snap {
 			continue
 		}
-		held[d.ID] = leaseEntry{end: end}
+		held[d.ID] = leaseEntry{end: end, snap: snap}
 		kept = append(kept, d)
 	}
 	if len(kept) == 0 {
@@ -260,9 +264,20 @@ func (s *Store) heldOf(dest string) map[string]leaseEntry {
 // tombstone marks dest's deliveries ids as settled by the commit being
 // made: a Lease reading a snapshot from before it still sees them due, so
 // they stay skipped until no such read is left. mu must be held.
+//
+// A delivery the commit queued again (a retry due at once) may already be
+// leased anew by a Lease that read the commit's snapshot and ran before
+// this after func: that lease stays. A tombstone over it would be dropped
+// by the next Lease (its snapshot is as new) and the delivery, still in
+// flight, leased and sent a second time. Leases of one destination are
+// serialized and read ever newer snapshots, so no later Lease reads one
+// older than the commit, which is all the tombstone was for.
 func (s *Store) tombstone(dest string, ids ...string) {
 	held := s.heldOf(dest)
 	for _, id := range ids {
+		if e, ok := held[id]; ok && e.settled == 0 && e.snap >= s.txid {
+			continue
+		}
 		held[id] = leaseEntry{settled: s.txid}
 		s.settledLog[dest] = append(s.settledLog[dest], settledRef{id: id, txid: s.txid})
 	}

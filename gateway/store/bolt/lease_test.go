@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/bbolt"
+
 	"leadgate/gateway/lead"
 	"leadgate/gateway/store"
 )
@@ -99,5 +101,85 @@ func TestLeaseMarkForgets(t *testing.T) {
 				t.Fatalf("leased %d, want %d", len(got), want)
 			}
 		})
+	}
+}
+
+// TestRetryLeasedBeforeSettleBookkeeping checks that a retry due at once,
+// leased again by a Lease that reads the Settle's commit but runs before
+// the Settle's after func, stays leased: the tombstone that after func
+// writes must not replace that lease, or the next Lease drops it and hands
+// the delivery, still in flight, out a second time. The window is made
+// deterministic by holding the commit goroutine in the after func of a
+// write committed in the same batch as, and just before, the Settle.
+func TestRetryLeasedBeforeSettleBookkeeping(t *testing.T) {
+	ctx := context.Background()
+	at := time.Now().Add(-time.Hour)
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, err = s.Ingest(ctx, store.IngestRequest{
+		Source: "website", Identity: []string{"email:a@example.com"}, Lead: lead.Lead{Email: "a@example.com"},
+		Emits: []string{lead.LeadCreated}, ReceivedAt: at,
+		Route: func(*lead.Event) []string { return []string{"crm"} },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease := func(now time.Time) []store.Delivery {
+		t.Helper()
+		ds, err := s.Lease(ctx, "crm", now, 10, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ds
+	}
+	leased := lease(at)
+	if len(leased) != 1 {
+		t.Fatalf("leased %d, want 1", len(leased))
+	}
+
+	// Hold the commit goroutine inside a write, queue a write whose after
+	// func blocks and then the Settle behind it, so both share the next
+	// commit and the Settle's after func waits.
+	inFn, releaseFn := make(chan struct{}), make(chan struct{})
+	inAfter, releaseAfter := make(chan struct{}), make(chan struct{})
+	errs := make(chan error, 3)
+	go func() {
+		errs <- s.submit(ctx, "hold", func(*bbolt.Tx) error { close(inFn); <-releaseFn; return nil }, nil)
+	}()
+	<-inFn
+	queued := func(n int) {
+		for len(s.writes) < n {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	go func() {
+		errs <- s.submit(ctx, "block", func(*bbolt.Tx) error { return nil }, func() { close(inAfter); <-releaseAfter })
+	}()
+	queued(1)
+	go func() {
+		errs <- s.Settle(ctx, []store.Outcome{{Delivery: leased[0], State: store.Retrying, RetryAt: at,
+			Attempt: store.Attempt{At: at, Code: 503}}})
+	}()
+	queued(2)
+	close(releaseFn)
+	<-inAfter
+
+	// The Settle is committed, its after func not run; the first lease
+	// ran out at the now given here, so the retry is leased again.
+	now := at.Add(2 * time.Minute)
+	if got := lease(now); len(got) != 1 {
+		t.Fatalf("leased %d between the Settle's commit and its after func, want 1", len(got))
+	}
+	close(releaseAfter)
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := lease(now); len(got) != 0 {
+		t.Fatalf("leased %d while the retry is held by a live lease, want 0", len(got))
 	}
 }

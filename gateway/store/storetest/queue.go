@@ -104,6 +104,33 @@ func testSettleRetrying(t *testing.T, open Open) {
 	}
 }
 
+// testRetryLeasedOnce: a retry due at once, settled after its lease ran
+// out, is leased again once and then held by that new lease like any
+// other: a second Lease must not hand it out while it is in flight.
+func testRetryLeasedOnce(t *testing.T, open Open) {
+	s := openStore(t, open)
+	at := base()
+	ingest(t, s, request(at, lead.Lead{Email: "o@b.c"}, "email:o@b.c"))
+	ds := lease(t, s, "crm", at, 10, 30*time.Second)
+	if len(ds) != 1 {
+		t.Fatalf("leased %d, want 1", len(ds))
+	}
+	settle(t, s, store.Outcome{Delivery: ds[0], Attempt: attemptAt(at.Add(40*time.Second), 503, "HTTP 503"), State: store.Retrying, RetryAt: at.Add(40 * time.Second)})
+	now := at.Add(time.Minute)
+	got := lease(t, s, "crm", now, 10, 30*time.Second)
+	if len(got) != 1 || got[0].ID != ds[0].ID || got[0].Attempts != 1 {
+		t.Fatalf("after the retry came due got %+v, want the delivery with 1 attempt", got)
+	}
+	for _, later := range []time.Duration{0, time.Second, 29 * time.Second} {
+		if again := lease(t, s, "crm", now.Add(later), 10, 30*time.Second); len(again) != 0 {
+			t.Fatalf("leased %d at +%v while the retry's lease holds, want 0", len(again), later)
+		}
+	}
+	if again := lease(t, s, "crm", now.Add(31*time.Second), 10, 30*time.Second); len(again) != 1 {
+		t.Fatalf("leased %d after the retry's lease ran out, want 1", len(again))
+	}
+}
+
 func testSettleDead(t *testing.T, open Open) {
 	s := openStore(t, open)
 	at := base()

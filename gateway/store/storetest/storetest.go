@@ -66,6 +66,7 @@ func Run(t *testing.T, fresh func(t *testing.T) Open) {
 		{"LeaseHidesUntilExpiry", testLeaseHidesUntilExpiry},
 		{"SettleDelivered", testSettleDelivered},
 		{"SettleRetrying", testSettleRetrying},
+		{"RetryLeasedOnce", testRetryLeasedOnce},
 		{"SettleDead", testSettleDead},
 		{"EventRecord", testEventRecord},
 		{"DeadLettersPaging", testDeadLettersPaging},
