@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"leadgate/gateway/internal/groupcommit"
 	"leadgate/gateway/store"
 )
 
@@ -31,7 +32,7 @@ const (
 	settlePause   = 100 * time.Millisecond
 )
 
-// settler writes outcomes to the store in group commits (groupCommit):
+// settler writes outcomes to the store in group commits (groupcommit.Run):
 // whatever gathered while the previous Settle ran goes in the next one.
 // Once an outcome is stored, a dead letter is told of (dead). An outcome
 // that cannot be stored is left to its lease, which runs out: the
@@ -55,7 +56,7 @@ func newSettler(ctx context.Context, st outcomeStore, log *slog.Logger, dead fun
 // run settles what arrives on in until close.
 func (s *settler) run() {
 	defer close(s.done)
-	groupCommit(s.in, settleBatch, s.commit)
+	groupcommit.Run(s.in, settleBatch, s.commit)
 }
 
 // close ends run once it has settled everything sent before, and waits

@@ -1,12 +1,16 @@
-package deliver
+// Package groupcommit is the one batching loop of Leadgate's writers (the
+// delivery settler, the embedded store's committer, the Redis store's
+// batcher): items arriving on a channel are handed on in batches, so that
+// concurrent callers share one commit, one fsync or one round trip.
+package groupcommit
 
-// groupCommit hands what arrives on in to commit in batches of at most
+// Run hands what arrives on in to commit in batches of at most
 // max, until in is closed and drained. A batch is the first item to arrive
 // and whatever else has gathered meanwhile, mostly while the previous
 // commit ran: it never waits for a batch to fill, so a lone item goes at
 // once and a burst costs one commit per batch, not one per item. commit
 // must not keep the slice, which is reused.
-func groupCommit[T any](in <-chan T, max int, commit func([]T)) {
+func Run[T any](in <-chan T, max int, commit func([]T)) {
 	batch := make([]T, 0, max)
 	for first := range in {
 		batch = append(batch[:0], first)

@@ -1,4 +1,4 @@
-package deliver
+package groupcommit
 
 import (
 	"slices"
@@ -6,10 +6,10 @@ import (
 	"time"
 )
 
-// TestGroupCommit: a batch is what has gathered, never more than max, and
+// TestRun: a batch is what has gathered, never more than max, and
 // every item goes in order; a lone item goes at once, without waiting for
 // the batch to fill or the input to close.
-func TestGroupCommit(t *testing.T) {
+func TestRun(t *testing.T) {
 	tests := []struct {
 		name  string
 		items int
@@ -30,7 +30,7 @@ func TestGroupCommit(t *testing.T) {
 			}
 			close(in)
 			var sizes, seen []int
-			groupCommit(in, tt.max, func(b []int) {
+			Run(in, tt.max, func(b []int) {
 				sizes = append(sizes, len(b))
 				seen = append(seen, b...)
 			})
@@ -47,7 +47,7 @@ func TestGroupCommit(t *testing.T) {
 	t.Run("lone item goes at once", func(t *testing.T) {
 		in := make(chan int)
 		got := make(chan []int, 1)
-		go groupCommit(in, 8, func(b []int) { got <- slices.Clone(b) })
+		go Run(in, 8, func(b []int) { got <- slices.Clone(b) })
 		in <- 7
 		select {
 		case b := <-got:
