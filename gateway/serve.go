@@ -17,7 +17,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 
 	"leadgate/config"
 	"leadgate/gateway/adminkeys"
@@ -26,10 +25,8 @@ import (
 	"leadgate/gateway/leadsquared"
 	"leadgate/gateway/metrics"
 	"leadgate/gateway/ratelimit"
-	"leadgate/gateway/redisurl"
 	"leadgate/gateway/server"
 	"leadgate/gateway/store"
-	"leadgate/gateway/store/bolt"
 	"leadgate/gateway/store/redisstore"
 )
 
@@ -113,15 +110,16 @@ func (g *gateway) run(ctx context.Context, l *loaded) error {
 	version, _ := metrics.Build()
 	g.current = l
 
-	st, limiter, closeBackend, err := openBackend(ctx, cfg, g.log)
+	be, err := openBackend(ctx, cfg, g.log)
 	if err != nil {
 		return err
 	}
-	defer closeBackend()
-	reset := g.guardReset(ctx, st)
+	defer be.close()
+	st, limiter := be.store, be.limiter
+	reset := g.guardReset(ctx, be.redis)
 	g.disp = g.newDispatcher(cfg, st, limiter, version)
 	d := g.openDoors(ctx, cfg, st, limiter, reg)
-	g.srv = server.New(g.serverOptions(ctx, cfg, st, limiter, reset, reg, d), l.runtime(d.subs))
+	g.srv = server.New(g.serverOptions(ctx, cfg, be, reset, reg, d), l.runtime(d.subs))
 	g.apply(l, d.subs)
 	g.warnUnauthenticated(l)
 
@@ -142,9 +140,9 @@ func (g *gateway) run(ctx context.Context, l *loaded) error {
 
 // guardReset starts the guard that notices a Redis that lost its data,
 // and answers it for the server; nil on the embedded store.
-func (g *gateway) guardReset(ctx context.Context, st store.Store) server.ResetGuard {
+func (g *gateway) guardReset(ctx context.Context, rs *redisstore.Store) server.ResetGuard {
 	var reset server.ResetGuard
-	if rs, ok := st.(*redisstore.Store); ok {
+	if rs != nil {
 		rg := newRedisGuard(rs, g.log, g.metrics.Store)
 		go rg.run(ctx)
 		reset = rg
@@ -217,7 +215,7 @@ func (g *gateway) openDoors(ctx context.Context, cfg *config.Config, st store.St
 
 // serverOptions are the inbound server's; when metrics have a listener of
 // their own, it starts serving them there.
-func (g *gateway) serverOptions(ctx context.Context, cfg *config.Config, st store.Store, limiter ratelimit.Limiter,
+func (g *gateway) serverOptions(ctx context.Context, cfg *config.Config, be *backend,
 	reset server.ResetGuard, reg *prometheus.Registry, d doors) server.Options {
 	var metricsHandler http.Handler = metrics.Handler(reg)
 	if cfg.Server.MetricsListen != "" {
@@ -227,8 +225,9 @@ func (g *gateway) serverOptions(ctx context.Context, cfg *config.Config, st stor
 	return server.Options{
 		Log:            g.log,
 		Metrics:        g.metrics,
-		Store:          st,
-		Limiter:        limiter,
+		Store:          be.store,
+		Limiter:        be.limiter,
+		WriteLimiter:   be.writeLimiter,
 		Kick:           g.disp.Kick,
 		Route:          g.disp.Route,
 		Ordered:        g.disp.Ordered,
@@ -279,42 +278,6 @@ func (g *gateway) shutdown(grace time.Duration) {
 		g.log.Warn("http shutdown", "error", err.Error())
 	}
 	<-dispStopped
-}
-
-// openBackend opens Redis when configured, else the embedded store, with the
-// matching limiter.
-func openBackend(ctx context.Context, cfg *config.Config, log *slog.Logger) (store.Store, ratelimit.Limiter, func(), error) {
-	if cfg.Redis.URL == "" {
-		st, err := bolt.Open(cfg.Storage.DataDir, bolt.Options{Log: log})
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("open embedded store in %s: %w", cfg.Storage.DataDir, err)
-		}
-		return st, ratelimit.NewLocal(ratelimit.LocalOptions{}), func() { st.Close() }, nil
-	}
-	redis.SetLogger(redisLogger{log})
-	opt, err := redisurl.Parse(cfg.Redis.URL)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("parse redis url: %w", err)
-	}
-	// One pool serves the store and the limiter. A Redis that is down at
-	// start is not fatal: the gateway answers 503 and fails /readyz until it
-	// is back, as it does when Redis goes away later.
-	client := opt.NewClient()
-	st := redisstore.New(client, redisstore.Options{Logger: log, MinReplicasAcked: cfg.Redis.MinReplicasAcked})
-	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	if err := st.Ping(pctx); err != nil {
-		log.Warn("redis unreachable at start; answering 503 until it is back", "error", err.Error())
-	}
-	return st, ratelimit.NewRedis(client, ratelimit.RedisOptions{}), func() { st.Close() }, nil
-}
-
-// redisLogger routes go-redis's own messages (dial failures while Redis is
-// away) into the gateway's structured log instead of raw stderr lines.
-type redisLogger struct{ log *slog.Logger }
-
-func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
-	l.log.WarnContext(ctx, "redis client", "message", fmt.Sprintf(format, v...))
 }
 
 func backendName(cfg *config.Config) string {

@@ -52,8 +52,8 @@ var limitHarnesses = map[string]func(t *testing.T, mutate ...func(*Options, *Run
 		st := redisstore.New(srv.Client(), redisstore.Options{})
 		t.Cleanup(func() { st.Close() })
 		return newHarness(t, append([]func(*Options, *Runtime){behindProxy, func(o *Options, rt *Runtime) {
-			o.Store = st
-			o.Limiter = ratelimit.NewRedis(srv.Client(), ratelimit.RedisOptions{})
+			lim := ratelimit.NewRedis(srv.Client(), ratelimit.RedisOptions{})
+			o.Store, o.Limiter, o.WriteLimiter = st, lim, lim
 			rt.Inbound = ratelimit.Limit{Requests: 25, Per: time.Minute}
 		}}, mutate...)...)
 	},
@@ -161,8 +161,8 @@ func TestRedisFloodRefusedBeforeTheStore(t *testing.T) {
 	st := redisstore.New(rdb, redisstore.Options{})
 	t.Cleanup(func() { st.Close() })
 	h := newHarness(t, behindProxy, func(o *Options, rt *Runtime) {
-		o.Store = st
-		o.Limiter = ratelimit.NewRedis(rdb, ratelimit.RedisOptions{})
+		lim := ratelimit.NewRedis(rdb, ratelimit.RedisOptions{})
+		o.Store, o.Limiter, o.WriteLimiter = st, lim, lim
 		rt.Inbound = ratelimit.Limit{Requests: 3, Per: time.Minute}
 	})
 	for i := 0; i < 4; i++ {

@@ -87,7 +87,7 @@ func PageLimit(c *fiber.Ctx, def, max int) (int, error) {
 // DeadLetterPage answers one page of dead letters, of ?destination= (all
 // when empty) from ?cursor=, as the admin API and the console list them:
 // {"items": [...], "next": "cursor or empty"}.
-func DeadLetterPage(c *fiber.Ctx, st store.Store, limit int, timeout time.Duration) error {
+func DeadLetterPage(c *fiber.Ctx, st DeadLetterLister, limit int, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	items, next, err := st.DeadLetters(ctx, c.Query("destination"), c.Query("cursor"), limit)

@@ -40,7 +40,7 @@ var _ ratelimit.Limiter = limiterFunc(nil)
 
 // ingestStore is the embedded store with Ingest replaced.
 type ingestStore struct {
-	store.Store
+	Store
 	ingest func() (store.IngestResult, error)
 }
 

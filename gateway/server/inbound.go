@@ -18,7 +18,6 @@ import (
 	"leadgate/gateway/lead"
 	"leadgate/gateway/mapping"
 	"leadgate/gateway/metrics"
-	"leadgate/gateway/ratelimit"
 	"leadgate/gateway/store"
 )
 
@@ -155,7 +154,7 @@ type intake struct {
 	// the one round trip that stores the events.
 	key     string
 	limited bool
-	check   *ratelimit.Check
+	check   *store.LimitCheck
 
 	raw               []byte
 	in                mapping.Input
@@ -276,7 +275,7 @@ func (s *Server) ingest(ctx context.Context, c *fiber.Ctx, rt *Runtime, m *mappi
 	}
 	ing.IngestResult = out
 	if out.Limit != nil {
-		if err := s.decided(c, r.key, *out.Limit); err != nil {
+		if err := s.decided(c, r.key, inboundDecision(r.check, out.Limit)); err != nil {
 			return ing, err
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"leadgate/gateway/mapping"
 	"leadgate/gateway/metrics"
 	"leadgate/gateway/ratelimit"
+	"leadgate/gateway/store"
 )
 
 // rateKey is the limiter key of a request that authenticated and parsed:
@@ -24,7 +25,7 @@ func rateKey(m *mapping.Mapping, in mapping.Input) string {
 // the limiter decides now (limited), or, when the store decides in its
 // write, a refusal still remembered for key is answered now and the check
 // is handed over for the store.
-func (s *Server) limitBefore(ctx context.Context, c *fiber.Ctx, rt *Runtime, key string) (limited bool, check *ratelimit.Check, err error) {
+func (s *Server) limitBefore(ctx context.Context, c *fiber.Ctx, rt *Runtime, key string) (limited bool, check *store.LimitCheck, err error) {
 	if check = s.storeCheck(rt, key); check == nil {
 		return true, nil, s.limit(ctx, c, rt, key)
 	}
@@ -76,7 +77,7 @@ func (s *Server) decided(c *fiber.Ctx, key string, d ratelimit.Decision) error {
 
 // storeCheck prepares the inbound limit of key for the store to check in
 // its write, or answers nil when the store or the limiter cannot.
-func (s *Server) storeCheck(rt *Runtime, key string) *ratelimit.Check {
+func (s *Server) storeCheck(rt *Runtime, key string) *store.LimitCheck {
 	if s.checker == nil {
 		return nil
 	}
@@ -84,5 +85,5 @@ func (s *Server) storeCheck(rt *Runtime, key string) *ratelimit.Check {
 	if err != nil {
 		return nil // an invalid limit: the limiter's own call reports it
 	}
-	return &check
+	return writeCheck(check)
 }

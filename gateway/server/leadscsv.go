@@ -24,8 +24,6 @@ type LeadLister interface {
 	Leads(ctx context.Context, q store.LeadQuery) ([]store.LeadRecord, string, error)
 }
 
-var _ LeadLister = store.Store(nil)
-
 // LeadColumns is the lead export's header row, in column order.
 var LeadColumns = []string{
 	"lead_id", "lead_version",

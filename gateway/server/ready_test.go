@@ -11,14 +11,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-
-	"leadgate/gateway/store"
 )
 
 // fullDiskStore is the embedded store reachable but unable to write, as
 // on a full disk: reads and Ping work, every write fails.
 type fullDiskStore struct {
-	store.Store
+	Store
 	mu     sync.Mutex
 	full   bool
 	probes int

@@ -30,8 +30,8 @@ func TestRedisLimitInTheIngestScript(t *testing.T) {
 	st := redisstore.New(rdb, redisstore.Options{}) // the limiter's hash tag
 	t.Cleanup(func() { st.Close() })
 	h := newHarness(t, func(o *Options, rt *Runtime) {
-		o.Store = st
-		o.Limiter = ratelimit.NewRedis(rdb, ratelimit.RedisOptions{})
+		lim := ratelimit.NewRedis(rdb, ratelimit.RedisOptions{})
+		o.Store, o.Limiter, o.WriteLimiter = st, lim, lim
 		rt.Inbound = ratelimit.Limit{Requests: 4, Per: time.Minute}
 	})
 	if h.srv.checker == nil {
@@ -99,8 +99,8 @@ func TestUnauthenticatedCountsAgainstTheAddress(t *testing.T) {
 			st := redisstore.New(srv.Client(), redisstore.Options{})
 			t.Cleanup(func() { st.Close() })
 			return newHarness(t, limit, func(o *Options, rt *Runtime) {
-				o.Store = st
-				o.Limiter = ratelimit.NewRedis(srv.Client(), ratelimit.RedisOptions{})
+				lim := ratelimit.NewRedis(srv.Client(), ratelimit.RedisOptions{})
+				o.Store, o.Limiter, o.WriteLimiter = st, lim, lim
 			})
 		},
 	}

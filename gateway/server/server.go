@@ -24,7 +24,6 @@ import (
 	"leadgate/gateway/mapping"
 	"leadgate/gateway/metrics"
 	"leadgate/gateway/ratelimit"
-	"leadgate/gateway/store"
 )
 
 // Runtime is one immutable snapshot of everything a reload can change. The
@@ -46,8 +45,15 @@ type Runtime struct {
 type Options struct {
 	Log     *slog.Logger
 	Metrics *metrics.Metrics
-	Store   store.Store
+	Store   Store
 	Limiter ratelimit.Limiter
+	// WriteLimiter, when set, has the store check the inbound limit inside
+	// its Ingest write (store.IngestRequest.Limit): one round trip for the
+	// check and the enqueue. main sets it only for a store that can (the
+	// Redis store, with its limiter, when LimitsIngest says so); a store
+	// that cannot refuses every request that asks. Nil checks the limit
+	// with Limiter before the store is written.
+	WriteLimiter WriteLimiter
 	// Kick wakes the delivery workers after an ingest; may be nil.
 	Kick func()
 	// Responder makes the reverse-proxy send of a mapping's respond; nil
@@ -106,9 +112,9 @@ type Server struct {
 	proxies []netip.Prefix
 	// guard is Options.Guard.
 	guard *adminkeys.Guard
-	// checker is the limiter when the store checks the inbound limit in
-	// its own write (the Redis store with the Redis limiter); nil else.
-	checker checker
+	// checker is Options.WriteLimiter: set when the store checks the
+	// inbound limit in its own write; nil else.
+	checker WriteLimiter
 	// refusals are the limiter's recent refusals, for refusing a flood
 	// before its body is read when checker decides only in the store.
 	refusals refusals
@@ -116,14 +122,6 @@ type Server struct {
 	probe     writeProbe
 	readiness readinessLog
 }
-
-// checker prepares a limit check that a store runs inside its own write.
-type checker interface {
-	Check(key string, l ratelimit.Limit) (ratelimit.Check, error)
-}
-
-// limitingStore is a store that checks IngestRequest.Limit itself.
-type limitingStore interface{ LimitsIngest() bool }
 
 // listenerLimit is the listener's body cap for a body_limit of n: room for
 // the limit to be raised by a reload, while a body that is plainly too
@@ -151,9 +149,7 @@ func New(opts Options, rt *Runtime) *Server {
 	}
 	s := &Server{opts: opts, log: opts.Log}
 	s.refusals.now = time.Now
-	if ls, ok := opts.Store.(limitingStore); ok && ls.LimitsIngest() {
-		s.checker, _ = opts.Limiter.(checker)
-	}
+	s.checker = opts.WriteLimiter
 	s.runtime.Store(rt)
 	cfg := fiber.Config{
 		AppName:               "leadgate",

@@ -206,7 +206,7 @@ func TestInboundScoreChange(t *testing.T) {
 
 // failingStore is the embedded store with Ingest failing as an unreachable
 // Redis would.
-type failingStore struct{ store.Store }
+type failingStore struct{ Store }
 
 func (failingStore) Ingest(context.Context, store.IngestRequest) (store.IngestResult, error) {
 	return store.IngestResult{}, fmt.Errorf("ingest: %w", store.ErrUnavailable)
@@ -282,7 +282,7 @@ fields:
 			if tt.code == 503 && a.header.Get("Retry-After") == "" {
 				t.Errorf("503 without Retry-After")
 			}
-			if _, isFailing := h.store.(failingStore); !isFailing && tt.code != 503 {
+			if _, isFailing := any(h.store).(failingStore); !isFailing && tt.code != 503 {
 				if n := len(h.pending(t, "crm")); n != 0 {
 					t.Errorf("a rejected request queued %d deliveries", n)
 				}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"leadgate/gateway/lead"
-	"leadgate/gateway/ratelimit"
 )
 
 // Errors every backend returns, so callers can branch with errors.Is.
@@ -66,12 +65,43 @@ type IngestRequest struct {
 	// store; see its LimitsIngest): the limit check and the enqueue are
 	// then one script and one round trip. A refused request stores
 	// nothing, and IngestResult.Limit says it was refused. Backends that
-	// cannot refuse a request that sets it.
-	Limit *ratelimit.Check
+	// cannot refuse a request that sets it; main tells the server which
+	// kind it built.
+	Limit *LimitCheck
 	// Hold, when set, hands one of the payload's deliveries to the caller,
 	// leased, instead of queueing it due: the reverse-proxy answer's send
 	// (see Hold). A duplicate holds nothing.
 	Hold *Hold
+}
+
+// LimitCheck is one request's rate-limit check, prepared by the limiter
+// (the Redis limiter's Check) for a backend that runs the limiter's own
+// sliding-window script inside Ingest's write. The store only carries it:
+// the limiter decides what the fields hold.
+type LimitCheck struct {
+	// Key is the window's key in the backing store.
+	Key string
+	// Requests and Per are the limit: at most Requests per Per.
+	Requests int
+	Per      time.Duration
+	// WindowUS is Per in microseconds, as the limiter's script counts it.
+	WindowUS int64
+	// Member is this admission's unique member of the window.
+	Member string
+}
+
+// LimitDecision is the answer to a LimitCheck, as the limiter's script
+// gave it.
+type LimitDecision struct {
+	// Allowed says the request was admitted (and counted).
+	Allowed bool
+	// Remaining is how many more requests the window admits now.
+	Remaining int
+	// Reset is how long until the window's next slot frees.
+	Reset time.Duration
+	// RetryAfter is how long until one more request would be admitted;
+	// zero when Allowed.
+	RetryAfter time.Duration
 }
 
 // Hold asks Ingest to lease the delivery to Destination of the first of
@@ -104,7 +134,7 @@ type IngestResult struct {
 	Events    []lead.Event
 	// Limit is the decision on IngestRequest.Limit, when it was set. When
 	// it is not Allowed, nothing was stored and LeadID is empty.
-	Limit *ratelimit.Decision
+	Limit *LimitDecision
 	// FieldsDropped counts the keys of the payload's fields (or updates of
 	// known ones) that the lead's bounds left out (lead.MaxFields,
 	// lead.MaxFieldsBytes); 0 for a duplicate.

@@ -93,7 +93,7 @@ func TestBatchFailsAsAWhole(t *testing.T) {
 			if err != nil {
 				t.Fatalf("check: %v", err)
 			}
-			req.Limit = &c
+			req.Limit = LimitCheckOf(c)
 			return req, lim.Key("in:broken")
 		}},
 	} {
@@ -200,7 +200,7 @@ func TestBatchDecidesInOrder(t *testing.T) {
 			if err != nil {
 				t.Fatalf("check: %v", err)
 			}
-			req.Limit = &c
+			req.Limit = LimitCheckOf(c)
 			reqs = append(reqs, req)
 		}
 		res := inOneBatch(t, s, reqs)

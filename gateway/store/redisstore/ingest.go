@@ -38,7 +38,7 @@ func (s *Store) Ingest(ctx context.Context, req store.IngestRequest) (store.Inge
 		req.ReceivedAt = time.Now()
 	}
 	var (
-		decision *ratelimit.Decision
+		decision *store.LimitDecision
 		known    *leadState
 	)
 	for attempt := 1; ; attempt++ {
@@ -89,7 +89,7 @@ type leadState struct {
 // write found, when the lead the keys resolve to, its version or the
 // duplicate key changed, and the limit's decision when req.Limit was
 // checked.
-func (s *Store) ingestOnce(ctx context.Context, req store.IngestRequest, known *leadState) (store.IngestResult, *ratelimit.Decision, *leadState, error) {
+func (s *Store) ingestOnce(ctx context.Context, req store.IngestRequest, known *leadState) (store.IngestResult, *store.LimitDecision, *leadState, error) {
 	w, err := decideWrite(req, known)
 	if err != nil {
 		return store.IngestResult{}, nil, nil, err
@@ -102,17 +102,11 @@ func (s *Store) ingestOnce(ctx context.Context, req store.IngestRequest, known *
 	if err != nil {
 		return store.IngestResult{}, nil, nil, unavailable("ingest: write lead", err)
 	}
-	var decision *ratelimit.Decision
+	var decision *store.LimitDecision
 	if req.Limit != nil {
-		nums, err := parseInts(reply[1:6])
-		if err != nil {
+		if decision, err = limitDecision(req.Limit, reply[1:6]); err != nil {
 			return store.IngestResult{}, nil, nil, err
 		}
-		d, _, err := req.Limit.Decision(nums)
-		if err != nil {
-			return store.IngestResult{}, nil, nil, err
-		}
-		decision = &d
 	}
 	res, now, err := writeOutcome(reply)
 	if err == nil && reply[0] == "OK" {
@@ -187,7 +181,7 @@ func (s *Store) writeBlock(req store.IngestRequest, w plannedWrite) ([]any, *sto
 	}
 	limitKey, limitArgs := "", []any{"", "", ""}
 	if req.Limit != nil {
-		limitKey, limitArgs = req.Limit.Key, req.Limit.Args()
+		limitKey, limitArgs = req.Limit.Key, scriptCheck(req.Limit).Args()
 	}
 	block := make([]any, 0, 20+len(req.Identity)+8*len(w.events))
 	block = append(block, 0, s.keys.lead(w.leadID), dupKey, dupPX, strconv.FormatInt(dupEnd, 10)+" "+w.leadID,
@@ -253,6 +247,26 @@ func writeOutcome(reply []string) (store.IngestResult, *leadState, error) {
 	default:
 		return store.IngestResult{}, nil, fmt.Errorf("ingest: write lead: unexpected reply %q", out)
 	}
+}
+
+// scriptCheck is c as the limiter's script reads it: the store carries the
+// check, ratelimit owns its arguments and the reading of its reply.
+func scriptCheck(c *store.LimitCheck) ratelimit.Check {
+	return ratelimit.Check{Key: c.Key, Limit: ratelimit.Limit{Requests: c.Requests, Per: c.Per},
+		WindowUS: c.WindowUS, Member: c.Member}
+}
+
+// limitDecision reads the limiter script's five values of the write's reply.
+func limitDecision(c *store.LimitCheck, reply []string) (*store.LimitDecision, error) {
+	nums, err := parseInts(reply)
+	if err != nil {
+		return nil, err
+	}
+	d, _, err := scriptCheck(c).Decision(nums)
+	if err != nil {
+		return nil, err
+	}
+	return &store.LimitDecision{Allowed: d.Allowed, Remaining: d.Remaining, Reset: d.Reset, RetryAfter: d.RetryAfter}, nil
 }
 
 // LimitsIngest reports that Ingest checks IngestRequest.Limit itself, in

@@ -413,7 +413,7 @@ func BenchmarkIngestParallel(b *testing.B) {
 				if err != nil {
 					b.Fatalf("check: %v", err)
 				}
-				req.Limit = &c
+				req.Limit = redisstore.LimitCheckOf(c)
 			}, s)
 		})
 	}
@@ -525,7 +525,7 @@ func TestIngestChecksTheLimit(t *testing.T) {
 		if err != nil {
 			t.Fatalf("check: %v", err)
 		}
-		req.Limit = &check
+		req.Limit = redisstore.LimitCheckOf(check)
 		res, err := s.Ingest(ctx, req)
 		if err != nil {
 			t.Fatalf("ingest %s: %v", email, err)
