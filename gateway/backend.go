@@ -27,9 +27,9 @@ type backend struct {
 	// its own write (server.Options.WriteLimiter): the Redis store whose
 	// keys share the limiter's hash tag. Nil for the embedded store.
 	writeLimiter server.WriteLimiter
-	// redis is the Redis store, for the Redis guard; nil for the embedded
-	// store.
-	redis *redisstore.Store
+	// epoch is the Redis store's epoch, for the Redis guard that notices
+	// a Redis that lost its data; nil for the embedded store.
+	epoch epochStore
 	close func()
 }
 
@@ -59,7 +59,7 @@ func openBackend(ctx context.Context, cfg *config.Config, log *slog.Logger) (*ba
 		log.Warn("redis unreachable at start; answering 503 until it is back", "error", err.Error())
 	}
 	lim := ratelimit.NewRedis(client, ratelimit.RedisOptions{})
-	be := &backend{store: st, limiter: lim, redis: st, close: func() { st.Close() }}
+	be := &backend{store: st, limiter: lim, epoch: st, close: func() { st.Close() }}
 	if st.LimitsIngest() {
 		be.writeLimiter = lim
 	}

@@ -27,7 +27,6 @@ import (
 	"leadgate/gateway/ratelimit"
 	"leadgate/gateway/server"
 	"leadgate/gateway/store"
-	"leadgate/gateway/store/redisstore"
 )
 
 // serve runs the gateway until SIGINT or SIGTERM.
@@ -116,7 +115,7 @@ func (g *gateway) run(ctx context.Context, l *loaded) error {
 	}
 	defer be.close()
 	st, limiter := be.store, be.limiter
-	reset := g.guardReset(ctx, be.redis)
+	reset := g.guardReset(ctx, be.epoch)
 	g.disp = g.newDispatcher(cfg, st, limiter, version)
 	d := g.openDoors(ctx, cfg, st, limiter, reg)
 	g.srv = server.New(g.serverOptions(ctx, cfg, be, reset, reg, d), l.runtime(d.subs))
@@ -140,10 +139,10 @@ func (g *gateway) run(ctx context.Context, l *loaded) error {
 
 // guardReset starts the guard that notices a Redis that lost its data,
 // and answers it for the server; nil on the embedded store.
-func (g *gateway) guardReset(ctx context.Context, rs *redisstore.Store) server.ResetGuard {
+func (g *gateway) guardReset(ctx context.Context, es epochStore) server.ResetGuard {
 	var reset server.ResetGuard
-	if rs != nil {
-		rg := newRedisGuard(rs, g.log, g.metrics.Store)
+	if es != nil {
+		rg := newRedisGuard(es, g.log, g.metrics.Store)
 		go rg.run(ctx)
 		reset = rg
 	}
@@ -334,8 +333,13 @@ func (g *gateway) serveMetrics(ctx context.Context, addr string, h http.Handler)
 	}
 }
 
+// depthReader is what the queue-depth metric needs of the store.
+type depthReader interface {
+	Depth(ctx context.Context) (map[string]int64, error)
+}
+
 // reportDepth refreshes gateway_queue_depth.
-func (g *gateway) reportDepth(ctx context.Context, st store.Store) {
+func (g *gateway) reportDepth(ctx context.Context, st depthReader) {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {

@@ -30,7 +30,6 @@ import (
 	"leadgate/gateway/leadsquared"
 	"leadgate/gateway/ratelimit"
 	"leadgate/gateway/server"
-	"leadgate/gateway/store"
 )
 
 //go:embed assets
@@ -52,7 +51,7 @@ var _ Subscriptions = (*leadsquared.API)(nil)
 // Options are New's arguments. Store and Runtime are required.
 type Options struct {
 	Log   *slog.Logger
-	Store store.Store
+	Store Store
 	// Runtime returns the server's current snapshot (mappings,
 	// destinations, admin keys), so a reload reaches the console at once.
 	Runtime func() *server.Runtime

@@ -28,7 +28,7 @@ import (
 
 // Options wires a Dispatcher. Store is required; the rest have defaults.
 type Options struct {
-	Store store.Store
+	Store Queue
 	// Limiter paces destinations with a RateLimit, under key
 	// "out:<destination>", shared by every replica when it is Redis; nil
 	// paces in process.
@@ -88,15 +88,17 @@ const (
 	MaxAttemptTime = policy.MaxAttemptTime
 )
 
-// queue is what the dispatcher needs of the store (Options.Store): the
+// Queue is what the dispatcher needs of the store (Options.Store): the
 // delivery queue and the 410 marks.
-type queue interface {
+type Queue interface {
 	outcomeStore
 	Lease(ctx context.Context, dest string, now time.Time, max int, lease time.Duration) ([]store.Delivery, error)
 	Pending(ctx context.Context) ([]string, error)
 	SetDisabled(ctx context.Context, dest, fp string) error
 	Disabled(ctx context.Context) (map[string]string, error)
 }
+
+var _ Queue = store.Store(nil)
 
 // clock is the dispatcher's one source of time, its two readings named
 // apart. stamp (Options.Now) is what the store keeps and compares: due
@@ -116,7 +118,7 @@ func (clock) now() time.Time { return time.Now() }
 // RateLimit, retried on its Schedule, dead-lettered with a notice.
 type Dispatcher struct {
 	opts   Options
-	store  queue
+	store  Queue
 	sender Sender
 	notify *Notifier
 	settle *settler

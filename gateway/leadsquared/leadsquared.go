@@ -52,7 +52,7 @@ const limiterTimeout = 2 * time.Second
 
 // Options are New's arguments. Store, Limiter and Metrics are required.
 type Options struct {
-	Store   store.Store
+	Store   Store
 	Limiter ratelimit.Limiter
 	Metrics *metrics.Metrics
 	// Log defaults to discarding.
@@ -115,7 +115,7 @@ func prepare(s Settings) *settings {
 // API serves the LeadSquared-compatible routes and turns the stored
 // subscriptions into destinations. It is safe for concurrent use.
 type API struct {
-	store   store.Store
+	store   Store
 	limiter ratelimit.Limiter
 	metrics *metrics.Metrics
 	log     *slog.Logger

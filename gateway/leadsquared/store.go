@@ -5,9 +5,27 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"leadgate/gateway/store"
 )
+
+// Store is what the API and its watcher need of the store (Options.Store):
+// the subscriptions themselves, the version every replica polls, and, for
+// a deleted subscription, what is still queued for it.
+type Store interface {
+	PutSubscription(ctx context.Context, s store.Subscription, max int) error
+	UpdateSubscription(ctx context.Context, s store.Subscription) error
+	DeleteSubscription(ctx context.Context, id string) error
+	Subscriptions(ctx context.Context) ([]store.Subscription, error)
+	SubscriptionsVersion(ctx context.Context) (int64, error)
+	// Pending and AbandonQueued find and dead-letter the deliveries of
+	// subscriptions that are gone (see watch.go and Delete).
+	Pending(ctx context.Context) ([]string, error)
+	AbandonQueued(ctx context.Context, dest string, at time.Time, reason string) (int, error)
+}
+
+var _ Store = store.Store(nil)
 
 // put stores a new subscription, at most MaxSubscriptions of them
 // (store.ErrFull beyond).
