@@ -60,3 +60,44 @@ func TestRun(t *testing.T) {
 		close(in)
 	})
 }
+
+// TestUntil: closing stop ends the loop between batches though in stays
+// open, and what was committed before it went in order.
+func TestUntil(t *testing.T) {
+	tests := []struct {
+		name  string
+		items int
+	}{
+		{"idle", 0},
+		{"after some", 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := make(chan int) // never closed, as a batcher's callers keep sending
+			stop := make(chan struct{})
+			var seen []int
+			ended := make(chan struct{})
+			go func() {
+				defer close(ended)
+				Until(in, stop, 4, func(b []int) { seen = append(seen, b...) })
+			}()
+			for i := range tt.items {
+				in <- i
+			}
+			close(stop)
+			select {
+			case <-ended:
+			case <-time.After(5 * time.Second):
+				t.Fatal("Until went on after stop was closed")
+			}
+			if len(seen) != tt.items {
+				t.Fatalf("committed %v, want the %d items sent before stop", seen, tt.items)
+			}
+			for i, v := range seen {
+				if v != i {
+					t.Fatalf("items %v, want 0..%d in order", seen, tt.items-1)
+				}
+			}
+		})
+	}
+}
