@@ -91,8 +91,9 @@ const (
 // Queue is what the dispatcher needs of the store (Options.Store): the
 // delivery queue and the 410 marks.
 type Queue interface {
-	outcomeStore
 	Lease(ctx context.Context, dest string, now time.Time, max int, lease time.Duration) ([]store.Delivery, error)
+	// Settle is the settler's (outcomeStore).
+	Settle(ctx context.Context, outs []store.Outcome) error
 	Pending(ctx context.Context) ([]string, error)
 	SetDisabled(ctx context.Context, dest, fp string) error
 	Disabled(ctx context.Context) (map[string]string, error)
