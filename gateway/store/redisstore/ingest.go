@@ -272,7 +272,8 @@ func limitDecision(c *store.LimitCheck, reply []string) (*store.LimitDecision, e
 // LimitsIngest reports that Ingest checks IngestRequest.Limit itself, in
 // its write script: the inbound limit costs no round trip of its own. Only
 // a store with the default prefix can: the limiter's windows carry that
-// hash tag ({gw}), and a script's keys must share one Cluster slot.
+// hash tag ({gw}), and a script's keys must share one Cluster slot. main
+// asks once, when it opens the store (openBackend).
 func (s *Store) LimitsIngest() bool { return s.keys.base == newKeys(DefaultPrefix).base }
 
 // routeOnce asks the router for an event's destinations, dropping empty

@@ -34,7 +34,8 @@
 // without WATCH keeps each step a single round trip on pooled connections.
 //
 // The inbound rate limit is checked in the same write script when the
-// caller sets IngestRequest.Limit (the server does, with the Redis limiter):
+// caller sets IngestRequest.Limit (the server does when main hands it the
+// Redis limiter as its WriteLimiter, which it does when LimitsIngest says so):
 // ratelimit.SlidingWindowLua decides first, so a refused request writes
 // nothing and an admitted one is counted once even if its write conflicts.
 // A new lead thus costs one script: limit check and enqueue together.
