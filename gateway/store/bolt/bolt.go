@@ -29,6 +29,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"leadgate/gateway/internal/groupcommit"
 	"leadgate/gateway/store"
 )
 
@@ -316,26 +317,11 @@ func (s *Store) submit(ctx context.Context, op string, fn func(*bbolt.Tx) error,
 }
 
 // commitLoop is the single writer: it takes every write waiting when the
-// previous commit ends and commits them in one transaction with one fsync.
+// previous commit ends and commits them in one transaction with one fsync
+// (groupcommit.Run), until Close closes writes.
 func (s *Store) commitLoop() {
 	defer s.wg.Done()
-	batch := make([]*write, 0, s.max)
-	for w := range s.writes {
-		batch = append(batch[:0], w)
-	fill:
-		for len(batch) < s.max {
-			select {
-			case w, ok := <-s.writes:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, w)
-			default:
-				break fill
-			}
-		}
-		s.commit(batch)
-	}
+	groupcommit.Run(s.writes, s.max, s.commit)
 }
 
 func (s *Store) commit(batch []*write) {

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"fmt"
+	"leadgate/gateway/internal/groupcommit"
 	"strconv"
 	"strings"
 	"sync"
@@ -90,27 +91,11 @@ func (b *batcher) write(ctx context.Context, block []any) ([]string, error) {
 	return c.reply, nil
 }
 
+// work sends batches of the writes waiting (groupcommit.Until) until close:
+// callers may still hold the channel, so it is stopped, never closed.
 func (b *batcher) work() {
 	defer b.wg.Done()
-	batch := make([]*call, 0, maxBatch)
-	for {
-		select {
-		case c := <-b.ch:
-			batch = append(batch[:0], c)
-		case <-b.quit:
-			return
-		}
-	fill:
-		for len(batch) < maxBatch {
-			select {
-			case c := <-b.ch:
-				batch = append(batch, c)
-			default:
-				break fill
-			}
-		}
-		b.send(batch)
-	}
+	groupcommit.Until(b.ch, b.quit, maxBatch, b.send)
 }
 
 // send runs one batch. Script.Run sends the script's text when Redis
