@@ -17,7 +17,7 @@ import (
 	"leadgate/gateway/adminkeys"
 	"leadgate/gateway/httperr"
 	"leadgate/gateway/ratelimit"
-	"leadgate/gateway/server"
+	"leadgate/gateway/requestid"
 )
 
 // Session cookie and anti-forgery header. The cookie is HttpOnly and
@@ -103,7 +103,7 @@ func (c *Console) session(ctx *fiber.Ctx) (string, bool) {
 	defer cancel()
 	d, err := c.opts.Limiter.Peek(lctx, signoutKey(id), c.signoutLimit())
 	if err != nil {
-		c.log.Warn("console session refused: sign-outs unavailable", "request_id", server.RequestID(ctx), "error", err.Error())
+		c.log.Warn("console session refused: sign-outs unavailable", "request_id", requestid.Get(ctx), "error", err.Error())
 		return "", false
 	}
 	return id, d.Allowed
@@ -189,19 +189,19 @@ func (c *Console) login(ctx *fiber.Ctx) error {
 			"The console is off: set admin.access_key and admin.secret_key in gateway.yaml.")
 	}
 	if keysInQuery(ctx) {
-		c.log.Warn("console sign-in refused: keys in the URL", "request_id", server.RequestID(ctx), "remote_ip", c.opts.ClientIP(ctx))
+		c.log.Warn("console sign-in refused: keys in the URL", "request_id", requestid.Get(ctx), "remote_ip", c.opts.ClientIP(ctx))
 		return c.renderLogin(ctx, fiber.StatusBadRequest,
 			"Keys never go in the address: sign in with this form. Change the keys if that address was shared.")
 	}
 	switch v, wait := c.opts.Guard.Check(ctx, rt.AccessKey, rt.SecretKey, postedField(ctx, "access_key"), postedField(ctx, "secret_key")); v {
 	case adminkeys.Throttled:
 		secs := adminkeys.RetryAfterSeconds(wait)
-		c.log.Warn("console sign-in slowed down: too many wrong keys", "request_id", server.RequestID(ctx), "remote_ip", c.opts.ClientIP(ctx))
+		c.log.Warn("console sign-in slowed down: too many wrong keys", "request_id", requestid.Get(ctx), "remote_ip", c.opts.ClientIP(ctx))
 		ctx.Set(fiber.HeaderRetryAfter, strconv.Itoa(secs))
 		return c.renderLogin(ctx, fiber.StatusTooManyRequests,
 			"Too many wrong keys from your address. Try again in "+strconv.Itoa(secs)+" seconds.")
 	case adminkeys.Denied:
-		c.log.Info("console sign-in refused", "request_id", server.RequestID(ctx), "remote_ip", c.opts.ClientIP(ctx))
+		c.log.Info("console sign-in refused", "request_id", requestid.Get(ctx), "remote_ip", c.opts.ClientIP(ctx))
 		return c.renderLogin(ctx, fiber.StatusUnauthorized, "Those keys are not right. Try again.")
 	}
 	exp := c.opts.Now().Add(c.opts.SessionTTL)
@@ -214,7 +214,7 @@ func (c *Console) login(ctx *fiber.Ctx) error {
 		Secure:   ctx.Secure(),
 		SameSite: fiber.CookieSameSiteStrictMode,
 	})
-	c.log.Info("console sign-in", "request_id", server.RequestID(ctx), "remote_ip", c.opts.ClientIP(ctx))
+	c.log.Info("console sign-in", "request_id", requestid.Get(ctx), "remote_ip", c.opts.ClientIP(ctx))
 	return ctx.Redirect("/ui/", fiber.StatusSeeOther)
 }
 
@@ -266,6 +266,6 @@ func (c *Console) logout(ctx *fiber.Ctx) error {
 		Secure:   ctx.Secure(),
 		SameSite: fiber.CookieSameSiteStrictMode,
 	})
-	c.log.Info("console sign-out", "request_id", server.RequestID(ctx), "remote_ip", c.opts.ClientIP(ctx))
+	c.log.Info("console sign-out", "request_id", requestid.Get(ctx), "remote_ip", c.opts.ClientIP(ctx))
 	return ctx.JSON(fiber.Map{"signed_out": true})
 }

@@ -9,6 +9,7 @@ import (
 
 	"leadgate/gateway/httperr"
 	"leadgate/gateway/leadsquared"
+	"leadgate/gateway/requestid"
 	"leadgate/gateway/server"
 )
 
@@ -27,7 +28,7 @@ func (c *Console) replayOne(ctx *fiber.Ctx) error {
 		return server.StoreError(err, "dead letter")
 	}
 	c.kick()
-	c.log.Info("console replayed a dead letter", "request_id", server.RequestID(ctx), "dead_letter_id", ctx.Params("id"))
+	c.log.Info("console replayed a dead letter", "request_id", requestid.Get(ctx), "dead_letter_id", ctx.Params("id"))
 	return ctx.JSON(fiber.Map{"replayed": 1})
 }
 
@@ -43,7 +44,7 @@ func (c *Console) replayAll(ctx *fiber.Ctx) error {
 		return server.StoreError(err, "dead letters")
 	}
 	c.kick()
-	c.log.Info("console replayed dead letters", "request_id", server.RequestID(ctx), "destination", dest, "replayed", n)
+	c.log.Info("console replayed dead letters", "request_id", requestid.Get(ctx), "destination", dest, "replayed", n)
 	return ctx.JSON(fiber.Map{"replayed": n})
 }
 
@@ -103,7 +104,7 @@ func (c *Console) deleteSubscription(ctx *fiber.Ctx) error {
 	if err := c.opts.Subscriptions.Delete(ctx2, id); err != nil {
 		return server.StoreError(err, "subscription")
 	}
-	c.log.Info("console deleted a subscription", "request_id", server.RequestID(ctx), "id", id)
+	c.log.Info("console deleted a subscription", "request_id", requestid.Get(ctx), "id", id)
 	return ctx.JSON(fiber.Map{"deleted": id})
 }
 

@@ -10,13 +10,14 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"leadgate/gateway/httperr"
+	"leadgate/gateway/requestid"
 )
 
 // internalError is the contract's 500: the client learns only the request
 // id to quote; the cause is logged under that id.
 func internalError(c *fiber.Ctx, err error) error {
 	return &httperr.Error{Code: fiber.StatusInternalServerError, Msg: "internal error",
-		Details: []any{"reference " + requestID(c)}, Err: err}
+		Details: []any{"reference " + requestid.Get(c)}, Err: err}
 }
 
 // panicked turns a recovered panic into an error carrying its stack, for
@@ -41,9 +42,9 @@ func recoverPanic(c *fiber.Ctx) (err error) {
 // body over the listener's cap), into the contract's JSON error, or
 // LeadSquared's under /v2/; it is the one place errors are logged.
 func (s *Server) handleError(c *fiber.Ctx, err error) error {
-	if requestID(c) == "" {
+	if requestid.Get(c) == "" {
 		// fasthttp refused the request before the middleware ran.
-		setRequestID(c)
+		requestid.Set(c)
 	}
 	var he *httperr.Error
 	if !errors.As(err, &he) {
@@ -58,9 +59,9 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	}
 	log := s.log
 	if he.Code >= 500 {
-		log.Error("request failed", "request_id", requestID(c), "method", c.Method(), "path", c.Route().Path, "code", he.Code, "error", he.Error())
+		log.Error("request failed", "request_id", requestid.Get(c), "method", c.Method(), "path", c.Route().Path, "code", he.Code, "error", he.Error())
 	} else if he.Err != nil {
-		log.Debug("request rejected", "request_id", requestID(c), "method", c.Method(), "path", c.Route().Path, "code", he.Code, "error", he.Err.Error())
+		log.Debug("request rejected", "request_id", requestid.Get(c), "method", c.Method(), "path", c.Route().Path, "code", he.Code, "error", he.Err.Error())
 	}
 	if he.RetryAfter > 0 {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(he.RetryAfter))
@@ -68,7 +69,7 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	// The LeadSquared API answers its own errors, so under /v2/ this only
 	// sees what escaped it (a panic, a body over the listener's cap).
 	if p := c.Path(); p == "/v2" || strings.HasPrefix(p, "/v2/") {
-		return c.Status(he.Code).JSON(he.LeadSquared(requestID(c)))
+		return c.Status(he.Code).JSON(he.LeadSquared(requestid.Get(c)))
 	}
 	return c.Status(he.Code).JSON(he.Body())
 }

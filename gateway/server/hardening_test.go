@@ -26,6 +26,7 @@ import (
 	"leadgate/gateway/httperr"
 	"leadgate/gateway/metrics"
 	"leadgate/gateway/ratelimit"
+	"leadgate/gateway/requestid"
 	"leadgate/gateway/store"
 )
 
@@ -149,7 +150,7 @@ func TestIngestErrorClassification(t *testing.T) {
 			if strings.Contains(a.raw, "identity key") || strings.Contains(a.raw, "dial tcp") {
 				t.Errorf("answer leaks the cause: %s", a.raw)
 			}
-			id := a.header.Get(HeaderRequestID)
+			id := a.header.Get(requestid.Header)
 			if tt.code == 500 && !strings.Contains(a.raw, id) {
 				t.Errorf("500 body %s does not give the request id %s to quote", a.raw, id)
 			}
@@ -187,7 +188,7 @@ func TestPanicRecovery(t *testing.T) {
 		if strings.Contains(a.raw, "hunter2") || strings.Contains(a.raw, "goroutine") {
 			t.Errorf("answer leaks the panic: %s", a.raw)
 		}
-		if a.header.Get(HeaderRequestID) == "" {
+		if a.header.Get(requestid.Header) == "" {
 			t.Errorf("500 without X-Request-Id")
 		}
 	})
@@ -197,7 +198,7 @@ func TestPanicRecovery(t *testing.T) {
 			t.Fatalf("answer = %d %s, want 500 MXUnknownException", a.code, a.raw)
 		}
 		msg, _ := a.body["ExceptionMessage"].(string)
-		if !strings.Contains(msg, a.header.Get(HeaderRequestID)) || strings.Contains(a.raw, "hunter2") || len(a.body) != 3 {
+		if !strings.Contains(msg, a.header.Get(requestid.Header)) || strings.Contains(a.raw, "hunter2") || len(a.body) != 3 {
 			t.Errorf("answer %s: want only Status, ExceptionType and a message with the reference", a.raw)
 		}
 	})
@@ -262,8 +263,8 @@ func TestBodyLimitAsServed(t *testing.T) {
 			if !strings.HasPrefix(a.header.Get("RateLimit"), `"inbound";r=24;`) {
 				t.Errorf("RateLimit = %q, want one request counted", a.header.Get("RateLimit"))
 			}
-			if len(a.header.Get(HeaderRequestID)) != 28 {
-				t.Errorf("X-Request-Id = %q, want a made id", a.header.Get(HeaderRequestID))
+			if len(a.header.Get(requestid.Header)) != 28 {
+				t.Errorf("X-Request-Id = %q, want a made id", a.header.Get(requestid.Header))
 			}
 			if got := testutil.ToFloat64(h.metrics.InboundRequests.WithLabelValues(tt.label, fmt.Sprint(tt.code))); got != 1 {
 				t.Errorf("gateway_inbound_requests_total{%s,%d} = %v, want 1", tt.label, tt.code, got)

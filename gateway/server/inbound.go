@@ -18,6 +18,7 @@ import (
 	"leadgate/gateway/lead"
 	"leadgate/gateway/mapping"
 	"leadgate/gateway/metrics"
+	"leadgate/gateway/requestid"
 	"leadgate/gateway/store"
 )
 
@@ -257,7 +258,7 @@ func (s *Server) ingest(ctx context.Context, c *fiber.Ctx, rt *Runtime, m *mappi
 		ReceivedAt: r.in.Now,
 		Route:      s.route(rt),
 		Ordered:    s.ordered(rt),
-		RequestID:  requestID(c),
+		RequestID:  requestid.Get(c),
 		Limit:      r.check,
 		Hold:       ing.hold,
 	})
@@ -288,7 +289,7 @@ func (s *Server) answer(ctx context.Context, c *fiber.Ctx, source string, ing in
 	out := ing.IngestResult
 	s.stored(source, out, restDropped)
 	if s.log.Enabled(ctx, slog.LevelDebug) { // its arguments alone allocate
-		s.log.Debug("accepted", "request_id", requestID(c), "source", source, "lead_id", out.LeadID,
+		s.log.Debug("accepted", "request_id", requestid.Get(c), "source", source, "lead_id", out.LeadID,
 			"events", len(out.Events), "duplicate", out.Duplicate)
 	}
 	if ing.resp != nil {

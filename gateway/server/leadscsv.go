@@ -16,6 +16,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"leadgate/gateway/httperr"
+	"leadgate/gateway/requestid"
 	"leadgate/gateway/store"
 )
 
@@ -85,7 +86,7 @@ func LeadsCSV(c *fiber.Ctx, st LeadLister, now time.Time, log *slog.Logger) erro
 	c.Set(fiber.HeaderContentDisposition, `attachment; filename="leads-`+now.UTC().Format("20060102T150405Z")+`.csv"`)
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	conn := c.Context().Conn()
-	requestID := RequestID(c)
+	requestID := requestid.Get(c)
 	pr, pw := io.Pipe()
 	go func() {
 		err := streamLeads(pw, st, q, first, next, func() {

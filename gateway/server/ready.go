@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"leadgate/gateway/requestid"
 	"slices"
 	"sync"
 	"time"
@@ -74,7 +75,7 @@ func (s *Server) acknowledgeReset(c *fiber.Ctx) error {
 		return StoreError(err, "acknowledge reset")
 	}
 	if was {
-		s.log.Warn("redis data loss acknowledged; ready again", "request_id", requestID(c))
+		s.log.Warn("redis data loss acknowledged; ready again", "request_id", requestid.Get(c))
 	}
 	return c.JSON(fiber.Map{"acknowledged": was})
 }

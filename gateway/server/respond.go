@@ -9,6 +9,7 @@ import (
 	"leadgate/gateway/deliver"
 	"leadgate/gateway/mapping"
 	"leadgate/gateway/metrics"
+	"leadgate/gateway/requestid"
 	"leadgate/gateway/store"
 )
 
@@ -84,6 +85,6 @@ func (s *Server) keepAnswer(c *fiber.Ctx, dedupe string, a store.Answer) {
 	ctx, cancel := context.WithTimeout(context.Background(), keepAnswerTimeout)
 	defer cancel()
 	if err := s.opts.Store.KeepAnswer(ctx, dedupe, a); err != nil {
-		s.log.Warn("keep the relayed answer for duplicates", "request_id", requestID(c), "error", err.Error())
+		s.log.Warn("keep the relayed answer for duplicates", "request_id", requestid.Get(c), "error", err.Error())
 	}
 }

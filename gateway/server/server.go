@@ -24,6 +24,7 @@ import (
 	"leadgate/gateway/mapping"
 	"leadgate/gateway/metrics"
 	"leadgate/gateway/ratelimit"
+	"leadgate/gateway/requestid"
 )
 
 // Runtime is one immutable snapshot of everything a reload can change. The
@@ -222,7 +223,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) routes() {
 	app := s.app
-	app.Use(withRequestID)
+	app.Use(requestid.Middleware)
 	app.Use(recoverPanic)
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	app.Get("/readyz", s.ready)

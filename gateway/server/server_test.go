@@ -22,6 +22,7 @@ import (
 	"leadgate/gateway/mapping"
 	"leadgate/gateway/metrics"
 	"leadgate/gateway/ratelimit"
+	"leadgate/gateway/requestid"
 	"leadgate/gateway/store"
 	"leadgate/gateway/store/bolt"
 )
@@ -441,11 +442,11 @@ func TestReadiness(t *testing.T) {
 func TestRequestID(t *testing.T) {
 	h := newHarness(t)
 	made := h.post(t, "/hooks/website", "application/json", ledsakSeed)
-	if id := made.header.Get(HeaderRequestID); len(id) != 28 {
+	if id := made.header.Get(requestid.Header); len(id) != 28 {
 		t.Errorf("made request id = %q, want 28 hex characters", id)
 	}
 	other := h.post(t, "/hooks/nope", "application/json", `{}`)
-	if a, b := made.header.Get(HeaderRequestID), other.header.Get(HeaderRequestID); a == b {
+	if a, b := made.header.Get(requestid.Header), other.header.Get(requestid.Header); a == b {
 		t.Errorf("two requests share the id %q", a)
 	}
 	tests := []struct{ sent, kept string }{
@@ -455,9 +456,9 @@ func TestRequestID(t *testing.T) {
 	}
 	for _, tt := range tests {
 		req := httptest.NewRequest(http.MethodGet, "/healthz", nil)
-		req.Header.Set(HeaderRequestID, tt.sent)
+		req.Header.Set(requestid.Header, tt.sent)
 		a := h.do(t, req)
-		got := a.header.Get(HeaderRequestID)
+		got := a.header.Get(requestid.Header)
 		if tt.kept != "" && got != tt.kept {
 			t.Errorf("sent %q, answered %q, want it kept", tt.sent, got)
 		}
