@@ -10,22 +10,22 @@ import (
 	"leadgate/gateway/httperr"
 	"leadgate/gateway/leadsquared"
 	"leadgate/gateway/requestid"
-	"leadgate/gateway/server"
+	"leadgate/gateway/storehttp"
 )
 
 func (c *Console) deadLetters(ctx *fiber.Ctx) error {
-	limit, err := server.PageLimit(ctx, 100, maxPage)
+	limit, err := storehttp.PageLimit(ctx, 100, maxPage)
 	if err != nil {
 		return err
 	}
-	return server.DeadLetterPage(ctx, c.opts.Store, limit, callTimeout)
+	return storehttp.DeadLetterPage(ctx, c.opts.Store, limit, callTimeout)
 }
 
 func (c *Console) replayOne(ctx *fiber.Ctx) error {
 	ctx2, cancel := callContext()
 	defer cancel()
 	if err := c.opts.Store.Replay(ctx2, ctx.Params("id"), c.opts.Now()); err != nil {
-		return server.StoreError(err, "dead letter")
+		return storehttp.Error(err, "dead letter")
 	}
 	c.kick()
 	c.log.Info("console replayed a dead letter", "request_id", requestid.Get(ctx), "dead_letter_id", ctx.Params("id"))
@@ -41,7 +41,7 @@ func (c *Console) replayAll(ctx *fiber.Ctx) error {
 	defer cancel()
 	n, err := c.opts.Store.ReplayAll(ctx2, dest, c.opts.Now())
 	if err != nil {
-		return server.StoreError(err, "dead letters")
+		return storehttp.Error(err, "dead letters")
 	}
 	c.kick()
 	c.log.Info("console replayed dead letters", "request_id", requestid.Get(ctx), "destination", dest, "replayed", n)
@@ -102,7 +102,7 @@ func (c *Console) deleteSubscription(ctx *fiber.Ctx) error {
 	ctx2, cancel := callContext()
 	defer cancel()
 	if err := c.opts.Subscriptions.Delete(ctx2, id); err != nil {
-		return server.StoreError(err, "subscription")
+		return storehttp.Error(err, "subscription")
 	}
 	c.log.Info("console deleted a subscription", "request_id", requestid.Get(ctx), "id", id)
 	return ctx.JSON(fiber.Map{"deleted": id})

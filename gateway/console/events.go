@@ -8,8 +8,8 @@ import (
 
 	"leadgate/gateway/deliver"
 	"leadgate/gateway/lead"
-	"leadgate/gateway/server"
 	"leadgate/gateway/store"
+	"leadgate/gateway/storehttp"
 )
 
 // maxPage caps one page of events or dead letters.
@@ -23,7 +23,7 @@ type eventPage struct {
 // searchEvents answers GET /events?email=|phone=|lead_id=|event_id=&cursor=&limit=:
 // the latest events, newest first, narrowed by at most one of the four.
 func (c *Console) searchEvents(ctx *fiber.Ctx) error {
-	limit, err := server.PageLimit(ctx, 50, maxPage)
+	limit, err := storehttp.PageLimit(ctx, 50, maxPage)
 	if err != nil {
 		return err
 	}
@@ -39,7 +39,7 @@ func (c *Console) searchEvents(ctx *fiber.Ctx) error {
 	defer cancel()
 	items, next, err := c.opts.Store.Events(ctx2, q)
 	if err != nil {
-		return server.StoreError(err, "events")
+		return storehttp.Error(err, "events")
 	}
 	if items == nil {
 		items = []lead.Event{}
@@ -92,7 +92,7 @@ func (c *Console) eventDetail(ctx *fiber.Ctx) error {
 	defer cancel()
 	rec, err := c.opts.Store.Event(ctx2, ctx.Params("id"))
 	if err != nil {
-		return server.StoreError(err, "event")
+		return storehttp.Error(err, "event")
 	}
 	byName := map[string]*deliver.Destination{}
 	rt := c.runtime()

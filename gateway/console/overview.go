@@ -9,7 +9,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"leadgate/gateway/metrics"
-	"leadgate/gateway/server"
+	"leadgate/gateway/storehttp"
 )
 
 // rateWindow is how far back the overview's rates look.
@@ -197,14 +197,14 @@ func (c *Console) overview(ctx *fiber.Ctx) error {
 		r.Failing = r.DeliveredPerMin == 0 && r.RetriedPerMin+r.DeadPerMin > 0
 		items, next, err := c.opts.Store.DeadLetters(ctx2, d.Name, "", deadLetterCap)
 		if err != nil {
-			return server.StoreError(err, "dead letters")
+			return storehttp.Error(err, "dead letters")
 		}
 		r.DeadLetters, r.DeadLettersMore = len(items), next != ""
 		v.Destinations = append(v.Destinations, r)
 	}
 	depth, err := c.opts.Store.Depth(ctx2)
 	if err != nil {
-		return server.StoreError(err, "queue depth")
+		return storehttp.Error(err, "queue depth")
 	}
 	for _, state := range metrics.QueueStates {
 		v.Queue[state] = depth[state]

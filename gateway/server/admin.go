@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
-	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -11,6 +9,7 @@ import (
 	"leadgate/gateway/adminkeys"
 	"leadgate/gateway/httperr"
 	"leadgate/gateway/store"
+	"leadgate/gateway/storehttp"
 )
 
 // adminTimeout bounds an admin call's store work.
@@ -46,7 +45,7 @@ func (s *Server) adminEvent(c *fiber.Ctx) error {
 	defer cancel()
 	rec, err := s.opts.Store.Event(ctx, c.Params("id"))
 	if err != nil {
-		return StoreError(err, "event")
+		return storehttp.Error(err, "event")
 	}
 	deliveries := rec.Deliveries
 	if deliveries == nil {
@@ -62,52 +61,18 @@ func (s *Server) adminEvent(c *fiber.Ctx) error {
 }
 
 func (s *Server) adminDeadLetters(c *fiber.Ctx) error {
-	limit, err := PageLimit(c, 100, 1000)
+	limit, err := storehttp.PageLimit(c, 100, 1000)
 	if err != nil {
 		return err
 	}
-	return DeadLetterPage(c, s.opts.Store, limit, adminTimeout)
-}
-
-// PageLimit reads a list's ?limit=, def when absent, and answers 400 for
-// anything but a whole number from 1 to max.
-func PageLimit(c *fiber.Ctx, def, max int) (int, error) {
-	v := c.Query("limit")
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > max {
-		return 0, &httperr.Error{Code: fiber.StatusBadRequest, Msg: "bad limit",
-			Details: []any{"limit must be a whole number from 1 to " + strconv.Itoa(max)}}
-	}
-	return n, nil
-}
-
-// DeadLetterPage answers one page of dead letters, of ?destination= (all
-// when empty) from ?cursor=, as the admin API and the console list them:
-// {"items": [...], "next": "cursor or empty"}.
-func DeadLetterPage(c *fiber.Ctx, st DeadLetterLister, limit int, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	items, next, err := st.DeadLetters(ctx, c.Query("destination"), c.Query("cursor"), limit)
-	if err != nil {
-		return StoreError(err, "dead letters")
-	}
-	if items == nil {
-		items = []store.DeadLetter{}
-	}
-	return c.JSON(struct {
-		Items []store.DeadLetter `json:"items"`
-		Next  string             `json:"next"`
-	}{items, next})
+	return storehttp.DeadLetterPage(c, s.opts.Store, limit, adminTimeout)
 }
 
 func (s *Server) adminReplay(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
 	if err := s.opts.Store.Replay(ctx, c.Params("id"), s.opts.Now()); err != nil {
-		return StoreError(err, "dead letter")
+		return storehttp.Error(err, "dead letter")
 	}
 	s.kick()
 	return c.JSON(fiber.Map{"replayed": 1})
@@ -122,7 +87,7 @@ func (s *Server) adminReplayAll(c *fiber.Ctx) error {
 	defer cancel()
 	n, err := s.opts.Store.ReplayAll(ctx, dest, s.opts.Now())
 	if err != nil {
-		return StoreError(err, "dead letters")
+		return storehttp.Error(err, "dead letters")
 	}
 	s.kick()
 	return c.JSON(fiber.Map{"replayed": n})
@@ -132,21 +97,4 @@ func (s *Server) kick() {
 	if s.opts.Kick != nil {
 		s.opts.Kick()
 	}
-}
-
-// StoreError maps a store error to the answer of the admin API and the
-// console: 404 for no such thing, 400 for a cursor no page handed out, 503
-// with Retry-After only for an outage, and 500 for anything else (a retry
-// would fail the same way).
-func StoreError(err error, what string) error {
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return &httperr.Error{Code: fiber.StatusNotFound, Msg: what + " not found"}
-	case errors.Is(err, store.ErrBadCursor):
-		return &httperr.Error{Code: fiber.StatusBadRequest, Msg: "bad cursor",
-			Details: []any{"pass the next of a previous page as cursor, or no cursor for the first page"}, Err: err}
-	case errors.Is(err, store.ErrUnavailable):
-		return &httperr.Error{Code: fiber.StatusServiceUnavailable, Msg: "store unavailable, retry later", RetryAfter: 1, Err: err}
-	}
-	return &httperr.Error{Code: fiber.StatusInternalServerError, Msg: "internal error", Err: err}
 }

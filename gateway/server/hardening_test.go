@@ -23,7 +23,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
-	"leadgate/gateway/httperr"
 	"leadgate/gateway/metrics"
 	"leadgate/gateway/ratelimit"
 	"leadgate/gateway/requestid"
@@ -554,21 +553,3 @@ func TestDuplicateCountsNoEvents(t *testing.T) {
 
 // TestStoreError: the admin API and the console answer a store error the
 // same way; only an outage asks for a retry.
-func TestStoreError(t *testing.T) {
-	tests := []struct {
-		err        error
-		code       int
-		retryAfter int
-	}{
-		{fmt.Errorf("event x: %w", store.ErrNotFound), 404, 0},
-		{fmt.Errorf("dead letters: %w", store.ErrBadCursor), 400, 0},
-		{fmt.Errorf("lease: %w: dial tcp", store.ErrUnavailable), 503, 1},
-		{errors.New("decode record: unexpected end of JSON input"), 500, 0},
-	}
-	for _, tt := range tests {
-		var he *httperr.Error
-		if !errors.As(StoreError(tt.err, "thing"), &he) || he.Code != tt.code || he.RetryAfter != tt.retryAfter {
-			t.Errorf("StoreError(%v) = %+v, want code %d, Retry-After %d", tt.err, he, tt.code, tt.retryAfter)
-		}
-	}
-}

@@ -18,6 +18,7 @@ import (
 	"leadgate/gateway/httperr"
 	"leadgate/gateway/requestid"
 	"leadgate/gateway/store"
+	"leadgate/gateway/storehttp"
 )
 
 // LeadLister is what the lead export needs of the store.
@@ -79,7 +80,7 @@ func LeadsCSV(c *fiber.Ctx, st LeadLister, now time.Time, log *slog.Logger) erro
 		first, next, err = st.Leads(ctx, q)
 		cancel()
 		if err != nil {
-			return StoreError(err, "leads")
+			return storehttp.Error(err, "leads")
 		}
 	}
 	c.Set(fiber.HeaderContentType, "text/csv; charset=utf-8")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"leadgate/gateway/requestid"
+	"leadgate/gateway/storehttp"
 	"slices"
 	"sync"
 	"time"
@@ -72,7 +73,7 @@ func (s *Server) acknowledgeReset(c *fiber.Ctx) error {
 	defer cancel()
 	was, err := s.opts.Reset.Acknowledge(ctx)
 	if err != nil {
-		return StoreError(err, "acknowledge reset")
+		return storehttp.Error(err, "acknowledge reset")
 	}
 	if was {
 		s.log.Warn("redis data loss acknowledged; ready again", "request_id", requestid.Get(c))

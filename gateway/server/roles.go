@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"leadgate/gateway/store"
+	"leadgate/gateway/storehttp"
 )
 
 // The server's needs of the store, one role per route family, so that a
@@ -23,14 +24,9 @@ type EventReader interface {
 	Event(ctx context.Context, eventID string) (store.EventRecord, error)
 }
 
-// DeadLetterLister is what DeadLetterPage needs.
-type DeadLetterLister interface {
-	DeadLetters(ctx context.Context, dest, cursor string, limit int) ([]store.DeadLetter, string, error)
-}
-
 // DeadLetters is what the dead-letter routes need: listing and replaying.
 type DeadLetters interface {
-	DeadLetterLister
+	storehttp.DeadLetterLister
 	Replay(ctx context.Context, deadLetterID string, now time.Time) error
 	ReplayAll(ctx context.Context, dest string, now time.Time) (int, error)
 }
