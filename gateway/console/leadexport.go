@@ -4,14 +4,14 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"leadgate/gateway/httperr"
-	"leadgate/gateway/server"
+	"leadgate/gateway/leadexport"
 )
 
 // exportLeads answers GET /ui/export/leads.csv?since=&until=&source=, the
 // Events page's Export link: the lead export of GET /admin/leads.csv,
-// written by the same function (server.LeadsCSV) for a signed-in console.
+// written by the same function (leadexport.CSV) for a signed-in console.
 func (c *Console) exportLeads(ctx *fiber.Ctx) error {
-	return server.LeadsCSV(ctx, c.opts.Store, c.opts.Now(), c.log)
+	return leadexport.CSV(ctx, c.opts.Store, c.opts.Now(), c.log)
 }
 
 // requireSignIn guards the export link with the session alone. The API's

@@ -5,15 +5,18 @@ import (
 	"time"
 
 	"leadgate/gateway/lead"
+	"leadgate/gateway/leadexport"
 	"leadgate/gateway/store"
+	"leadgate/gateway/storehttp"
 )
 
 // Store is what the console needs of the store (Options.Store), page by
-// page. Nothing in the console writes a lead.
+// page; the lead export needs leadexport.Lister. Nothing in the console
+// writes a lead.
 type Store interface {
 	eventReader
 	deadLetterQueue
-	leadLister
+	leadexport.Lister
 	depthReader
 }
 
@@ -25,16 +28,12 @@ type eventReader interface {
 	Event(ctx context.Context, eventID string) (store.EventRecord, error)
 }
 
-// deadLetterQueue is what the dead-letters page needs: listing, replaying.
+// deadLetterQueue is what the dead-letters page needs: listing
+// (storehttp.DeadLetterPage), replaying.
 type deadLetterQueue interface {
-	DeadLetters(ctx context.Context, dest, cursor string, limit int) ([]store.DeadLetter, string, error)
+	storehttp.DeadLetterLister
 	Replay(ctx context.Context, deadLetterID string, now time.Time) error
 	ReplayAll(ctx context.Context, dest string, now time.Time) (int, error)
-}
-
-// leadLister is what the lead export needs (server.LeadsCSV).
-type leadLister interface {
-	Leads(ctx context.Context, q store.LeadQuery) ([]store.LeadRecord, string, error)
 }
 
 // depthReader is what the overview needs: the queue's depth by state.

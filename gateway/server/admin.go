@@ -8,6 +8,7 @@ import (
 
 	"leadgate/gateway/adminkeys"
 	"leadgate/gateway/httperr"
+	"leadgate/gateway/leadexport"
 	"leadgate/gateway/store"
 	"leadgate/gateway/storehttp"
 )
@@ -97,4 +98,9 @@ func (s *Server) kick() {
 	if s.opts.Kick != nil {
 		s.opts.Kick()
 	}
+}
+
+// adminLeadsCSV answers GET /admin/leads.csv (contract section 7).
+func (s *Server) adminLeadsCSV(c *fiber.Ctx) error {
+	return leadexport.CSV(c, s.opts.Store, s.opts.Now(), s.log)
 }

@@ -21,6 +21,7 @@ import (
 
 	"leadgate/gateway/httperr"
 	"leadgate/gateway/lead"
+	"leadgate/gateway/leadexport"
 	"leadgate/gateway/store"
 )
 
@@ -69,8 +70,8 @@ func parseExport(t *testing.T, raw string) [][]string {
 	if err != nil {
 		t.Fatalf("export is not RFC 4180 CSV: %v\n%s", err, body)
 	}
-	if len(rows) == 0 || !slices.Equal(rows[0], LeadColumns) {
-		t.Fatalf("header row = %v, want %v", rows[:min(len(rows), 1)], LeadColumns)
+	if len(rows) == 0 || !slices.Equal(rows[0], leadexport.Columns) {
+		t.Fatalf("header row = %v, want %v", rows[:min(len(rows), 1)], leadexport.Columns)
 	}
 	return rows
 }
@@ -78,7 +79,7 @@ func parseExport(t *testing.T, raw string) [][]string {
 // cell is row's value in column name.
 func cell(t *testing.T, row []string, name string) string {
 	t.Helper()
-	i := slices.Index(LeadColumns, name)
+	i := slices.Index(leadexport.Columns, name)
 	if i < 0 || i >= len(row) {
 		t.Fatalf("no column %q in %v", name, row)
 	}
@@ -264,7 +265,7 @@ func TestLeadsCSVRefusals(t *testing.T) {
 // each, in order.
 func TestLeadsCSVManyPages(t *testing.T) {
 	h := newHarness(t)
-	const n = 2*exportPage + 37
+	const n = 2*leadexport.PageSize + 37
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	for w := range 8 {
@@ -334,7 +335,7 @@ func TestLeadsCSVStoreFails(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t)
 			app := fiber.New(fiber.Config{ErrorHandler: h.srv.handleError, DisableStartupMessage: true})
-			app.Get("/leads.csv", func(c *fiber.Ctx) error { return LeadsCSV(c, tt.st, h.now, nil) })
+			app.Get("/leads.csv", func(c *fiber.Ctx) error { return leadexport.CSV(c, tt.st, h.now, nil) })
 			// A real connection: app.Test would report the cut itself
 			// rather than show what a client sees.
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -365,26 +366,5 @@ func TestLeadsCSVStoreFails(t *testing.T) {
 				t.Fatalf("the page before the failure is missing: %q", raw)
 			}
 		})
-	}
-}
-
-func TestSafeCell(t *testing.T) {
-	for in, want := range map[string]string{
-		"":               "",
-		"plain":          "plain",
-		"=1+2":           "'=1+2",
-		"+14155550100":   "'+14155550100",
-		"-5":             "'-5",
-		"@SUM(A1)":       "'@SUM(A1)",
-		"\t=1":           "'\t=1",
-		"\r=1":           "'\r=1",
-		"a=1":            "a=1",
-		"'already":       "'already",
-		"Zoë":            "Zoë",
-		" =not at start": " =not at start",
-	} {
-		if got := safeCell(in); got != want {
-			t.Errorf("safeCell(%q) = %q, want %q", in, got, want)
-		}
 	}
 }

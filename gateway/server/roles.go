@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"leadgate/gateway/leadexport"
 	"leadgate/gateway/store"
 	"leadgate/gateway/storehttp"
 )
@@ -43,7 +44,7 @@ type Store interface {
 	Ingester
 	EventReader
 	DeadLetters
-	LeadLister
+	leadexport.Lister
 	Prober
 }
 

@@ -1,4 +1,8 @@
-package server
+// Package leadexport writes the lead export: the leads last seen in a
+// window as a CSV download (contract section 7), streamed a store page at a
+// time. The admin API (GET /admin/leads.csv) and the console's Export link
+// both serve it through CSV, so the two downloads cannot drift apart.
+package leadexport
 
 import (
 	"bytes"
@@ -21,13 +25,13 @@ import (
 	"leadgate/gateway/storehttp"
 )
 
-// LeadLister is what the lead export needs of the store.
-type LeadLister interface {
+// Lister is what the lead export needs of the store.
+type Lister interface {
 	Leads(ctx context.Context, q store.LeadQuery) ([]store.LeadRecord, string, error)
 }
 
-// LeadColumns is the lead export's header row, in column order.
-var LeadColumns = []string{
+// Columns is the lead export's header row, in column order.
+var Columns = []string{
 	"lead_id", "lead_version",
 	"email", "phone", "first_name", "last_name", "full_name", "company", "website", "position",
 	"twitter", "linkedin", "notes", "score", "client", "branch", "landing_page", "user", "status",
@@ -35,9 +39,12 @@ var LeadColumns = []string{
 }
 
 const (
-	// exportPage is how many leads the export reads per store call: the
+	// PageSize is how many leads the export reads per store call: the
 	// export holds one page at a time, whatever the number of leads.
-	exportPage = 500
+	PageSize = 500
+	// readTimeout bounds one page's store read; fiber.Ctx is never
+	// cancelled, so the export makes its own deadline.
+	readTimeout = 10 * time.Second
 	// exportWriteIdle is how long the export waits for the client to take
 	// a page before it gives up on the connection. The listener's write
 	// timeout bounds a whole response, which a large export may outlast;
@@ -55,18 +62,18 @@ const (
 // machine's legacy code page.
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
-// LeadsCSV answers GET leads.csv?since=&until=&source=: the leads last seen
+// CSV answers GET leads.csv?since=&until=&source=: the leads last seen
 // in [since, until) (RFC 3339 times, each optional; the window ends at the
 // latest when the export starts, so a lead seen while it runs is not
 // listed twice), of one source when source is set, as a CSV download of
-// LeadColumns, oldest last seen first. It streams: the store is read a
+// Columns, oldest last seen first. It streams: the store is read a
 // page at a time, each page in a short read of its own, while the client
 // downloads. A bad parameter is a 400 naming it; a store failure before
 // the first byte is the usual JSON error, and one after it cuts the
 // download short (no final chunk), so a client sees a failed transfer and
 // never a file that merely looks complete. The admin API and the console
 // both serve it through this function.
-func LeadsCSV(c *fiber.Ctx, st LeadLister, now time.Time, log *slog.Logger) error {
+func CSV(c *fiber.Ctx, st Lister, now time.Time, log *slog.Logger) error {
 	q, err := leadQuery(c, now)
 	if err != nil {
 		return err
@@ -76,7 +83,7 @@ func LeadsCSV(c *fiber.Ctx, st LeadLister, now time.Time, log *slog.Logger) erro
 		next  string
 	)
 	if !emptyWindow(q) {
-		ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
 		first, next, err = st.Leads(ctx, q)
 		cancel()
 		if err != nil {
@@ -106,14 +113,9 @@ func LeadsCSV(c *fiber.Ctx, st LeadLister, now time.Time, log *slog.Logger) erro
 	return nil
 }
 
-// adminLeadsCSV answers GET /admin/leads.csv (contract section 7).
-func (s *Server) adminLeadsCSV(c *fiber.Ctx) error {
-	return LeadsCSV(c, s.opts.Store, s.opts.Now(), s.log)
-}
-
 // leadQuery reads the export's parameters.
 func leadQuery(c *fiber.Ctx, now time.Time) (store.LeadQuery, error) {
-	q := store.LeadQuery{Limit: exportPage}
+	q := store.LeadQuery{Limit: PageSize}
 	for _, p := range []struct {
 		name string
 		to   *time.Time
@@ -159,17 +161,17 @@ func emptyWindow(q store.LeadQuery) bool {
 // streamLeads writes the BOM, the header row and a row per lead, reading
 // the pages after first from the store; progress is called before each
 // page is written.
-func streamLeads(w io.Writer, st LeadLister, q store.LeadQuery, first []store.LeadRecord, next string, progress func()) error {
+func streamLeads(w io.Writer, st Lister, q store.LeadQuery, first []store.LeadRecord, next string, progress func()) error {
 	progress()
 	if _, err := w.Write(utf8BOM); err != nil {
 		return err
 	}
 	cw := csv.NewWriter(w)
 	cw.UseCRLF = true
-	if err := cw.Write(LeadColumns); err != nil {
+	if err := cw.Write(Columns); err != nil {
 		return err
 	}
-	row := make([]string, len(LeadColumns))
+	row := make([]string, len(Columns))
 	page := first
 	for {
 		for i := range page {
@@ -189,7 +191,7 @@ func streamLeads(w io.Writer, st LeadLister, q store.LeadQuery, first []store.Le
 			return nil
 		}
 		q.Cursor = next
-		ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
 		var err error
 		page, next, err = st.Leads(ctx, q)
 		cancel()
@@ -200,7 +202,7 @@ func streamLeads(w io.Writer, st LeadLister, q store.LeadQuery, first []store.Le
 	}
 }
 
-// leadRow appends r's cells to row, in LeadColumns order.
+// leadRow appends r's cells to row, in Columns order.
 func leadRow(row []string, r *store.LeadRecord) ([]string, error) {
 	l := &r.Lead
 	assets, err := jsonCell(len(l.Assets) > 0, l.Assets)
