@@ -206,8 +206,8 @@ func (g *gateway) openDoors(ctx context.Context, cfg *config.Config, st store.St
 	}
 	g.subs = subs
 
-	con := console.New(console.Options{Log: g.log, Store: st, Gatherer: reg, Subscriptions: lsq, Kick: g.disp.Kick,
-		Runtime: func() *server.Runtime { return g.srv.Runtime() }, ClientIP: func(c *fiber.Ctx) string { return g.srv.ClientIP(c) },
+	con := console.New(console.Options{Log: g.log, Store: st, Gatherer: reg, Subscriptions: consoleSubscriptions{lsq}, Kick: g.disp.Kick,
+		Runtime: func() console.Runtime { return consoleRuntime(g.srv.Runtime()) }, ClientIP: func(c *fiber.Ctx) string { return g.srv.ClientIP(c) },
 		Guard: guard, Limiter: keysLimiter})
 	return doors{guard: guard, lsq: lsq, con: con, subs: subs}
 }

@@ -26,10 +26,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"leadgate/gateway/adminkeys"
+	"leadgate/gateway/deliver"
 	"leadgate/gateway/httperr"
-	"leadgate/gateway/leadsquared"
+	"leadgate/gateway/mapping"
 	"leadgate/gateway/ratelimit"
-	"leadgate/gateway/server"
 )
 
 //go:embed assets
@@ -39,22 +39,49 @@ var assetsFS embed.FS
 // cancelled, so handlers make their own deadline.
 const callTimeout = 10 * time.Second
 
-// Subscriptions is what the console needs of the LeadSquared-compatible
-// API; *leadsquared.API implements it.
-type Subscriptions interface {
-	List(ctx context.Context) ([]leadsquared.Subscription, error)
-	Delete(ctx context.Context, id string) error
+// Runtime is what the console needs of the gateway's current snapshot
+// (Options.Runtime): main builds it from the server's runtime.
+type Runtime struct {
+	// Mappings are the sources the playground runs and the pages list.
+	Mappings *mapping.Set
+	// Destinations are those of gateway.yaml and the subscriptions.
+	Destinations []deliver.Destination
+	// AccessKey and SecretKey are the admin keys the sign-in checks; empty
+	// disables the sign-in.
+	AccessKey, SecretKey string
 }
 
-var _ Subscriptions = (*leadsquared.API)(nil)
+// Subscription is an API subscription as the console lists it.
+type Subscription struct {
+	ID string
+	// Destination is its delivery name: its queue, dead letters and
+	// metrics go by it.
+	Destination                                  string
+	Description, URL, Method, ContentType, Event string
+	// LandingPages are the pages it is limited to; none means every page.
+	LandingPages    []string
+	NotifyOnFailure bool
+	// Headers are its custom headers' names; the values stay unseen.
+	Headers   []string
+	CreatedAt time.Time
+}
+
+// Subscriptions is what the console needs of the LeadSquared-compatible
+// API; main adapts *leadsquared.API to it.
+type Subscriptions interface {
+	List(ctx context.Context) ([]Subscription, error)
+	// Delete's error wraps store.ErrNotFound when there is no such
+	// subscription.
+	Delete(ctx context.Context, id string) error
+}
 
 // Options are New's arguments. Store and Runtime are required.
 type Options struct {
 	Log   *slog.Logger
 	Store Store
-	// Runtime returns the server's current snapshot (mappings,
+	// Runtime returns the gateway's current snapshot (mappings,
 	// destinations, admin keys), so a reload reaches the console at once.
-	Runtime func() *server.Runtime
+	Runtime func() Runtime
 	// Gatherer is the registry the gateway's metrics live on, sampled for
 	// the overview's rates; nil leaves the rates at zero.
 	Gatherer prometheus.Gatherer
@@ -69,7 +96,7 @@ type Options struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// ClientIP is the client's address as the server judges it behind
-	// trusted proxies (server.Server.ClientIP), for the sign-in logs; nil
+	// trusted proxies (main passes the server's ClientIP), for the sign-in logs; nil
 	// means the peer's address.
 	ClientIP func(*fiber.Ctx) string
 	// Guard checks the admin keys of the sign-in and the /admin twins and
@@ -178,7 +205,7 @@ func (c *Console) headers(ctx *fiber.Ctx) error {
 	return nil
 }
 
-func (c *Console) runtime() *server.Runtime { return c.opts.Runtime() }
+func (c *Console) runtime() Runtime { return c.opts.Runtime() }
 
 func (c *Console) kick() {
 	if c.opts.Kick != nil {

@@ -8,7 +8,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"leadgate/gateway/httperr"
-	"leadgate/gateway/leadsquared"
 	"leadgate/gateway/requestid"
 	"leadgate/gateway/storehttp"
 )
@@ -76,17 +75,10 @@ func (c *Console) subscriptions(ctx *fiber.Ctx) error {
 		return &httperr.Error{Code: fiber.StatusServiceUnavailable, Msg: "store unavailable, retry later", RetryAfter: 1, Err: err}
 	}
 	for _, s := range subs {
-		v := subscriptionView{ID: s.ID, Destination: leadsquared.DestinationName(s.ID), Description: s.Description,
+		out = append(out, subscriptionView{ID: s.ID, Destination: s.Destination, Description: s.Description,
 			URL: redactURL(s.URL), Method: s.Method, ContentType: s.ContentType, Event: s.Event,
-			LandingPages: []string{}, NotifyOnFailure: s.NotifyOnFailure, Headers: []string{},
-			CreatedAt: s.CreatedAt.UTC().Format("2006-01-02T15:04:05Z")}
-		if s.IsSpecificLandingPage {
-			v.LandingPages = append(v.LandingPages, s.LandingPageUrls...)
-		}
-		for _, h := range s.CustomHeaders {
-			v.Headers = append(v.Headers, h.Key)
-		}
-		out = append(out, v)
+			LandingPages: append([]string{}, s.LandingPages...), NotifyOnFailure: s.NotifyOnFailure,
+			Headers: append([]string{}, s.Headers...), CreatedAt: s.CreatedAt.UTC().Format("2006-01-02T15:04:05Z")})
 	}
 	return ctx.JSON(fiber.Map{"items": out})
 }

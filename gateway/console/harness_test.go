@@ -125,8 +125,8 @@ func startGatewayWith(t *testing.T, sinkURL string, conOpts func(*console.Option
 		BodyLimit: 1 << 20, AccessKey: testAccess, SecretKey: testSecret}
 
 	g := &gateway{store: st, logs: logs, clock: &testClock{}}
-	co := console.Options{Log: log, Store: st, Runtime: func() *server.Runtime { return g.srv.Runtime() },
-		Gatherer: reg, Subscriptions: lsq, Kick: disp.Kick, SampleEvery: time.Second, Now: g.clock.Now,
+	co := console.Options{Log: log, Store: st, Runtime: func() console.Runtime { return consoleRuntime(g.srv.Runtime()) },
+		Gatherer: reg, Subscriptions: lsqSubscriptions{lsq}, Kick: disp.Kick, SampleEvery: time.Second, Now: g.clock.Now,
 		ClientIP: func(c *fiber.Ctx) string { return g.srv.ClientIP(c) }}
 	if conOpts != nil {
 		conOpts(&co)
@@ -162,3 +162,36 @@ func startGatewayWith(t *testing.T, sinkURL string, conOpts func(*console.Option
 	})
 	return g
 }
+
+// consoleRuntime and lsqSubscriptions hand the console the server's
+// runtime and the LeadSquared API's subscriptions, as main's (package
+// main's consoleview.go, which has its own test) do.
+func consoleRuntime(rt *server.Runtime) console.Runtime {
+	return console.Runtime{Mappings: rt.Mappings, Destinations: rt.Destinations,
+		AccessKey: rt.AccessKey, SecretKey: rt.SecretKey}
+}
+
+type lsqSubscriptions struct{ api *leadsquared.API }
+
+func (s lsqSubscriptions) List(ctx context.Context) ([]console.Subscription, error) {
+	subs, err := s.api.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]console.Subscription, 0, len(subs))
+	for _, sub := range subs {
+		v := console.Subscription{ID: sub.ID, Destination: leadsquared.DestinationName(sub.ID), Description: sub.Description,
+			URL: sub.URL, Method: sub.Method, ContentType: sub.ContentType, Event: sub.Event,
+			NotifyOnFailure: sub.NotifyOnFailure, CreatedAt: sub.CreatedAt}
+		if sub.IsSpecificLandingPage {
+			v.LandingPages = append(v.LandingPages, sub.LandingPageUrls...)
+		}
+		for _, h := range sub.CustomHeaders {
+			v.Headers = append(v.Headers, h.Key)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func (s lsqSubscriptions) Delete(ctx context.Context, id string) error { return s.api.Delete(ctx, id) }
