@@ -53,17 +53,18 @@ type Runtime struct {
 
 // Subscription is an API subscription as the console lists it.
 type Subscription struct {
-	ID string
-	// Destination is its delivery name: its queue, dead letters and
-	// metrics go by it.
-	Destination                                  string
+	// ID is the API's id; Destination is the delivery name its queue,
+	// dead letters and metrics go by.
+	ID, Destination string
+	// Description, URL, Method, ContentType and Event are as the API
+	// keeps them; the console redacts the URL before showing it.
 	Description, URL, Method, ContentType, Event string
 	// LandingPages are the pages it is limited to; none means every page.
-	LandingPages    []string
-	NotifyOnFailure bool
+	LandingPages []string
 	// Headers are its custom headers' names; the values stay unseen.
-	Headers   []string
-	CreatedAt time.Time
+	Headers         []string
+	NotifyOnFailure bool
+	CreatedAt       time.Time
 }
 
 // Subscriptions is what the console needs of the LeadSquared-compatible
@@ -96,8 +97,8 @@ type Options struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// ClientIP is the client's address as the server judges it behind
-	// trusted proxies (main passes the server's ClientIP), for the sign-in logs; nil
-	// means the peer's address.
+	// trusted proxies (main passes the server's ClientIP), for the
+	// sign-in logs; nil means the peer's address.
 	ClientIP func(*fiber.Ctx) string
 	// Guard checks the admin keys of the sign-in and the /admin twins and
 	// slows down guessing them; pass the server's, so that every door
