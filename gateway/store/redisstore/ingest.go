@@ -196,6 +196,9 @@ func (s *Store) writeBlock(req store.IngestRequest, w plannedWrite) ([]any, *sto
 	for i := range w.events {
 		ev := &w.events[i]
 		body, err := encodeEvent(ev, w.snap)
+		if len(w.events) > 1 {
+			body, err = eventHead(ev)
+		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("ingest: encode event: %w", err)
 		}
@@ -321,4 +324,15 @@ func decodeJSON(s string, v any) error {
 // encodeEvent writes ev as json.Marshal would, with leadJSON as its lead.
 func encodeEvent(ev *lead.Event, leadJSON []byte) ([]byte, error) {
 	return lead.AppendEventJSON(nil, ev, leadJSON, true)
+}
+
+// eventHead is ev's JSON up to its lead: the JSON of an event that shares
+// its Ingest's snapshot is its head, the snapshot and "}" (the lead is the
+// event's last field).
+func eventHead(ev *lead.Event) ([]byte, error) {
+	b, err := lead.AppendEventJSON(nil, ev, nil, true)
+	if err != nil {
+		return nil, err
+	}
+	return b[:len(b)-1], nil
 }

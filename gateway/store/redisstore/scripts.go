@@ -20,6 +20,19 @@ local function ref(p, id)
 end
 `
 
+// eventBody defines body(prefix, whole, head, snapshot id): an event's
+// JSON from its hash's fields _, h and l. An event stored whole in _ (the
+// only Ingest's event, and every event written before events shared
+// snapshots) is that; else its head (h) followed by the snapshot its
+// Ingest's events share (sn:ID, see writeScript) closes it. Nil when the
+// event is gone.
+const eventBody = `
+local function body(p, whole, head, sid)
+  if whole or not head then return whole end
+  return head .. (redis.call('HGET', p .. 'sn:' .. sid, 's') or 'null') .. '}'
+end
+`
+
 // finishedFn defines finished(event key): whether no delivery of the event
 // is queued or retrying (each is delivered or dead). Deliveries are
 // numbered from 0 with no gap, so it reads them until one is missing.
@@ -73,7 +86,7 @@ return #ids
 // KEYS: queue, in-flight, pending. ARGV: now ms, max, lease end ms, prefix,
 // destination. Reply: flat (delivery id, attempts, enqueued ms, event JSON,
 // request id) groups, oldest due first.
-var leaseScript = redis.NewScript(deliveryRef + `
+var leaseScript = redis.NewScript(deliveryRef + eventBody + `
 local now = ARGV[1]
 local ended = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1000)
 if #ended > 0 then
@@ -93,14 +106,15 @@ redis.call('ZREMRANGEBYRANK', KEYS[1], 0, #ids - 1)
 local out, held = {}, {}
 for _, id in ipairs(ids) do
   local ek, f = ref(ARGV[4], id)
-  local h = ek and redis.call('HMGET', ek, '_', 'q', f .. 'n', 'r') or {}
-  if h[1] then
+  local h = ek and redis.call('HMGET', ek, '_', 'q', f .. 'n', 'r', 'h', 'l') or {}
+  local ev = h[1] or (h[5] and body(ARGV[4], nil, h[5], h[6]))
+  if ev then
     held[#held + 1] = ARGV[3]
     held[#held + 1] = id
     out[#out + 1] = id
     out[#out + 1] = h[3] or '0'
     out[#out + 1] = h[2] or '0'
-    out[#out + 1] = h[1]
+    out[#out + 1] = ev
     out[#out + 1] = h[4] or ''
   end
 end
@@ -244,17 +258,17 @@ return out
 `)
 
 // eventScript reads an event and each destination's delivery.
-// KEYS: event key. Reply: {event JSON or "", then groups of (destination,
-// status, attempts JSON)}.
-var eventScript = redis.NewScript(`
+// KEYS: event key. ARGV: prefix. Reply: {event JSON or "", then groups of
+// (destination, status, attempts JSON)}.
+var eventScript = redis.NewScript(eventBody + `
 local h = redis.call('HGETALL', KEYS[1])
-local body = ''
+local parts = {}
 local by = {}
 local order = {}
 for i = 1, #h, 2 do
   local f = h[i]
-  if f == '_' then
-    body = h[i + 1]
+  if f == '_' or f == 'h' or f == 'l' then
+    parts[f] = h[i + 1]
   else
     local n, k = string.match(f, '^(%d+)%.(%a)$')
     if n then
@@ -266,7 +280,7 @@ for i = 1, #h, 2 do
     end
   end
 end
-local out = {body}
+local out = {body(ARGV[1], parts['_'], parts.h, parts.l) or ''}
 for _, n in ipairs(order) do
   local d = by[n]
   if d.d then

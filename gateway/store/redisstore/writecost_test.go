@@ -140,6 +140,14 @@ func BenchmarkWriteCost(b *testing.B) {
 		b.ReportMetric(float64(total)/n, "cmds/lead")
 		b.ReportMetric(float64(c.DBSize(context.Background()).Val()-keys)/n, "keys/lead")
 		b.ReportMetric(float64(infoInt(b, c, "memory", "used_memory")-mem)/n, "mem-B/lead")
+		for _, pat := range []string{"lg:{gw}:lead:*", "lg:{gw}:ev:*", "lg:{gw}:sn:*", "lg:{gw}:dup:*"} {
+			ks, _, _ := c.Scan(context.Background(), 0, pat, 50).Result()
+			if len(ks) > 0 {
+				m := c.MemoryUsage(context.Background(), ks[0]).Val()
+				h := c.HGetAll(context.Background(), ks[0]).Val()
+				b.Logf("%s %d B %v", ks[0], m, h)
+			}
+		}
 		s.Close()
 	}
 }

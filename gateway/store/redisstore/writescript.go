@@ -32,7 +32,10 @@ import (
 //	b+5 received (and due) ms    b+15 identity count n, then the n identity
 //	b+6 expected version ("":    keys ("email:…", "phone:…", "key:…"),
 //	    a lead id made just now) then the event count and per event: id,
-//	b+7 lead id                  JSON, destination count, then per
+//	b+7 lead id                  JSON (with two or more events, its head:
+//	                             the JSON up to the lead, see eventHead;
+//	                             they share the snapshot at b+8 in
+//	                             sn:FIRST EVENT ID), destination count, then per
 //	                             destination "1" or "0" and its name (see
 //	                             destArg), and "" (queued) or a lease end
 //	                             ms (a held delivery, never an ordered
@@ -203,11 +206,18 @@ for _, b in ipairs(starts) do
     seen[#seen + 1] = id
     local rq = ARGV[b + 10]
     local i = b + 17 + ni
-    for e = 1, tonumber(ARGV[b + 16 + ni]) do
+    local ne, sid = tonumber(ARGV[b + 16 + ni]), nil
+    if ne > 1 then
+      -- The Ingest's events share one snapshot, named by its first event.
+      sid = ARGV[i]
+      redis.call('HSET', p .. 'sn:' .. sid, 's', ARGV[b + 8], 'n', ne)
+    end
+    for e = 1, ne do
       local eid, body, nd = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
       i = i + 3
       local ek = p .. 'ev:' .. eid
       local f = {'_', body, 'q', due}
+      if sid then f = {'h', body, 'l', sid, 'q', due} end
       if rq ~= '' then
         f[#f + 1] = 'r'
         f[#f + 1] = rq
