@@ -195,10 +195,7 @@ func (s *Store) writeBlock(req store.IngestRequest, w plannedWrite) ([]any, *sto
 	var held *store.Delivery
 	for i := range w.events {
 		ev := &w.events[i]
-		body, err := encodeEvent(ev, w.snap)
-		if len(w.events) > 1 {
-			body, err = eventHead(ev)
-		}
+		body, err := eventHead(ev)
 		if err != nil {
 			return nil, nil, fmt.Errorf("ingest: encode event: %w", err)
 		}
@@ -217,7 +214,7 @@ func (s *Store) writeBlock(req store.IngestRequest, w plannedWrite) ([]any, *sto
 			block = append(block, destArg(dest, req.Ordered), until)
 		}
 	}
-	block = append(block, req.Source)
+	block = append(block, snapshotID(w.events), req.Source)
 	block[0] = len(block)
 	return block, held, nil
 }
@@ -326,11 +323,20 @@ func encodeEvent(ev *lead.Event, leadJSON []byte) ([]byte, error) {
 	return lead.AppendEventJSON(nil, ev, leadJSON, true)
 }
 
+// snapshotID names the snapshot an Ingest stores once for its lead and
+// events (sn:ID): its first event's id, unique already, or a fresh one.
+func snapshotID(events []lead.Event) string {
+	if len(events) > 0 {
+		return events[0].ID
+	}
+	return lead.NewEventID()
+}
+
 // eventHead is ev's JSON up to its lead: the JSON of an event that shares
 // its Ingest's snapshot is its head, the snapshot and "}" (the lead is the
 // event's last field).
 func eventHead(ev *lead.Event) ([]byte, error) {
-	b, err := lead.AppendEventJSON(nil, ev, nil, true)
+	b, err := encodeEvent(ev, nil)
 	if err != nil {
 		return nil, err
 	}

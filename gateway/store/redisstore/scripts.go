@@ -49,8 +49,8 @@ end
 `
 
 // sweepLeadsScript removes up to max leads last seen before the cutoff:
-// the index keys that still name each one, its hash and its last-seen
-// entry. KEYS: idx, leads. ARGV: prefix, cutoff ms, max. Reply: how many.
+// the index keys that still name each one, its hash, its last-seen entry
+// and its hold on its snapshot (sn:SID, gone with the last holder). KEYS: idx, leads. ARGV: prefix, cutoff ms, max. Reply: how many.
 //
 // A lead stored before leads kept their keys has no k: fields; its email
 // and phone keys are read from its snapshot instead (a mapping's key of
@@ -75,6 +75,11 @@ for _, id in ipairs(ids) do
     if redis.call('HGET', KEYS[1], key) == id then gone[#gone + 1] = key end
   end
   if #gone > 0 then redis.call('HDEL', KEYS[1], unpack(gone)) end
+  local sid = redis.call('HGET', lk, 'l')
+  if sid then
+    local sk = ARGV[1] .. 'sn:' .. sid
+    if redis.call('HINCRBY', sk, 'n', -1) <= 0 then redis.call('DEL', sk) end
+  end
   redis.call('DEL', lk)
 end
 if #ids > 0 then redis.call('ZREM', KEYS[2], unpack(ids)) end
