@@ -8,8 +8,8 @@ import (
 	"leadgate/gateway/lead"
 )
 
-// TestEncodeEvent: the stored event is byte for byte what json.Marshal makes
-// of lead.Event.
+// TestEncodeEvent: the stored event, and its head followed by its lead and
+// "}", are byte for byte what json.Marshal makes of lead.Event.
 func TestEncodeEvent(t *testing.T) {
 	l := lead.Lead{Email: "a@b.c", FirstName: "A", Score: 3, Assets: []lead.Asset{{Type: "Page", OK: false}},
 		Fields: map[string]any{"budget": "5", "n": int64(2)}}
@@ -38,6 +38,14 @@ func TestEncodeEvent(t *testing.T) {
 			}
 			if string(got) != string(want) {
 				t.Fatalf("encoded %s\nwant %s", got, want)
+			}
+			// What the scripts read back: head, shared snapshot, "}".
+			head, err := eventHead(&tt.ev)
+			if err != nil {
+				t.Fatalf("head: %v", err)
+			}
+			if joined := string(head) + string(leadJSON) + "}"; joined != string(want) {
+				t.Fatalf("head and snapshot %s\nwant %s", joined, want)
 			}
 		})
 	}
