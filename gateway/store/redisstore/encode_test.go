@@ -39,13 +39,18 @@ func TestEncodeEvent(t *testing.T) {
 			if string(got) != string(want) {
 				t.Fatalf("encoded %s\nwant %s", got, want)
 			}
-			// What the scripts read back: head, shared snapshot, "}".
-			head, err := eventHead(&tt.ev)
-			if err != nil {
-				t.Fatalf("head: %v", err)
+			// What the scripts read back (eventBody) is the same event.
+			frag, mid, err := eventParts(&tt.ev)
+			if err != nil || frag == nil {
+				t.Fatalf("parts: %q, %v", frag, err)
 			}
-			if joined := string(head) + string(leadJSON) + "}"; joined != string(want) {
-				t.Fatalf("head and snapshot %s\nwant %s", joined, want)
+			joined := `{"id":"` + tt.ev.ID + `",` + string(frag) + string(mid) + `,"lead":` + string(leadJSON) + "}"
+			var back lead.Event
+			if err := decodeJSON(joined, &back); err != nil {
+				t.Fatalf("decode %s: %v", joined, err)
+			}
+			if again, _ := json.Marshal(back); string(again) != string(want) {
+				t.Fatalf("joined %s\nreads as %s\nwant %s", joined, again, want)
 			}
 		})
 	}

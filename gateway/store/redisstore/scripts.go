@@ -20,16 +20,17 @@ local function ref(p, id)
 end
 `
 
-// eventBody defines body(prefix, whole, head, snapshot id): an event's
-// JSON from its hash's fields _, h and l. An event stored whole in _ (the
-// only Ingest's event, and every event written before events shared
-// snapshots) is that; else its head (h) followed by the snapshot its
-// Ingest's events share (sn:ID, see writeScript) closes it. Nil when the
-// event is gone.
+// eventBody defines body(prefix, event id, whole, frag, snapshot id): an
+// event's JSON from its hash's fields _, e and l. An event stored whole in
+// _ (as every event written before events shared snapshots) is that; else
+// its id and frag (e) joined with the members and the snapshot its
+// Ingest's events share (sn:SID, see writeScript and eventParts). Nil
+// when the event is gone.
 const eventBody = `
-local function body(p, whole, head, sid)
-  if whole or not head then return whole end
-  return head .. (redis.call('HGET', p .. 'sn:' .. sid, 's') or 'null') .. '}'
+local function body(p, eid, whole, frag, sid)
+  if whole or not frag then return whole end
+  local sn = redis.call('HMGET', p .. 'sn:' .. sid, 'm', 's')
+  return '{"id":"' .. eid .. '",' .. frag .. (sn[1] or '') .. ',"lead":' .. (sn[2] or 'null') .. '}'
 end
 `
 
@@ -110,9 +111,9 @@ if #ids == 0 then return {} end
 redis.call('ZREMRANGEBYRANK', KEYS[1], 0, #ids - 1)
 local out, held = {}, {}
 for _, id in ipairs(ids) do
-  local ek, f = ref(ARGV[4], id)
-  local h = ek and redis.call('HMGET', ek, '_', 'q', f .. 'n', 'r', 'h', 'l') or {}
-  local ev = h[1] or (h[5] and body(ARGV[4], nil, h[5], h[6]))
+  local ek, f, eid = ref(ARGV[4], id)
+  local h = ek and redis.call('HMGET', ek, '_', 'q', f .. 'n', 'r', 'e', 'l') or {}
+  local ev = h[1] or (h[5] and body(ARGV[4], eid, nil, h[5], h[6]))
   if ev then
     held[#held + 1] = ARGV[3]
     held[#held + 1] = id
@@ -263,7 +264,7 @@ return out
 `)
 
 // eventScript reads an event and each destination's delivery.
-// KEYS: event key. ARGV: prefix. Reply: {event JSON or "", then groups of
+// KEYS: event key. ARGV: prefix, event id. Reply: {event JSON or "", then groups of
 // (destination, status, attempts JSON)}.
 var eventScript = redis.NewScript(eventBody + `
 local h = redis.call('HGETALL', KEYS[1])
@@ -272,7 +273,7 @@ local by = {}
 local order = {}
 for i = 1, #h, 2 do
   local f = h[i]
-  if f == '_' or f == 'h' or f == 'l' then
+  if f == '_' or f == 'e' or f == 'l' then
     parts[f] = h[i + 1]
   else
     local n, k = string.match(f, '^(%d+)%.(%a)$')
@@ -285,7 +286,7 @@ for i = 1, #h, 2 do
     end
   end
 end
-local out = {body(ARGV[1], parts['_'], parts.h, parts.l) or ''}
+local out = {body(ARGV[1], ARGV[2], parts['_'], parts.e, parts.l) or ''}
 for _, n in ipairs(order) do
   local d = by[n]
   if d.d then

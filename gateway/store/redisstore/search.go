@@ -106,8 +106,8 @@ func (s *Store) eventByID(ctx context.Context, id, leadID string) ([]lead.Event,
 var bodiesScript = redis.NewScript(eventBody + `
 local out = {}
 for i = 2, #ARGV do
-  local h = redis.call('HMGET', ARGV[1] .. 'ev:' .. ARGV[i], '_', 'h', 'l')
-  out[#out + 1] = body(ARGV[1], h[1], h[2], h[3]) or ''
+  local h = redis.call('HMGET', ARGV[1] .. 'ev:' .. ARGV[i], '_', 'e', 'l')
+  out[#out + 1] = body(ARGV[1], ARGV[i], h[1], h[2], h[3]) or ''
 end
 return out
 `)

@@ -32,14 +32,14 @@ import (
 //	b+5 received (and due) ms    b+15 identity count n, then the n identity
 //	b+6 expected version ("":    keys ("email:…", "phone:…", "key:…"),
 //	    a lead id made just now) then the event count and per event: id,
-//	b+7 lead id                  head (its JSON up to the lead, see
-//	                             eventHead), destination count, then per
+//	b+7 lead id                  frag (see eventParts) or its whole JSON,
+//	                             destination count, then per
 //	                             destination "1" or "0" and its name (see
 //	                             destArg), and "" (queued) or a lease end
 //	                             ms (a held delivery, never an ordered
 //	                             one: put in flight until then), and
-//	                             last the snapshot's id (SID) and the
-//	                             source's name
+//	                             last the events' mid (eventParts), the
+//	                             snapshot's id (SID) and the source's name
 //
 // A duplicate key holds "<window end ms> <lead id>", and after KeepAnswer
 // " <answer JSON>" more (keepAnswerScript). An Ingest with a rate-
@@ -128,11 +128,12 @@ local function lead(id)
   if h[3] then h[1] = redis.call('HGET', p .. 'sn:' .. h[3], 's') end
   return h[1] or '', h[2] or '0'
 end
--- share stores an Ingest's snapshot once, for the lead and its ne events
--- (sn:SID, counted by who refers to it), and lets go of the one the lead
--- referred to before; a lead stored whole loses its own copy.
-local function share(lk, sid, snap, ne, known)
-  redis.call('HSET', p .. 'sn:' .. sid, 's', snap, 'n', ne + 1)
+-- share stores an Ingest's snapshot and its events' common members (mid)
+-- once, for the lead and its ne events (sn:SID, counted by who refers to
+-- it), and lets go of the one the lead referred to before; a lead stored
+-- whole loses its own copy.
+local function share(lk, sid, snap, mid, ne, known)
+  redis.call('HSET', p .. 'sn:' .. sid, 's', snap, 'm', mid, 'n', ne + 1)
   local old = sids[lk]
   if old and old ~= '' then
     local ok = p .. 'sn:' .. old
@@ -199,7 +200,7 @@ for _, b in ipairs(starts) do
   if status == 'OK' then
     local due = ARGV[b + 5]
     local sid, ne = ARGV[b + tonumber(ARGV[b]) - 2], tonumber(ARGV[b + 16 + ni])
-    share(lk, sid, ARGV[b + 8], ne, expected ~= '')
+    share(lk, sid, ARGV[b + 8], ARGV[b + tonumber(ARGV[b]) - 3], ne, expected ~= '')
     local h = {'l', sid, 'v', ARGV[b + 9]}
     if expected == '' then
       h[#h + 1] = 'f'
@@ -228,7 +229,8 @@ for _, b in ipairs(starts) do
       local eid, body, nd = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
       i = i + 3
       local ek = p .. 'ev:' .. eid
-      local f = {'h', body, 'l', sid, 'q', due}
+      local f = {'e', body, 'l', sid, 'q', due}
+      if string.sub(body, 1, 1) == '{' then f[1] = '_' end
       if rq ~= '' then
         f[#f + 1] = 'r'
         f[#f + 1] = rq
