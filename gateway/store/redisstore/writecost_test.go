@@ -123,8 +123,10 @@ func BenchmarkWriteCost(b *testing.B) {
 		const n = 5000
 		ingest(0, n)
 		redisstore.AddHookForTest(s, args)
+		cpu0, script0 := serverCPU(b, c)
 		aof, mem, keys, calls := infoInt(b, c, "persistence", "aof_current_size"), infoInt(b, c, "memory", "used_memory"), c.DBSize(context.Background()).Val(), writeCalls(b, c)
 		ingest(1, n)
+		cpu1, script1 := serverCPU(b, c)
 		after := writeCalls(b, c)
 		var total int64
 		var detail []string
@@ -135,6 +137,8 @@ func BenchmarkWriteCost(b *testing.B) {
 			}
 		}
 		b.Logf("commands per lead: %s", strings.Join(detail, " "))
+		b.ReportMetric((cpu1-cpu0)*1e6/n, "redis-cpu-µs/lead")
+		b.ReportMetric(float64(script1-script0)/n, "script-µs/lead")
 		b.ReportMetric(float64(infoInt(b, c, "persistence", "aof_current_size")-aof)/n, "aof-B/lead")
 		b.ReportMetric(float64(args.n.Load())/n, "arg-B/lead")
 		b.ReportMetric(float64(total)/n, "cmds/lead")
@@ -150,6 +154,28 @@ func BenchmarkWriteCost(b *testing.B) {
 		}
 		s.Close()
 	}
+}
+
+// serverCPU is redis-server's CPU seconds (user and system, INFO cpu) and
+// the µs its scripts took (INFO commandstats, EVALSHA and EVAL).
+func serverCPU(tb testing.TB, c *redis.Client) (float64, int64) {
+	tb.Helper()
+	info := c.Info(context.Background(), "cpu", "commandstats").Val()
+	var cpu float64
+	var script int64
+	for _, line := range strings.Split(info, "\r\n") {
+		k, v, _ := strings.Cut(line, ":")
+		switch k {
+		case "used_cpu_user", "used_cpu_sys":
+			f, _ := strconv.ParseFloat(v, 64)
+			cpu += f
+		case "cmdstat_evalsha", "cmdstat_eval":
+			_, rest, _ := strings.Cut(v, "usec=")
+			us, _ := strconv.ParseInt(rest[:strings.IndexByte(rest, ',')], 10, 64)
+			script += us
+		}
+	}
+	return cpu, script
 }
 
 func ingestCostLead(tb testing.TB, s store.Store, i int) {
