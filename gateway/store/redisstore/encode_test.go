@@ -8,8 +8,8 @@ import (
 	"leadgate/gateway/lead"
 )
 
-// TestEncodeEvent: the stored event is byte for byte what json.Marshal makes
-// of lead.Event.
+// TestEncodeEvent: the stored event, and its head followed by its lead and
+// "}", are byte for byte what json.Marshal makes of lead.Event.
 func TestEncodeEvent(t *testing.T) {
 	l := lead.Lead{Email: "a@b.c", FirstName: "A", Score: 3, Assets: []lead.Asset{{Type: "Page", OK: false}},
 		Fields: map[string]any{"budget": "5", "n": int64(2)}}
@@ -38,6 +38,19 @@ func TestEncodeEvent(t *testing.T) {
 			}
 			if string(got) != string(want) {
 				t.Fatalf("encoded %s\nwant %s", got, want)
+			}
+			// What the scripts read back (eventBody) is the same event.
+			frag, mid, err := eventParts(&tt.ev)
+			if err != nil || frag == nil {
+				t.Fatalf("parts: %q, %v", frag, err)
+			}
+			joined := `{"id":"` + tt.ev.ID + `",` + string(frag) + string(mid) + `,"lead":` + string(leadJSON) + "}"
+			var back lead.Event
+			if err := decodeJSON(joined, &back); err != nil {
+				t.Fatalf("decode %s: %v", joined, err)
+			}
+			if again, _ := json.Marshal(back); string(again) != string(want) {
+				t.Fatalf("joined %s\nreads as %s\nwant %s", joined, again, want)
 			}
 		})
 	}

@@ -121,22 +121,18 @@ func leadsRange(q store.LeadQuery) (lo, hi, curScore, curID string, err error) {
 // since the page was read (it comes later, at its new last-seen time) and,
 // with source set, one no payload of that source touched.
 func (s *Store) leadRecords(ctx context.Context, page []leadMember, source string) ([]store.LeadRecord, error) {
-	hashes := make([]*redis.MapStringStringCmd, len(page))
-	scores := make([]*redis.FloatCmd, len(page))
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, m := range page {
-			hashes[i] = p.HGetAll(ctx, s.keys.lead(m.id))
-			scores[i] = p.ZScore(ctx, s.keys.leads, m.id)
-		}
-		return nil
-	})
-	if err != nil && !isNil(err) {
-		return nil, unavailable("leads", err)
+	ids := make([]string, len(page))
+	for i, m := range page {
+		ids[i] = m.id
+	}
+	hashes, err := s.leadHashes(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("leads: %w", err)
 	}
 	var out []store.LeadRecord
 	for i, m := range page {
-		h := hashes[i].Val()
-		if h["s"] == "" || scores[i].Err() != nil || int64(scores[i].Val()) != m.ms {
+		h := hashes[i].fields
+		if h["s"] == "" || !hashes[i].seen || hashes[i].lastSeen != m.ms {
 			continue
 		}
 		if source != "" && h["o:"+source] == "" {

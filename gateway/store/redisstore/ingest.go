@@ -192,12 +192,24 @@ func (s *Store) writeBlock(req store.IngestRequest, w plannedWrite) ([]any, *sto
 		block = append(block, k)
 	}
 	block = append(block, len(w.events))
-	var held *store.Delivery
+	var (
+		held *store.Delivery
+		mid  []byte
+	)
 	for i := range w.events {
 		ev := &w.events[i]
-		body, err := encodeEvent(ev, w.snap)
+		body, m, err := eventParts(ev)
 		if err != nil {
 			return nil, nil, fmt.Errorf("ingest: encode event: %w", err)
+		}
+		if mid == nil {
+			mid = m
+		}
+		if body == nil || !bytes.Equal(m, mid) {
+			// Stored whole, as events were before (see writeScript).
+			if body, err = encodeEvent(ev, w.snap); err != nil {
+				return nil, nil, fmt.Errorf("ingest: encode event: %w", err)
+			}
 		}
 		dests := routeOnce(req.Route, ev)
 		block = append(block, ev.ID, body, len(dests))
@@ -214,7 +226,7 @@ func (s *Store) writeBlock(req store.IngestRequest, w plannedWrite) ([]any, *sto
 			block = append(block, destArg(dest, req.Ordered), until)
 		}
 	}
-	block = append(block, req.Source)
+	block = append(block, mid, snapshotID(w.events), req.Source)
 	block[0] = len(block)
 	return block, held, nil
 }
@@ -321,4 +333,45 @@ func decodeJSON(s string, v any) error {
 // encodeEvent writes ev as json.Marshal would, with leadJSON as its lead.
 func encodeEvent(ev *lead.Event, leadJSON []byte) ([]byte, error) {
 	return lead.AppendEventJSON(nil, ev, leadJSON, true)
+}
+
+// snapshotID names the snapshot an Ingest stores once for its lead and
+// events (sn:ID): its first event's id, unique already, or a fresh one.
+func snapshotID(events []lead.Event) string {
+	if len(events) > 0 {
+		return events[0].ID
+	}
+	return lead.NewEventID()
+}
+
+// leadMember is how an event's JSON ends: its lead is its last member.
+const leadTail = `,"lead":`
+
+// eventParts splits ev's JSON without its lead into what the event alone
+// has, frag ("event" and "changed"), and what every event of its Ingest
+// shares, mid (source, lead_id, lead_version, received_at), kept once
+// with the snapshot. The scripts join them as
+// {"id":"ID",FRAG MID,"lead":SNAPSHOT} (see eventBody): the same event,
+// members reordered, and a frag short enough for Redis to keep the event
+// hash compact (a listpack: every value at most 64 bytes). frag is nil
+// for an id that JSON would escape.
+func eventParts(ev *lead.Event) (frag, mid []byte, err error) {
+	b, err := encodeEvent(ev, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	head := b[:len(b)-len(leadTail)-1]
+	pre := `{"id":"` + ev.ID + `",`
+	// No JSON string holds an unescaped quote, so the first ,"source":
+	// and the ,"changed": after it are members.
+	i := bytes.Index(head, []byte(`,"source":`))
+	if !bytes.HasPrefix(head, []byte(pre)) || i < len(pre) {
+		return nil, nil, nil
+	}
+	j := len(head)
+	if k := bytes.Index(head[i:], []byte(`,"changed":`)); k >= 0 {
+		j = i + k
+	}
+	frag = append(head[len(pre):i:i], head[j:]...)
+	return frag, head[i:j], nil
 }

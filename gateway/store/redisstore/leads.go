@@ -2,6 +2,8 @@ package redisstore
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -11,26 +13,87 @@ import (
 
 // Lead reads a lead's hash and its last-seen score in one round trip.
 func (s *Store) Lead(ctx context.Context, leadID string) (store.LeadRecord, error) {
-	var (
-		h    *redis.MapStringStringCmd
-		last *redis.FloatCmd
-	)
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		h = p.HGetAll(ctx, s.keys.lead(leadID))
-		last = p.ZScore(ctx, s.keys.leads, leadID)
-		return nil
-	})
-	if err != nil && !isNil(err) {
-		return store.LeadRecord{}, unavailable("read lead", err)
+	hs, err := s.leadHashes(ctx, []string{leadID})
+	if err != nil {
+		return store.LeadRecord{}, fmt.Errorf("read lead: %w", err)
 	}
-	if h.Val()["s"] == "" {
+	h := hs[0]
+	if h.fields["s"] == "" {
 		return store.LeadRecord{}, store.ErrNotFound
 	}
 	var lastSeen time.Time
-	if last.Err() == nil {
-		lastSeen = time.UnixMilli(int64(last.Val())).UTC()
+	if h.seen {
+		lastSeen = time.UnixMilli(h.lastSeen).UTC()
 	}
-	return leadFromHash(leadID, h.Val(), lastSeen)
+	return leadFromHash(leadID, h.fields, lastSeen)
+}
+
+// leadHashesScript reads leads' hashes with their snapshots: s is the
+// one its hash refers to (l, see writeScript) when it holds none itself.
+// KEYS: leads. ARGV: prefix, then lead ids. Reply: per lead {its last seen
+// ms or "", then its hash's fields and values}.
+var leadHashesScript = redis.NewScript(`
+local out = {}
+for i = 2, #ARGV do
+  local h = redis.call('HGETALL', ARGV[1] .. 'lead:' .. ARGV[i])
+  for j = 1, #h, 2 do
+    if h[j] == 'l' then
+      h[#h + 1] = 's'
+      h[#h + 1] = redis.call('HGET', ARGV[1] .. 'sn:' .. h[j + 1], 's') or ''
+      break
+    end
+  end
+  table.insert(h, 1, redis.call('ZSCORE', KEYS[1], ARGV[i]) or '')
+  out[#out + 1] = h
+end
+return out
+`)
+
+// leadHash is one lead's hash, its snapshot in s, and its last seen
+// (seen: it has one).
+type leadHash struct {
+	fields   map[string]string
+	lastSeen int64
+	seen     bool
+}
+
+// leadHashes reads the hashes of ids in one script, an empty one for a
+// lead that is gone.
+func (s *Store) leadHashes(ctx context.Context, ids []string) ([]leadHash, error) {
+	args := make([]any, 0, 1+len(ids))
+	args = append(args, s.keys.base)
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	reply, err := leadHashesScript.Run(ctx, s.rdb, []string{s.keys.leads}, args...).Slice()
+	if err != nil {
+		return nil, unavailable("read lead hashes", err)
+	}
+	if len(reply) != len(ids) {
+		return nil, fmt.Errorf("%d lead hashes for %d ids", len(reply), len(ids))
+	}
+	out := make([]leadHash, len(ids))
+	for i, r := range reply {
+		vals, _ := r.([]any)
+		if len(vals) == 0 {
+			return nil, fmt.Errorf("lead %s: empty reply", ids[i])
+		}
+		h := leadHash{fields: make(map[string]string, len(vals)/2)}
+		if sc, _ := vals[0].(string); sc != "" {
+			f, err := strconv.ParseFloat(sc, 64)
+			if err != nil {
+				return nil, fmt.Errorf("lead %s: last seen %q", ids[i], sc)
+			}
+			h.lastSeen, h.seen = int64(f), true
+		}
+		for j := 1; j+1 < len(vals); j += 2 {
+			k, _ := vals[j].(string)
+			v, _ := vals[j+1].(string)
+			h.fields[k] = v
+		}
+		out[i] = h
+	}
+	return out, nil
 }
 
 // SweepLeads removes up to max leads last seen before cutoff in one script.

@@ -84,7 +84,7 @@ func (s *Store) Settle(ctx context.Context, outcomes []store.Outcome) error {
 // Event returns a stored event with each destination's status and attempts,
 // sorted by destination.
 func (s *Store) Event(ctx context.Context, eventID string) (store.EventRecord, error) {
-	reply, err := eventScript.Run(ctx, s.rdb, []string{s.keys.event(eventID)}).StringSlice()
+	reply, err := eventScript.Run(ctx, s.rdb, []string{s.keys.event(eventID)}, s.keys.base, eventID).StringSlice()
 	if err != nil {
 		return store.EventRecord{}, unavailable("read event", err)
 	}

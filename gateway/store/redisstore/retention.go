@@ -49,6 +49,12 @@ for _, eid in ipairs(ids) do
       redis.call('ZREM', p .. 'dead:' .. dead[j], dead[j + 1])
       redis.call('ZREM', KEYS[2], dead[j + 1])
     end
+    -- The last event of an Ingest to go takes its shared snapshot along.
+    local sid = redis.call('HGET', ek, 'l')
+    if sid then
+      local sk = p .. 'sn:' .. sid
+      if redis.call('HINCRBY', sk, 'n', -1) <= 0 then redis.call('DEL', sk) end
+    end
     redis.call('DEL', ek)
     n = n + 1
   end

@@ -20,6 +20,20 @@ local function ref(p, id)
 end
 `
 
+// eventBody defines body(prefix, event id, whole, frag, snapshot id): an
+// event's JSON from its hash's fields _, e and l. An event stored whole in
+// _ (as every event written before events shared snapshots) is that; else
+// its id and frag (e) joined with the members and the snapshot its
+// Ingest's events share (sn:SID, see writeScript and eventParts). Nil
+// when the event is gone.
+const eventBody = `
+local function body(p, eid, whole, frag, sid)
+  if whole or not frag then return whole end
+  local sn = redis.call('HMGET', p .. 'sn:' .. sid, 'm', 's')
+  return '{"id":"' .. eid .. '",' .. frag .. (sn[1] or '') .. ',"lead":' .. (sn[2] or 'null') .. '}'
+end
+`
+
 // finishedFn defines finished(event key): whether no delivery of the event
 // is queued or retrying (each is delivered or dead). Deliveries are
 // numbered from 0 with no gap, so it reads them until one is missing.
@@ -36,8 +50,8 @@ end
 `
 
 // sweepLeadsScript removes up to max leads last seen before the cutoff:
-// the index keys that still name each one, its hash and its last-seen
-// entry. KEYS: idx, leads. ARGV: prefix, cutoff ms, max. Reply: how many.
+// the index keys that still name each one, its hash, its last-seen entry
+// and its hold on its snapshot (sn:SID, gone with the last holder). KEYS: idx, leads. ARGV: prefix, cutoff ms, max. Reply: how many.
 //
 // A lead stored before leads kept their keys has no k: fields; its email
 // and phone keys are read from its snapshot instead (a mapping's key of
@@ -62,6 +76,11 @@ for _, id in ipairs(ids) do
     if redis.call('HGET', KEYS[1], key) == id then gone[#gone + 1] = key end
   end
   if #gone > 0 then redis.call('HDEL', KEYS[1], unpack(gone)) end
+  local sid = redis.call('HGET', lk, 'l')
+  if sid then
+    local sk = ARGV[1] .. 'sn:' .. sid
+    if redis.call('HINCRBY', sk, 'n', -1) <= 0 then redis.call('DEL', sk) end
+  end
   redis.call('DEL', lk)
 end
 if #ids > 0 then redis.call('ZREM', KEYS[2], unpack(ids)) end
@@ -73,7 +92,7 @@ return #ids
 // KEYS: queue, in-flight, pending. ARGV: now ms, max, lease end ms, prefix,
 // destination. Reply: flat (delivery id, attempts, enqueued ms, event JSON,
 // request id) groups, oldest due first.
-var leaseScript = redis.NewScript(deliveryRef + `
+var leaseScript = redis.NewScript(deliveryRef + eventBody + `
 local now = ARGV[1]
 local ended = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1000)
 if #ended > 0 then
@@ -92,15 +111,16 @@ if #ids == 0 then return {} end
 redis.call('ZREMRANGEBYRANK', KEYS[1], 0, #ids - 1)
 local out, held = {}, {}
 for _, id in ipairs(ids) do
-  local ek, f = ref(ARGV[4], id)
-  local h = ek and redis.call('HMGET', ek, '_', 'q', f .. 'n', 'r') or {}
-  if h[1] then
+  local ek, f, eid = ref(ARGV[4], id)
+  local h = ek and redis.call('HMGET', ek, '_', 'q', f .. 'n', 'r', 'e', 'l') or {}
+  local ev = h[1] or (h[5] and body(ARGV[4], eid, nil, h[5], h[6]))
+  if ev then
     held[#held + 1] = ARGV[3]
     held[#held + 1] = id
     out[#out + 1] = id
     out[#out + 1] = h[3] or '0'
     out[#out + 1] = h[2] or '0'
-    out[#out + 1] = h[1]
+    out[#out + 1] = ev
     out[#out + 1] = h[4] or ''
   end
 end
@@ -244,17 +264,17 @@ return out
 `)
 
 // eventScript reads an event and each destination's delivery.
-// KEYS: event key. Reply: {event JSON or "", then groups of (destination,
-// status, attempts JSON)}.
-var eventScript = redis.NewScript(`
+// KEYS: event key. ARGV: prefix, event id. Reply: {event JSON or "", then groups of
+// (destination, status, attempts JSON)}.
+var eventScript = redis.NewScript(eventBody + `
 local h = redis.call('HGETALL', KEYS[1])
-local body = ''
+local parts = {}
 local by = {}
 local order = {}
 for i = 1, #h, 2 do
   local f = h[i]
-  if f == '_' then
-    body = h[i + 1]
+  if f == '_' or f == 'e' or f == 'l' then
+    parts[f] = h[i + 1]
   else
     local n, k = string.match(f, '^(%d+)%.(%a)$')
     if n then
@@ -266,7 +286,7 @@ for i = 1, #h, 2 do
     end
   end
 end
-local out = {body}
+local out = {body(ARGV[1], ARGV[2], parts['_'], parts.e, parts.l) or ''}
 for _, n in ipairs(order) do
   local d = by[n]
   if d.d then

@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -47,21 +46,13 @@ func (s *Store) Events(ctx context.Context, q store.EventQuery) ([]lead.Event, s
 	var out []lead.Event
 	for start := 0; start < len(ids); start += searchFetch {
 		batch := ids[start:min(start+searchFetch, len(ids))]
-		pipe := s.rdb.Pipeline()
-		cmds := make([]*redis.StringCmd, len(batch))
-		for i, id := range batch {
-			cmds[i] = pipe.HGet(ctx, s.keys.event(id), "_")
+		bodies, err := s.eventBodies(ctx, batch)
+		if err != nil {
+			return nil, "", err
 		}
-		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-			return nil, "", unavailable("search events", err)
-		}
-		for i, cmd := range cmds {
-			raw, err := cmd.Result()
-			if errors.Is(err, redis.Nil) {
-				continue // expired between SCAN and read
-			}
-			if err != nil {
-				return nil, "", unavailable("search events", err)
+		for i, raw := range bodies {
+			if raw == "" {
+				continue // removed between SCAN and read
 			}
 			if leadID != "" && !strings.Contains(raw, `"lead_id":"`+leadID+`"`) {
 				continue
@@ -91,12 +82,13 @@ func (s *Store) Events(ctx context.Context, q store.EventQuery) ([]lead.Event, s
 // eventByID is the event id names, none when it is gone or, with leadID
 // set, of another lead.
 func (s *Store) eventByID(ctx context.Context, id, leadID string) ([]lead.Event, error) {
-	raw, err := s.rdb.HGet(ctx, s.keys.event(id), "_").Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
-	}
+	bodies, err := s.eventBodies(ctx, []string{id})
 	if err != nil {
-		return nil, unavailable("search events", err)
+		return nil, err
+	}
+	raw := bodies[0]
+	if raw == "" {
+		return nil, nil
 	}
 	var ev lead.Event
 	if err := decodeJSON(raw, &ev); err != nil {
@@ -106,6 +98,35 @@ func (s *Store) eventByID(ctx context.Context, id, leadID string) ([]lead.Event,
 		return nil, nil
 	}
 	return []lead.Event{ev}, nil
+}
+
+// bodiesScript reads events' JSON (see eventBody). KEYS: idx (its slot is
+// every key's). ARGV: prefix, then event ids. Reply: each one's JSON, ""
+// for one that is gone.
+var bodiesScript = redis.NewScript(eventBody + `
+local out = {}
+for i = 2, #ARGV do
+  local h = redis.call('HMGET', ARGV[1] .. 'ev:' .. ARGV[i], '_', 'e', 'l')
+  out[#out + 1] = body(ARGV[1], ARGV[i], h[1], h[2], h[3]) or ''
+end
+return out
+`)
+
+// eventBodies is the JSON of each event of ids, "" for one that is gone.
+func (s *Store) eventBodies(ctx context.Context, ids []string) ([]string, error) {
+	args := make([]any, 0, 1+len(ids))
+	args = append(args, s.keys.base)
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	bodies, err := bodiesScript.Run(ctx, s.rdb, []string{s.keys.idx}, args...).StringSlice()
+	if err != nil {
+		return nil, unavailable("search events", err)
+	}
+	if len(bodies) != len(ids) {
+		return nil, fmt.Errorf("search events: %d bodies for %d ids", len(bodies), len(ids))
+	}
+	return bodies, nil
 }
 
 // eventIDs SCANs the event keys and returns the ids older than cursor,

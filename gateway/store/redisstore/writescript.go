@@ -32,12 +32,14 @@ import (
 //	b+5 received (and due) ms    b+15 identity count n, then the n identity
 //	b+6 expected version ("":    keys ("email:…", "phone:…", "key:…"),
 //	    a lead id made just now) then the event count and per event: id,
-//	b+7 lead id                  JSON, destination count, then per
+//	b+7 lead id                  frag (see eventParts) or its whole JSON,
+//	                             destination count, then per
 //	                             destination "1" or "0" and its name (see
 //	                             destArg), and "" (queued) or a lease end
 //	                             ms (a held delivery, never an ordered
 //	                             one: put in flight until then), and
-//	                             last, the source's name
+//	                             last the events' mid (eventParts), the
+//	                             snapshot's id (SID) and the source's name
 //
 // A duplicate key holds "<window end ms> <lead id>", and after KeepAnswer
 // " <answer JSON>" more (keepAnswerScript). An Ingest with a rate-
@@ -114,14 +116,32 @@ if #dupkeys > 0 then
   for j, k in ipairs(dupkeys) do dups[k] = v[j] end
 end
 local check, flush = limits()
-local versions, snaps, point, queued, dests, seen, out = {}, {}, {}, {}, {}, {}, {}
+local versions, snaps, sids, point, queued, dests, seen, out = {}, {}, {}, {}, {}, {}, {}, {}
 -- lead is a lead's snapshot ("" for none) and version ("0" for none),
--- seeing the writes of this batch so far.
+-- seeing the writes of this batch so far; it notes in sids the snapshot
+-- the lead refers to ("": none, or one stored whole in its hash).
 local function lead(id)
   local k = p .. 'lead:' .. id
   if versions[k] then return snaps[k], versions[k] end
-  local h = redis.call('HMGET', k, 's', 'v')
+  local h = redis.call('HMGET', k, 's', 'v', 'l')
+  sids[k] = h[3] or ''
+  if h[3] then h[1] = redis.call('HGET', p .. 'sn:' .. h[3], 's') end
   return h[1] or '', h[2] or '0'
+end
+-- share stores an Ingest's snapshot and its events' common members (mid)
+-- once, for the lead and its ne events (sn:SID, counted by who refers to
+-- it), and lets go of the one the lead referred to before; a lead stored
+-- whole loses its own copy.
+local function share(lk, sid, snap, mid, ne, known)
+  redis.call('HSET', p .. 'sn:' .. sid, 's', snap, 'm', mid, 'n', ne + 1)
+  local old = sids[lk]
+  if old and old ~= '' then
+    local ok = p .. 'sn:' .. old
+    if redis.call('HINCRBY', ok, 'n', -1) <= 0 then redis.call('DEL', ok) end
+  elseif known then
+    redis.call('HDEL', lk, 's')
+  end
+  sids[lk] = sid
 end
 -- resolve is store.Resolve: the lead the identity keys at b name ("" for
 -- a new one). A snapshot has an email when it starts with it (the Lead's
@@ -179,7 +199,9 @@ for _, b in ipairs(starts) do
   end
   if status == 'OK' then
     local due = ARGV[b + 5]
-    local h = {'s', ARGV[b + 8], 'v', ARGV[b + 9]}
+    local sid, ne = ARGV[b + tonumber(ARGV[b]) - 2], tonumber(ARGV[b + 16 + ni])
+    share(lk, sid, ARGV[b + 8], ARGV[b + tonumber(ARGV[b]) - 3], ne, expected ~= '')
+    local h = {'l', sid, 'v', ARGV[b + 9]}
     if expected == '' then
       h[#h + 1] = 'f'
       h[#h + 1] = due
@@ -203,11 +225,12 @@ for _, b in ipairs(starts) do
     seen[#seen + 1] = id
     local rq = ARGV[b + 10]
     local i = b + 17 + ni
-    for e = 1, tonumber(ARGV[b + 16 + ni]) do
+    for e = 1, ne do
       local eid, body, nd = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
       i = i + 3
       local ek = p .. 'ev:' .. eid
-      local f = {'_', body, 'q', due}
+      local f = {'e', body, 'l', sid, 'q', due}
+      if string.sub(body, 1, 1) == '{' then f[1] = '_' end
       if rq ~= '' then
         f[#f + 1] = 'r'
         f[#f + 1] = rq

@@ -98,6 +98,7 @@ func Run(t *testing.T, fresh func(t *testing.T) Open) {
 		{"KeepAnswer", testKeepAnswer},
 		{"Retention", testRetention},
 		{"RetentionOrdered", testRetentionOrdered},
+		{"SweepKeepsSiblingsLead", testSweepKeepsSiblingsLead},
 		{"ProbeWrite", testProbeWrite},
 	}
 	tests = append(tests, identityCases...)
