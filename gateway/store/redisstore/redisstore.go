@@ -76,10 +76,10 @@
 // Every key starts with "lg:{PREFIX}:" (Options.Prefix, default "gw"), so
 // all keys of one gateway hash to one Cluster slot and every multi-key
 // script is legal on Cluster. That pins one gateway's data to one node,
-// which is acceptable: a new lead costs Redis 45 to 65 µs of CPU (less in
-// bigger batches; BenchmarkIngestParallel/accept without AOF, bench.sh
-// with it, on a 2-core VM), most of it the four keys it writes, so one
-// Redis core serves 15,000 or more per second, and atomic Ingest is worth
+// which is acceptable: a new lead costs Redis 55 to 80 µs of CPU (less in
+// bigger batches; BenchmarkWriteCost and bench.sh with AOF, on a 2-core
+// VM), most of it the commands of the write script, so one Redis core
+// serves 12,000 or more per second, and atomic Ingest is worth
 // more than spreading load. The gateway itself connects with a single-node client
 // and sets no prefix (gateways that must stay apart use separate Redis
 // databases or instances); Prefix exists for tests, which share one Redis.
