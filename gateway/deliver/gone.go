@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"leadgate/gateway/ratelimit"
 	"leadgate/gateway/store"
 )
 
@@ -77,10 +78,52 @@ func (dp *Dispatcher) applyDisabled(ctx context.Context) {
 
 // fingerprint identifies a destination's config, so a 410 mark holds until
 // the config changes. It is a hash: the config's secrets are not stored.
+// It hashes fingerprintFields, not Destination itself, so that moving a
+// field of Destination (as embedding policy.Delivery did) does not change
+// the hash of an unchanged config and clear the marks stored before.
 func fingerprint(d *Destination) string {
-	b, _ := json.Marshal(d) // plain data: cannot fail
+	b, _ := json.Marshal(fingerprintFields{ // plain data: cannot fail
+		Name: d.Name, URL: d.URL, Method: d.Method, ContentType: d.ContentType,
+		Format: d.Format, Template: d.Template, Headers: d.Headers,
+		Events: d.Events, Sources: d.Sources, Filters: d.Filters,
+		LandingPages: d.LandingPages, Enabled: d.Enabled, Timeout: d.Timeout,
+		RateLimit: d.RateLimit, MaxAttempts: d.Retry.MaxAttempts, Schedule: d.Retry.Schedule,
+		Secrets: d.Secrets, NoNotify: d.NoNotify, NotifyOnFailure: d.NotifyOnFailure,
+		AllowPrivate: d.AllowPrivate, Concurrency: d.Concurrency, Ordered: d.Ordered,
+		Ledsak: d.Ledsak,
+	})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:16])
+}
+
+// fingerprintFields is the JSON a 410 mark's fingerprint hashes: the
+// fields, names and order of Destination as it was when marks were first
+// stored. A new field of Destination that should re-enable a destination
+// when it changes goes at the end.
+type fingerprintFields struct {
+	Name            string
+	URL             string
+	Method          string
+	ContentType     string
+	Format          string
+	Template        string
+	Headers         []Header
+	Events          []string
+	Sources         []string
+	Filters         []FieldFilter
+	LandingPages    []string
+	Enabled         bool
+	Timeout         time.Duration
+	RateLimit       ratelimit.Limit
+	MaxAttempts     int
+	Schedule        []time.Duration
+	Secrets         []string
+	NoNotify        bool
+	NotifyOnFailure string
+	AllowPrivate    bool
+	Concurrency     int
+	Ordered         bool
+	Ledsak          LedsakDefaults
 }
 
 // disable turns d off after a 410, unless its config has changed since
