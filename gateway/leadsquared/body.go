@@ -439,7 +439,7 @@ func decodeHeader(item json.RawMessage, i int) (Header, error) {
 		return Header{}, invalid(field+".Value", "is longer than %d characters", maxHeaderValueLength)
 	}
 	if !policy.HeaderValue(value) {
-		return Header{}, invalid(field+".Value", "may not contain line breaks")
+		return Header{}, invalid(field+".Value", "may not contain line breaks or other control characters")
 	}
 	return Header{Key: key, Value: value}, nil
 }

@@ -307,6 +307,8 @@ func TestCreateErrors(t *testing.T) {
 		{"boolean not a boolean", `{` + base + `,"NotifyOnFailure":"yes"}`, "MXInvalidInputException", []string{"NotifyOnFailure"}},
 		{"header value with a line break", `{` + base + `,"CustomHeaders":[{"Key":"X-A","Value":"a\r\nX-B: b"}]}`,
 			"MXInvalidInputException", []string{"CustomHeaders[0].Value"}},
+		{"header value with a control byte", `{` + base + `,"CustomHeaders":[{"Key":"X-A","Value":"a\u0001b"}]}`,
+			"MXInvalidInputException", []string{"CustomHeaders[0].Value"}},
 		{"header with a bad name", `{` + base + `,"CustomHeaders":[{"Key":"X A","Value":"a"}]}`,
 			"MXInvalidInputException", []string{"CustomHeaders[0].Key"}},
 		{"header the gateway sets", `{` + base + `,"CustomHeaders":[{"Key":"Webhook-Signature","Value":"v1,x"}]}`,

@@ -75,12 +75,22 @@ func HeaderCount(n int) error {
 	return &Problem{Path: "headers", Msg: fmt.Sprintf("at most %d headers, got %d", MaxHeaders, n)}
 }
 
-// HeaderValue reports whether v may be sent as a header value: a line
-// break would start another header (or the body), a NUL end it.
-func HeaderValue(v string) bool { return !strings.ContainsAny(v, "\r\n\x00") }
+// HeaderValue reports whether v may be sent as a header value: the rule
+// net/http applies when it sends one (no control byte but a tab, no DEL).
+// A line break would start another header, or the body; any other control
+// byte would pass validation and then fail every attempt, to be retried
+// for a day before its dead letter.
+func HeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if b := v[i]; b < ' ' && b != '\t' || b == 0x7f {
+			return false
+		}
+	}
+	return true
+}
 
 // BadHeaderValue says what is wrong with a value HeaderValue refuses.
-const BadHeaderValue = "must not contain a line break or NUL"
+const BadHeaderValue = "must not contain a line break, NUL or other control character"
 
 // SecretProblem says what is wrong with a signing secret, or "" when it
 // signs: whsec_ then standard base64, padded or not (DecodeSecret's rule).

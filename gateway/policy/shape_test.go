@@ -46,7 +46,7 @@ func TestHeaderChecks(t *testing.T) {
 	if err := HeaderCount(MaxHeaders + 1); err == nil || err.Error() != "headers: at most 10 headers, got 11" {
 		t.Fatalf("HeaderCount(%d) = %v", MaxHeaders+1, err)
 	}
-	for v, want := range map[string]bool{"Bearer abc": true, "a\tb": true, "": true, "a\rb": false, "a\nb": false, "a\x00b": false} {
+	for v, want := range map[string]bool{"Bearer abc": true, "a\tb": true, "": true, "a\rb": false, "a\nb": false, "a\x00b": false, "a\x01b": false, "a\x1fb": false, "a\x7fb": false, "café": true} {
 		t.Run(v, func(t *testing.T) {
 			if got := HeaderValue(v); got != want {
 				t.Fatalf("HeaderValue(%q) = %v, want %v", v, got, want)
