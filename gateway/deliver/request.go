@@ -59,6 +59,11 @@ func newTarget(d *Destination, version string) *target {
 	}
 	h.Set("Content-Type", d.contentType())
 	h.Set("User-Agent", "leadgate/"+version)
+	for k, v := range h {
+		// Every attempt shares these slices: capped, an Add on one request
+		// copies instead of writing into the array the others read.
+		h[k] = slices.Clip(v)
+	}
 	t.fixed = h
 	if len(d.Secrets) > 0 {
 		t.signer, t.signErr = newSigner(d.Secrets)
