@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"leadgate/gateway/internal/syncbuf"
 	"net/http"
 	"net/url"
 	"os"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"leadgate/gateway/internal/syncbuf"
 )
 
 // requireTool finds a command the test needs: under CI=true or

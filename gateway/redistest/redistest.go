@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
 	"leadgate/gateway/internal/syncbuf"
 )
 

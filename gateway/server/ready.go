@@ -3,13 +3,14 @@ package server
 import (
 	"context"
 	"fmt"
-	"leadgate/gateway/requestid"
-	"leadgate/gateway/storehttp"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"leadgate/gateway/requestid"
+	"leadgate/gateway/storehttp"
 )
 
 // ResetGuard is the Redis loss detector as readiness sees it.

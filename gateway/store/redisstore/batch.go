@@ -3,12 +3,13 @@ package redisstore
 import (
 	"context"
 	"fmt"
-	"leadgate/gateway/internal/groupcommit"
 	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
+
+	"leadgate/gateway/internal/groupcommit"
 )
 
 // batcher sends the writes of concurrent Ingests to Redis together: each
