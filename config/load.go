@@ -419,6 +419,8 @@ func (d *decoder) pairs(n *yaml.Node, path string) []yamlpos.Pair {
 			d.fail(k.Line, joinPath(path, k.Value), "duplicate key")
 		case yamlpos.BadMerge:
 			d.fail(k.Line, path, "<< must merge a mapping or a list of mappings")
+		case yamlpos.MergeCycle:
+			d.fail(k.Line, path, "<< merges a mapping into itself")
 		}
 	})
 }

@@ -95,24 +95,42 @@ const (
 	// BadMerge: a merge key (<<) whose value is not a mapping or a list
 	// of mappings; the node is that value.
 	BadMerge
+	// MergeCycle: a merge key that brings in a mapping it is itself
+	// inside (<<: *a within &a); the node is that merge key.
+	MergeCycle
 )
 
 // Pairs lists mapping node n's keys and values in the order written,
 // then those brought in by YAML merge keys (<<: *anchor) that n does not
 // set itself, earlier merges winning. Each key it leaves out is passed to
-// report with why.
+// report with why. A mapping merged twice is read once, and one merged
+// into itself is reported, not followed: a file cannot make the reader
+// recurse without end or expand one anchor exponentially often.
 func Pairs(n *yaml.Node, report func(n *yaml.Node, issue Issue)) []Pair {
+	m := merger{report: report, open: map[*yaml.Node]bool{n: true}, done: map[*yaml.Node]bool{}}
+	return m.pairs(n)
+}
+
+// merger walks one Pairs call's merges: open holds the mappings being
+// read (a merge of one of them is a cycle), done those already merged.
+type merger struct {
+	report func(*yaml.Node, Issue)
+	open   map[*yaml.Node]bool
+	done   map[*yaml.Node]bool
+}
+
+func (m *merger) pairs(n *yaml.Node) []Pair {
 	var out, merged []Pair
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		switch {
 		case k.Kind != yaml.ScalarNode:
-			report(k, KeyNotString)
+			m.report(k, KeyNotString)
 		case k.ShortTag() == "!!merge":
-			merged = append(merged, mergePairs(v, report)...)
+			merged = append(merged, m.merge(k, v)...)
 		case seen[k.Value]:
-			report(k, KeyRepeated)
+			m.report(k, KeyRepeated)
 		default:
 			seen[k.Value] = true
 			out = append(out, Pair{k, v})
@@ -127,22 +145,31 @@ func Pairs(n *yaml.Node, report func(n *yaml.Node, issue Issue)) []Pair {
 	return out
 }
 
-// mergePairs returns the pairs a merge key's value brings.
-func mergePairs(v *yaml.Node, report func(*yaml.Node, Issue)) []Pair {
+// merge returns the pairs merge key k's value v brings.
+func (m *merger) merge(k, v *yaml.Node) []Pair {
 	for v.Kind == yaml.AliasNode {
 		v = v.Alias
 	}
 	switch v.Kind {
 	case yaml.MappingNode:
-		return Pairs(v, report)
+		switch {
+		case m.open[v]:
+			m.report(k, MergeCycle)
+			return nil
+		case m.done[v]:
+			return nil // its keys are in already, and earlier merges win
+		}
+		m.open[v], m.done[v] = true, true
+		defer delete(m.open, v)
+		return m.pairs(v)
 	case yaml.SequenceNode:
 		var out []Pair
-		for _, m := range v.Content {
-			out = append(out, mergePairs(m, report)...)
+		for _, e := range v.Content {
+			out = append(out, m.merge(k, e)...)
 		}
 		return out
 	}
-	report(v, BadMerge)
+	m.report(v, BadMerge)
 	return nil
 }
 

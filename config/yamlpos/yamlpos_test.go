@@ -56,6 +56,8 @@ func TestPairs(t *testing.T) {
 		{name: "not a string", src: "[x]: 1\nb: 2\n", keys: "b=2", issues: "1@1"},
 		{name: "merge", src: "base: &b {x: 1, y: 2}\nc:\n  <<: *b\n  y: 3\n", keys: "y=4 x=1"},
 		{name: "bad merge", src: "c:\n  <<: 5\n  y: 3\n", keys: "y=3", issues: "3@2"},
+		{name: "merge into itself", src: "c: &a\n  x: 1\n  <<: *a\n", keys: "x=2", issues: "4@3"},
+		{name: "merged twice", src: "base: &b {x: 1}\nc:\n  <<: [*b, *b]\n  y: 3\n", keys: "y=4 x=1"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			doc, err := Parse([]byte(tt.src))
@@ -95,5 +97,25 @@ func TestNearest(t *testing.T) {
 				t.Fatalf("Nearest(%q) = %q, want %q", tt.key, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestPairsMergeFanOut: each level merges the one before it twice, so a
+// reader that expands every merge again does 2^40 expansions; one that
+// reads a mapping once per Pairs call answers at once.
+func TestPairsMergeFanOut(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("l0: &l0 {x: 1}\n")
+	for i := 1; i <= 40; i++ {
+		fmt.Fprintf(&b, "l%d: &l%d\n  <<: [*l%d, *l%d]\n  k%d: %d\n", i, i, i-1, i-1, i, i)
+	}
+	doc, err := Parse([]byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := doc.Root.Content[len(doc.Root.Content)-1]
+	pairs := Pairs(last, func(n *yaml.Node, is Issue) { t.Errorf("issue %d at line %d", is, n.Line) })
+	if len(pairs) != 41 {
+		t.Fatalf("%d keys, want 41 (k1..k40 and x)", len(pairs))
 	}
 }

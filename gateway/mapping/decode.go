@@ -98,6 +98,8 @@ func (d *decoder) pairs(n *yaml.Node, repeated string) []yamlpos.Pair {
 			d.errf(k.Line, repeated, k.Value)
 		case yamlpos.BadMerge:
 			d.errf(k.Line, "<< must merge a mapping or a list of mappings")
+		case yamlpos.MergeCycle:
+			d.errf(k.Line, "<< merges a mapping into itself")
 		default:
 			d.errf(k.Line, "unknown key %q", k.Value)
 		}
