@@ -214,22 +214,18 @@ func (m *Mapping) groupElem(s *scratch, e gjson.Result) {
 		if gi < 0 {
 			s.groups = append(s.groups, group{raw: raw, names: names, off: len(s.gvals)})
 			for range g.fields {
-				s.gvals = append(s.gvals, "")
+				s.addGroupSlot()
 			}
 			gi = len(s.groups) - 1
 		}
 	}
-	vals := s.gvals[s.groups[gi].off:][:len(g.fields)]
+	off := s.groups[gi].off
 	for j := range g.fields {
 		val, ok := scalarText(elemGet(s, e, &g.fields[j].path))
 		if !ok {
 			continue
 		}
-		if vals[j] == "" {
-			vals[j] = g.trim(val)
-		} else {
-			vals[j] = g.trim(vals[j] + g.join + val)
-		}
+		s.joinGroup(off+j, g, val)
 	}
 }
 
@@ -237,9 +233,9 @@ func (m *Mapping) groupElem(s *scratch, e gjson.Result) {
 // already set is left alone.
 func (m *Mapping) groupFields(s *scratch, l *lead.Lead, trace *[]Trace) {
 	for _, gr := range s.groups {
-		vals := s.gvals[gr.off:][:len(m.group.fields)]
 		for j, full := range gr.names {
-			if vals[j] == "" {
+			val := s.groupValue(gr.off + j)
+			if val == "" {
 				continue
 			}
 			key := full[len("fields."):]
@@ -248,7 +244,7 @@ func (m *Mapping) groupFields(s *scratch, l *lead.Lead, trace *[]Trace) {
 					continue
 				}
 			}
-			m.setField(l, key, vals[j])
+			m.setField(l, key, val)
 			addTrace(trace, Trace{Field: full, Path: m.group.each.raw, From: "group_by"})
 		}
 	}

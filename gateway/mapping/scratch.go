@@ -39,13 +39,63 @@ type scratch struct {
 	arrErrs []FieldError
 	elemTmp gjson.Result // elemGet's answer for a path gjson evaluates
 	assets  []lead.Asset
-	gvals   []string
+	// gvals holds each group field's joined value while it is one value
+	// (a substring of the body); gbufs, from its second value on.
+	gvals []string
+	gbufs [][]byte
 }
 
 type group struct {
 	raw   string   // the key as sent
 	names []string // "fields.<key>_<suffix>" per group field
-	off   int      // its values in scratch.gvals
+	off   int      // its values in scratch.gvals and gbufs
+}
+
+// maxKeptGroupBuf is the largest group buffer a pooled scratch keeps.
+const maxKeptGroupBuf = 64 << 10
+
+// addGroupSlot adds one empty group value.
+func (s *scratch) addGroupSlot() {
+	s.gvals = append(s.gvals, "")
+	if len(s.gbufs) < cap(s.gbufs) {
+		s.gbufs = s.gbufs[:len(s.gbufs)+1]
+		if b := s.gbufs[len(s.gbufs)-1]; cap(b) > maxKeptGroupBuf {
+			s.gbufs[len(s.gbufs)-1] = nil
+		} else {
+			s.gbufs[len(s.gbufs)-1] = b[:0]
+		}
+		return
+	}
+	s.gbufs = append(s.gbufs, nil)
+}
+
+// joinGroup adds val to group value k as trim(value + join + val) did,
+// in time linear in what is added: the first value stays a substring of
+// the body; later ones go to a buffer. The value so far is trimmed and
+// ends in a byte trim keeps, and join's bytes are all cut, so only the
+// right end of what is added needs trimming.
+func (s *scratch) joinGroup(k int, g *groupSpec, val string) {
+	if s.gvals[k] == "" && len(s.gbufs[k]) == 0 {
+		s.gvals[k] = g.trim(val)
+		return
+	}
+	b := s.gbufs[k]
+	if len(b) == 0 {
+		b = append(b, s.gvals[k]...)
+	}
+	b = append(append(b, g.join...), val...)
+	for g.cut[b[len(b)-1]] {
+		b = b[:len(b)-1]
+	}
+	s.gbufs[k] = b
+}
+
+// groupValue is group value k.
+func (s *scratch) groupValue(k int) string {
+	if len(s.gbufs[k]) > 0 {
+		return string(s.gbufs[k])
+	}
+	return s.gvals[k]
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -67,7 +117,7 @@ func (m *Mapping) scratch(body []byte) *scratch {
 		s.idx[i] = s.idx[i][:0]
 	}
 	s.pairs, s.pairsBuilt, s.groups, s.assets = s.pairs[:0], false, s.groups[:0], s.assets[:0]
-	s.gvals, s.arrErrs = s.gvals[:0], s.arrErrs[:0]
+	s.gvals, s.gbufs, s.arrErrs = s.gvals[:0], s.gbufs[:0], s.arrErrs[:0]
 	s.vals = resize(s.vals, m.nSlots)
 	s.elem = resize(s.elem, len(m.elemSlot))
 	if cap(s.elemSet) < len(m.elemSlot) {
