@@ -40,6 +40,11 @@ func (d *decoder) decodeFile(src []byte) (*fileSpec, error) {
 	if doc.Root == nil || doc.Root.Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("%s:1: a mapping file must be a YAML mapping of keys", d.file)
 	}
+	if doc.More {
+		// What follows a "---" would be dropped without a word: refuse it,
+		// as gateway.yaml does.
+		return nil, fmt.Errorf("%s:%d: only one YAML document is allowed", d.file, doc.MoreLine)
+	}
 	top := d.keys(doc.Root, topKeys)
 	fs := &fileSpec{
 		events:   d.optList(top["events"], "events"),

@@ -16,6 +16,7 @@ func TestDecodeShape(t *testing.T) {
 		{"repeated top key", "fields: {email: email}\nfields: {phone: phone}\n", "m.yaml:2: key \"fields\" is repeated"},
 		{"bad merge", "fields:\n  <<: 5\n  email: email\n", "m.yaml:2: << must merge a mapping or a list of mappings"},
 		{"merge into itself", "fields: &a\n  email: email\n  <<: *a\n", "m.yaml:3: << merges a mapping into itself"},
+		{"second document", "fields: {email: email}\n---\nfields: {phone: phone}\n", "m.yaml:2: only one YAML document is allowed"},
 		{"repeated target", "fields:\n  email: a\n  email: b\n", "m.yaml:3: duplicate target \"email\""},
 		{"from not a value", "fields:\n  email: {path: email, from: [body]}\n", "m.yaml:2: from must be a single value"},
 		{"paths not values", "fields:\n  email: [a, [b]]\n", "m.yaml:2: email: each entry must be a single value"},
