@@ -22,7 +22,27 @@ func (c *compiler) errf(line int, format string, args ...any) {
 	if line == 0 {
 		line = 1
 	}
-	c.errs = append(c.errs, fmt.Errorf("%s:%d: %s", c.file, line, fmt.Sprintf(format, args...)))
+	c.errs = append(c.errs, &lineError{c.file, line, fmt.Sprintf(format, args...)})
+}
+
+// lineError is one problem of a mapping file, "file:line: message".
+type lineError struct {
+	file string
+	line int
+	msg  string
+}
+
+func (e *lineError) Error() string { return fmt.Sprintf("%s:%d: %s", e.file, e.line, e.msg) }
+
+// byLine orders a file's problems as the file reads: the decoder finds
+// those of shape before the compiler those of meaning.
+func byLine(a, b error) int {
+	la, _ := a.(*lineError)
+	lb, _ := b.(*lineError)
+	if la == nil || lb == nil {
+		return 0
+	}
+	return la.line - lb.line
 }
 
 var sourceNameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
@@ -60,6 +80,7 @@ func Compile(name, filename string, src []byte) (*Mapping, error) {
 		c.respond(fs.respond)
 	}
 	if len(c.errs) > 0 {
+		slices.SortStableFunc(c.errs, byLine)
 		return nil, errors.Join(c.errs...)
 	}
 	c.finish()

@@ -21,7 +21,7 @@ func (d *decoder) errf(line int, format string, args ...any) {
 	if line == 0 {
 		line = 1
 	}
-	d.errs = append(d.errs, fmt.Errorf("%s:%d: %s", d.file, line, fmt.Sprintf(format, args...)))
+	d.errs = append(d.errs, &lineError{d.file, line, fmt.Sprintf(format, args...)})
 }
 
 var topKeys = []string{"description", "events", "identity", "auth", "rate_limit_key", "required", "pairs", "fields", "rest", "group_by", "respond"}

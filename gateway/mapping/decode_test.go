@@ -36,3 +36,17 @@ func TestDecodeShape(t *testing.T) {
 		})
 	}
 }
+
+// TestCompileErrorsInFileOrder: problems come out in the order of their
+// lines, though the decoder finds those of shape (line 3 here) before the
+// compiler finds those of meaning (line 1).
+func TestCompileErrorsInFileOrder(t *testing.T) {
+	_, err := Compile("m", "m.yaml", []byte("events: [lead.bogus]\nfields: {email: email}\nrate_limit_key: [a, b]\n"))
+	if err == nil {
+		t.Fatal("compiled a mapping with two problems")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if !strings.HasPrefix(lines[0], "m.yaml:1: ") || !strings.HasPrefix(lines[len(lines)-1], "m.yaml:3: ") {
+		t.Fatalf("problems out of file order:\n%v", err)
+	}
+}
