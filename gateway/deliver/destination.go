@@ -143,9 +143,13 @@ func (d *Destination) maxAttempts() int {
 	return d.Retry.MaxAttempts
 }
 
+// defaultSchedule is policy.DefaultSchedule(), built once: schedule runs
+// per attempt, and nothing writes to what it returns.
+var defaultSchedule = policy.DefaultSchedule()
+
 func (d *Destination) schedule() []time.Duration {
 	if len(d.Retry.Schedule) == 0 {
-		return policy.DefaultSchedule()
+		return defaultSchedule
 	}
 	return d.Retry.Schedule
 }
