@@ -23,7 +23,7 @@ const sweepBatch = 200
 // is only dropped from the set; settling it adds it again.
 // KEYS: done, dead (all). ARGV: prefix, before ms (exclusive), batch.
 // Reply: {removed, members examined}.
-var sweepScript = redis.NewScript(`
+var sweepScript = redis.NewScript(releaseSnapshot + `
 local p = ARGV[1]
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
 local n = 0
@@ -50,11 +50,7 @@ for _, eid in ipairs(ids) do
       redis.call('ZREM', KEYS[2], dead[j + 1])
     end
     -- The last event of an Ingest to go takes its shared snapshot along.
-    local sid = redis.call('HGET', ek, 'l')
-    if sid then
-      local sk = p .. 'sn:' .. sid
-      if redis.call('HINCRBY', sk, 'n', -1) <= 0 then redis.call('DEL', sk) end
-    end
+    release(p, redis.call('HGET', ek, 'l'))
     redis.call('DEL', ek)
     n = n + 1
   end

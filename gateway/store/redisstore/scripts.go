@@ -20,6 +20,18 @@ local function ref(p, id)
 end
 `
 
+// releaseSnapshot defines release(prefix, snapshot id): one holder (the
+// lead or one event of an Ingest) lets go of the shared snapshot sn:SID,
+// and the last one to let go deletes it. A nil or empty id is a holder
+// from before snapshots were shared, and releases nothing.
+const releaseSnapshot = `
+local function release(p, sid)
+  if not sid or sid == '' then return end
+  local sk = p .. 'sn:' .. sid
+  if redis.call('HINCRBY', sk, 'n', -1) <= 0 then redis.call('DEL', sk) end
+end
+`
+
 // eventBody defines body(prefix, event id, whole, frag, snapshot id): an
 // event's JSON from its hash's fields _, e and l. An event stored whole in
 // _ (as every event written before events shared snapshots) is that; else
@@ -57,7 +69,7 @@ end
 // and phone keys are read from its snapshot instead (a mapping's key of
 // such a lead stays in the index, naming a lead that is gone: the next
 // payload with it is lead.created).
-var sweepLeadsScript = redis.NewScript(`
+var sweepLeadsScript = redis.NewScript(releaseSnapshot + `
 local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
 for _, id in ipairs(ids) do
   local lk = ARGV[1] .. 'lead:' .. id
@@ -76,11 +88,7 @@ for _, id in ipairs(ids) do
     if redis.call('HGET', KEYS[1], key) == id then gone[#gone + 1] = key end
   end
   if #gone > 0 then redis.call('HDEL', KEYS[1], unpack(gone)) end
-  local sid = redis.call('HGET', lk, 'l')
-  if sid then
-    local sk = ARGV[1] .. 'sn:' .. sid
-    if redis.call('HINCRBY', sk, 'n', -1) <= 0 then redis.call('DEL', sk) end
-  end
+  release(ARGV[1], redis.call('HGET', lk, 'l'))
   redis.call('DEL', lk)
 end
 if #ids > 0 then redis.call('ZREM', KEYS[2], unpack(ids)) end

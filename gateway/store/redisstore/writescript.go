@@ -61,7 +61,7 @@ import (
 // when it checked its limit (else five ""), and after a CONFLICT the lead
 // the identity rule resolves to now ("" for a new one), its snapshot (or
 // "") and version, so that Ingest decides again without a read.
-var writeScript = redis.NewScript(`
+var writeScript = redis.NewScript(releaseSnapshot + `
 if redis.replicate_commands then pcall(redis.replicate_commands) end
 ` + ratelimit.SlidingWindowLua + deliveryRef + orderedLines + `
 local done = redis.call('GET', KEYS[2])
@@ -136,8 +136,7 @@ local function share(lk, sid, snap, mid, ne, known)
   redis.call('HSET', p .. 'sn:' .. sid, 's', snap, 'm', mid, 'n', ne + 1)
   local old = sids[lk]
   if old and old ~= '' then
-    local ok = p .. 'sn:' .. old
-    if redis.call('HINCRBY', ok, 'n', -1) <= 0 then redis.call('DEL', ok) end
+    release(p, old)
   elseif known then
     redis.call('HDEL', lk, 's')
   end
